@@ -1,0 +1,230 @@
+package signature
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/valyala/fastjson"
+)
+
+// checkParams validates a request's params against the signature's params
+// schema (MLflow's _enforce_params_schema): keys the schema does not name
+// are ignored, absent params take their defaults, null is "not given", and
+// a value must have the param's type (integers may widen to long, float and
+// double) and shape (a list for shape (-1,)). Without a params schema every
+// param is ignored. ONNX models take no params, so nothing is kept.
+func (d *scratch) checkParams(o *fastjson.Object) error {
+	p := d.plan
+	if len(p.params) == 0 {
+		return nil
+	}
+	var err error
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		for i := range p.params {
+			if p.params[i].Name == string(k) {
+				err = d.checkParam(&p.params[i], v)
+				return
+			}
+		}
+	})
+	return err
+}
+
+func (d *scratch) checkParam(ps *ParamSpec, v *fastjson.Value) error {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	want := ps.Type.String()
+	if ps.Type == TypeObject {
+		want = "object"
+	}
+	if ps.Shape != nil {
+		if v.Type() != fastjson.TypeArray {
+			return invalidParam("params: %s must be a list of %s values; got %s", quote(ps.Name), want, describe(v))
+		}
+		for i, e := range v.GetArray() {
+			if msg := d.checkParamValue(ps, e); msg != "" {
+				return invalidParam("params: %s[%d] %s", quote(ps.Name), i, msg)
+			}
+		}
+		return nil
+	}
+	if msg := d.checkParamValue(ps, v); msg != "" {
+		return invalidParam("params: %s %s", quote(ps.Name), msg)
+	}
+	return nil
+}
+
+// checkParamValue returns "" when v is a valid scalar (or object) value of
+// ps, else the rest of a sentence saying what is wrong.
+func (d *scratch) checkParamValue(ps *ParamSpec, v *fastjson.Value) string {
+	if ps.Type == TypeObject {
+		if v.Type() != fastjson.TypeObject {
+			return "must be an object; got " + describe(v)
+		}
+		c := ColSpec{Type: TypeObject, Required: true, Properties: ps.Properties}
+		if msg := d.checkValue(v, &c, true); msg != "" {
+			return msg
+		}
+		return ""
+	}
+	ok := false
+	switch ps.Type {
+	case TypeBoolean:
+		ok = v.Type() == fastjson.TypeTrue || v.Type() == fastjson.TypeFalse
+	case TypeInteger, TypeLong:
+		ok = d.isIntegerValue(v, ps.Type == TypeInteger)
+	case TypeFloat, TypeDouble:
+		ok = v.Type() == fastjson.TypeNumber
+	case TypeString:
+		ok = v.Type() == fastjson.TypeString
+	case TypeDatetime:
+		ok = v.Type() == fastjson.TypeString && isDatetime(string(v.GetStringBytes()))
+	}
+	if ok {
+		return ""
+	}
+	return "must be " + article(ps.Type.String()) + "; got " + describe(v)
+}
+
+// isIntegerValue reports whether v is a JSON integer (no fraction or
+// exponent) that fits int32 (small) or int64.
+func (d *scratch) isIntegerValue(v *fastjson.Value, small bool) bool {
+	if v.Type() != fastjson.TypeNumber {
+		return false
+	}
+	text := d.numText(v)
+	neg := len(text) > 0 && text[0] == '-'
+	if neg {
+		text = text[1:]
+	}
+	if len(text) == 0 {
+		return false
+	}
+	limit := uint64(math.MaxInt64)
+	if small {
+		limit = math.MaxInt32
+	}
+	if neg {
+		limit++
+	}
+	n := uint64(0)
+	for _, c := range text {
+		if c < '0' || c > '9' || n > (limit-uint64(c-'0'))/10 {
+			return false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return true
+}
+
+// isDatetime reports whether s looks like an ISO 8601 date or date-time, as
+// np.datetime64 parses them: YYYY-MM-DD, optionally followed by 'T' or a
+// space and a time.
+func isDatetime(s string) bool {
+	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9} {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) == 10 || s[10] == 'T' || s[10] == ' '
+}
+
+func article(noun string) string {
+	switch noun[0] {
+	case 'a', 'e', 'i', 'o', 'u':
+		return "an " + noun
+	}
+	return "a " + noun
+}
+
+// checkValue validates v against a column type, recursively for array,
+// object and map types (MLflow's _enforce_array, _enforce_object and
+// _enforce_map). It returns "" when v fits, else what is wrong.
+func (d *scratch) checkValue(v *fastjson.Value, c *ColSpec, required bool) string {
+	if v == nil || v.Type() == fastjson.TypeNull {
+		if required {
+			return "missing value"
+		}
+		return ""
+	}
+	switch c.Type {
+	case TypeBoolean:
+		if v.Type() != fastjson.TypeTrue && v.Type() != fastjson.TypeFalse {
+			return "expected a boolean, got " + describe(v)
+		}
+	case TypeInteger, TypeLong:
+		if !d.isIntegerValue(v, c.Type == TypeInteger) {
+			return "expected " + article(c.Type.String()) + ", got " + describe(v)
+		}
+	case TypeFloat, TypeDouble:
+		if v.Type() != fastjson.TypeNumber {
+			return "expected a number, got " + describe(v)
+		}
+	case TypeString, TypeBinary:
+		if v.Type() != fastjson.TypeString {
+			return "expected a string, got " + describe(v)
+		}
+	case TypeDatetime:
+		if v.Type() != fastjson.TypeString && v.Type() != fastjson.TypeNumber {
+			return "expected a datetime string, got " + describe(v)
+		}
+	case TypeArray:
+		if v.Type() != fastjson.TypeArray {
+			return "expected a list, got " + describe(v)
+		}
+		for i, e := range v.GetArray() {
+			if msg := d.checkValue(e, c.Items, true); msg != "" {
+				return "item " + strconv.Itoa(i) + ": " + msg
+			}
+		}
+	case TypeMap:
+		if v.Type() != fastjson.TypeObject {
+			return "expected an object (a map with string keys), got " + describe(v)
+		}
+		var msg string
+		v.GetObject().Visit(func(k []byte, e *fastjson.Value) {
+			if msg == "" {
+				if m := d.checkValue(e, c.Values, true); m != "" {
+					msg = "key " + quote(string(k)) + ": " + m
+				}
+			}
+		})
+		return msg
+	case TypeObject:
+		if v.Type() != fastjson.TypeObject {
+			return "expected an object, got " + describe(v)
+		}
+		o := v.GetObject()
+		var msg string
+		o.Visit(func(k []byte, e *fastjson.Value) {
+			if msg != "" {
+				return
+			}
+			for i := range c.Properties {
+				if pr := &c.Properties[i]; pr.Name == string(k) {
+					if m := d.checkValue(e, pr.Type, pr.Required); m != "" {
+						msg = "property " + quote(pr.Name) + ": " + m
+					}
+					return
+				}
+			}
+			msg = "unknown property " + quote(string(k))
+		})
+		if msg != "" {
+			return msg
+		}
+		for i := range c.Properties {
+			if pr := &c.Properties[i]; pr.Required && o.Get(pr.Name) == nil {
+				return "missing required property " + quote(pr.Name)
+			}
+		}
+	}
+	return ""
+}
