@@ -1,0 +1,96 @@
+package serve
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/mlgate/mlgate/internal/testutil"
+)
+
+// inMemory returns a server for churn-gbm v1 at models:/churn-gbm@champion
+// on route "churn", without a listener, and a request context to drive its
+// Handler directly.
+func inMemory(tb testing.TB, version int, uri string) (*Server, *fasthttp.RequestCtx) {
+	tb.Helper()
+	s, err := New(Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := s.SetRoutes([]RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: uri, Alias: "champion"}}}}, ""); err != nil {
+		tb.Fatal(err)
+	}
+	m := loadModel(tb, testutil.RecordedModel(tb, "churn-gbm", version))
+	if err := s.Publish(uri, m, v1Provenance); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.SetRoutes([]RouteSpec{{Name: "x", Targets: []TargetSpec{{URI: "models:/none/1"}}}}, "") })
+	var req fasthttp.Request
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+	return s, ctx
+}
+
+func setRequest(ctx *fasthttp.RequestCtx, path, contentType, body string) {
+	ctx.Request.Reset()
+	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.SetRequestURI(path)
+	ctx.Request.Header.SetContentType(contentType)
+	ctx.Request.SetBodyString(body)
+}
+
+// rowsOf repeats the churn row n times.
+func rowsOf(n int, row string) string {
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// TestHandlerAllocations holds a whole scoring request through the handler
+// (routing, provenance headers, media type, decode, validate, run, encode)
+// to zero allocations, for one-row and 16-row requests in every JSON format
+// a model's signature accepts.
+func TestHandlerAllocations(t *testing.T) {
+	const cols = `"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"]`
+	const record = `{"tenure": 37, "monthly_charges": 36.0, "total_charges": 1306.52, "contract_months": 1}`
+	tests := []struct {
+		version int
+		format  string
+		body    func(rows int) string
+	}{
+		{1, "dataframe_split", func(n int) string {
+			return `{"dataframe_split": {` + cols + `, "data": [` + rowsOf(n, `[37, 36.0, 1306.52, 1]`) + `]}}`
+		}},
+		{1, "dataframe_records", func(n int) string { return `{"dataframe_records": [` + rowsOf(n, record) + `]}` }},
+		{1, "instances", func(n int) string { return `{"instances": [` + rowsOf(n, record) + `]}` }},
+		{1, "inputs records", func(n int) string { return `{"inputs": [` + rowsOf(n, record) + `]}` }},
+		{2, "inputs list", func(n int) string { return `{"inputs": [` + rowsOf(n, `[37.0, 36.0, 1306.52, 1.0]`) + `]}` }},
+		{2, "instances list", func(n int) string { return `{"instances": [` + rowsOf(n, `[37.0, 36.0, 1306.52, 1.0]`) + `]}` }},
+		{2, "dataframe_split", func(n int) string {
+			return `{"dataframe_split": {` + cols + `, "data": [` + rowsOf(n, `[37, 36.0, 1306.52, 1]`) + `]}}`
+		}},
+		{3, "inputs dict", func(n int) string {
+			return `{"inputs": {"tenure": [` + rowsOf(n, "37") + `], "monthly_charges": [` + rowsOf(n, "36.0") +
+				`], "total_charges": [` + rowsOf(n, "1306.52") + `], "contract_months": [` + rowsOf(n, "1") + `]}}`
+		}},
+		{3, "dataframe_records", func(n int) string { return `{"dataframe_records": [` + rowsOf(n, record) + `]}` }},
+	}
+	for _, tt := range tests {
+		for _, rows := range []int{1, 16} {
+			s, ctx := inMemory(t, tt.version, champion)
+			body := tt.body(rows)
+			step := func() {
+				setRequest(ctx, "/invocations", "application/json", body)
+				ctx.Response.Reset()
+				s.Handler(ctx)
+				if ctx.Response.StatusCode() != 200 {
+					t.Fatalf("v%d %s: status %d %s", tt.version, tt.format, ctx.Response.StatusCode(), ctx.Response.Body())
+				}
+			}
+			step()
+			if n := testing.AllocsPerRun(100, step); n != 0 {
+				t.Errorf("v%d %s, %d rows: %v allocations per request; want 0", tt.version, tt.format, rows, n)
+			}
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package serve
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/mlgate/mlgate/signature"
+)
+
+var (
+	contentTypeJSON = []byte("application/json")
+	hdrRoute        = []byte(HeaderRoute)
+	mediaJSON       = []byte("application/json")
+	mediaCSV        = []byte("text/csv")
+)
+
+// responseBuf is pooled scratch for encoding one response body.
+type responseBuf struct{ b []byte }
+
+// maxPooledResponse caps the response scratch kept in the pool.
+const maxPooledResponse = 1 << 20
+
+var responsePool = sync.Pool{New: func() any { return &responseBuf{b: make([]byte, 0, 4096)} }}
+
+// invocations serves one scoring request on route r: choose the target,
+// stamp provenance, check the media type, decode and validate against the
+// model's signature, run, encode. It allocates nothing once pools are warm.
+func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
+	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
+	if !ctx.IsPost() {
+		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest,
+			"%s %s: use POST", ctx.Method(), ctx.Path()), "")
+		return
+	}
+	tg := r.pick()
+	d, ok := tg.b.acquire()
+	if !ok {
+		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
+			"route %s: model %s is not loaded yet", r.name, tg.b.uri), "")
+		return
+	}
+	defer d.model.Release()
+	h := &ctx.Response.Header
+	for i := range d.headers {
+		h.SetCanonical(d.headers[i].key, d.headers[i].value)
+	}
+
+	format, msg := mediaFormat(ctx.Request.Header.ContentType())
+	if format == 0 {
+		ctx.SetStatusCode(fasthttp.StatusUnsupportedMediaType)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString(msg)
+		return
+	}
+
+	plan := d.model.Plan()
+	b := plan.GetBatch()
+	defer plan.PutBatch(b)
+	if err := plan.Decode(format, ctx.PostBody(), b); err != nil {
+		writeError(ctx, err, d.errorTag)
+		return
+	}
+
+	dc := startDeadline(s.cfg.RequestTimeout)
+	buf := responsePool.Get().(*responseBuf)
+	out, err := d.model.Predict(dc, b, buf.b[:0])
+	dc.stop()
+	if err != nil {
+		responsePool.Put(buf)
+		status, _, _ := classify(err, d.errorTag)
+		s.logError(status, r.name, d.errorTag, err)
+		writeError(ctx, err, d.errorTag)
+		return
+	}
+	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
+	ctx.Response.SetBody(out)
+	if cap(out) <= maxPooledResponse {
+		buf.b = out[:0]
+		responsePool.Put(buf)
+	}
+}
+
+// mediaFormat maps a Content-Type to a request format the way MLflow's
+// scoring server does: application/json or text/csv, with at most a UTF-8
+// charset parameter. For anything else it returns 0 and the scoring
+// server's 415 message.
+func mediaFormat(ct []byte) (signature.Format, string) {
+	media, params, _ := bytes.Cut(ct, []byte{';'})
+	media = bytes.TrimSpace(media)
+	var f signature.Format
+	switch {
+	case bytes.EqualFold(media, mediaJSON):
+		f = signature.FormatJSON
+	case bytes.EqualFold(media, mediaCSV):
+		f = signature.FormatCSV
+	default:
+		return 0, "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '" +
+			string(ct) + "'."
+	}
+	for len(params) > 0 {
+		var p []byte
+		p, params, _ = bytes.Cut(params, []byte{';'})
+		k, v, _ := bytes.Cut(bytes.TrimSpace(p), []byte{'='})
+		if len(k) == 0 {
+			continue
+		}
+		if !bytes.EqualFold(bytes.TrimSpace(k), []byte("charset")) {
+			return 0, "Unrecognized content type parameters: " + string(bytes.TrimSpace(k)) +
+				". IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0. " +
+				"Send application/json or text/csv without a format parameter; see " +
+				"https://mlflow.org/docs/latest/models.html#deploy-mlflow-models."
+		}
+		v = bytes.Trim(bytes.TrimSpace(v), `"`)
+		if !bytes.EqualFold(v, []byte("utf-8")) && !bytes.EqualFold(v, []byte("utf8")) {
+			return 0, "The scoring server only supports UTF-8"
+		}
+	}
+	return f, ""
+}

@@ -1,0 +1,89 @@
+package serve
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/mlgate/mlgate/signature"
+)
+
+// Model is what serve needs from a loaded model version. *infer.Model
+// implements it; tests use pure-Go fakes.
+type Model interface {
+	// Acquire takes a reference; false means the model is gone and the
+	// caller must look up the current one again.
+	Acquire() bool
+	// Release gives a reference back.
+	Release()
+	// Plan decodes requests for this model.
+	Plan() *signature.Plan
+	// Predict runs a decoded request and appends {"predictions": ...} to
+	// dst.
+	Predict(ctx context.Context, b *signature.Batch, dst []byte) ([]byte, error)
+}
+
+// Provenance identifies the model version behind a response. It is sent as
+// response headers on every response once a model has been chosen.
+type Provenance struct {
+	Name      string // registered model name
+	Version   string // registered model version
+	Alias     string // the alias the target addresses, "" when addressed otherwise
+	RunID     string // MLflow run that produced the version, "" when unknown
+	GitCommit string // mlflow.source.git.commit of that run, "" when unknown
+	ModelID   string // MLflow 3 logged-model id (m-...), "" when unknown
+}
+
+// Provenance header names. They are a contract with clients, load
+// generators and on-call engineers; do not rename them.
+const (
+	HeaderModelName    = "X-Model-Name"
+	HeaderModelVersion = "X-Model-Version"
+	HeaderModelAlias   = "X-Model-Alias"
+	HeaderRunID        = "X-Mlflow-Run-Id"
+	HeaderGitCommit    = "X-Git-Commit"
+	HeaderModelID      = "X-Model-Id"
+	HeaderRoute        = "X-Route"
+)
+
+type header struct{ key, value []byte }
+
+// deployment is an immutable pairing of a loaded model with the provenance
+// of the target it serves. Header values and the error-message prefix are
+// prepared once, when the deployment is published.
+type deployment struct {
+	model    Model
+	prov     Provenance
+	since    time.Time
+	headers  []header
+	errorTag string // "model churn-gbm version 1 (alias champion)"
+}
+
+func newDeployment(m Model, p Provenance, since time.Time) *deployment {
+	d := &deployment{model: m, prov: p, since: since}
+	add := func(k, v string) {
+		if v != "" {
+			d.headers = append(d.headers, header{[]byte(k), []byte(v)})
+		}
+	}
+	add(HeaderModelName, p.Name)
+	add(HeaderModelVersion, p.Version)
+	add(HeaderModelAlias, p.Alias)
+	add(HeaderRunID, p.RunID)
+	add(HeaderGitCommit, p.GitCommit)
+	add(HeaderModelID, p.ModelID)
+	var b strings.Builder
+	b.WriteString("model ")
+	b.WriteString(p.Name)
+	if p.Version != "" {
+		b.WriteString(" version ")
+		b.WriteString(p.Version)
+	}
+	if p.Alias != "" {
+		b.WriteString(" (alias ")
+		b.WriteString(p.Alias)
+		b.WriteString(")")
+	}
+	d.errorTag = b.String()
+	return d
+}

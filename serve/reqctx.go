@@ -1,0 +1,91 @@
+package serve
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// deadlineCtx is a pooled context.Context that ends at a deadline. The
+// request path takes one per request instead of context.WithTimeout, which
+// allocates a context, a timer and a channel every time: here the timer and
+// the done channel are reused, and a new channel is made only after a
+// deadline actually fired.
+//
+// A deadlineCtx is used by one request at a time; Done, Err and Deadline are
+// safe to call from other goroutines while it is in use.
+type deadlineCtx struct {
+	mu       sync.Mutex
+	deadline time.Time
+	done     chan struct{}
+	err      error
+	timer    *time.Timer
+	// values, when set, answers Value (the request's trace span).
+	values context.Context
+}
+
+var deadlinePool = sync.Pool{New: func() any {
+	c := &deadlineCtx{done: make(chan struct{})}
+	c.timer = time.AfterFunc(time.Hour, c.fire)
+	c.timer.Stop()
+	return c
+}}
+
+// startDeadline returns a context that ends after d. Give it back with
+// stop once the request is done with it.
+func startDeadline(d time.Duration) *deadlineCtx {
+	c := deadlinePool.Get().(*deadlineCtx)
+	c.mu.Lock()
+	if c.err != nil {
+		c.done = make(chan struct{})
+		c.err = nil
+	}
+	c.deadline = time.Now().Add(d)
+	c.mu.Unlock()
+	c.timer.Reset(d)
+	return c
+}
+
+// fire runs on the timer's goroutine. A late fire left over from an earlier
+// request finds the current deadline still ahead and does nothing.
+func (c *deadlineCtx) fire() {
+	c.mu.Lock()
+	if c.err == nil && !time.Now().Before(c.deadline) {
+		c.err = context.DeadlineExceeded
+		close(c.done)
+	}
+	c.mu.Unlock()
+}
+
+func (c *deadlineCtx) stop() {
+	c.timer.Stop()
+	c.values = nil
+	deadlinePool.Put(c)
+}
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadline, true
+}
+
+func (c *deadlineCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done
+}
+
+func (c *deadlineCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *deadlineCtx) Value(key any) any {
+	if c.values != nil {
+		return c.values.Value(key)
+	}
+	return nil
+}
+
+var _ context.Context = (*deadlineCtx)(nil)

@@ -1,0 +1,234 @@
+// Package serve owns mlgate's HTTP surface on fasthttp: the MLflow scoring
+// endpoints (/invocations, /routes/<route>/invocations, /ping, /health,
+// /version), the route table and the choice of target per request, the
+// per-request deadline, provenance headers, and the mapping of every error to
+// an HTTP status and MLflow's error body.
+//
+// serve imports signature and infer; it does not import resolver. Loaded
+// models reach it through Publish, behind the small Model interface.
+// fasthttp types and request byte slices never leave this package nor
+// outlive a request.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Config configures a Server. The zero value of each field selects its
+// documented default.
+type Config struct {
+	// RequestTimeout bounds each scoring request, from the moment it has
+	// been read until its response is ready. Zero means 30s.
+	RequestTimeout time.Duration
+	// MaxBodyBytes caps request bodies; a larger one gets 413. Zero means
+	// 16 MiB.
+	MaxBodyBytes int
+	// ReadTimeout bounds reading one request, headers and body. Zero means
+	// 30s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response. Zero means 30s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long. Zero means
+	// 120s.
+	IdleTimeout time.Duration
+	// Version is the mlgate version reported by GET /version.
+	Version string
+	// Logger receives request errors. Nil discards them.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 16 << 20
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.RequestTimeout < 0:
+		return fmt.Errorf("request timeout %s: must be positive", c.RequestTimeout)
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("max body bytes %d: must be positive", c.MaxBodyBytes)
+	case c.ReadTimeout < 0, c.WriteTimeout < 0, c.IdleTimeout < 0:
+		return errors.New("read, write and idle timeouts must be positive")
+	}
+	return nil
+}
+
+// Server serves MLflow's scoring protocol for a table of routes. Its
+// methods are safe for concurrent use.
+type Server struct {
+	cfg   Config
+	http  *fasthttp.Server
+	table atomic.Pointer[table]
+
+	mu       sync.Mutex // guards bindings and their swap history
+	bindings map[string]*binding
+}
+
+// New returns a Server with no routes; SetRoutes must be called before it
+// serves scoring requests.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg.withDefaults(), bindings: map[string]*binding{}}
+	s.http = &fasthttp.Server{
+		Handler:              s.Handler,
+		ErrorHandler:         s.transportError,
+		Name:                 "mlgate",
+		MaxRequestBodySize:   s.cfg.MaxBodyBytes,
+		ReadTimeout:          s.cfg.ReadTimeout,
+		WriteTimeout:         s.cfg.WriteTimeout,
+		IdleTimeout:          s.cfg.IdleTimeout,
+		CloseOnShutdown:      true,
+		NoDefaultContentType: true,
+		Logger:               fasthttpLogger{s.cfg.Logger},
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.http.Serve(ln)
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests
+// until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.http.ShutdownWithContext(ctx)
+}
+
+// Handler routes one request. It is exported for in-memory tests and
+// benchmarks (fasthttp.RequestCtx without a network).
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	t := s.table.Load()
+	switch string(path) {
+	case "/invocations":
+		if t == nil {
+			writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "no routes configured"), "")
+			return
+		}
+		s.invocations(ctx, t.def)
+		return
+	case "/ping", "/health":
+		s.health(ctx)
+		return
+	case "/version":
+		s.version(ctx)
+		return
+	}
+	if name, ok := routeInvocations(path); ok && t != nil {
+		r := t.routes[string(name)]
+		if r == nil {
+			writeError(ctx, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
+				"route %q does not exist", name), "")
+			return
+		}
+		s.invocations(ctx, r)
+		return
+	}
+	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
+		"no endpoint %s %s", ctx.Method(), path), "")
+}
+
+// routeInvocations matches /routes/<name>/invocations.
+func routeInvocations(path []byte) ([]byte, bool) {
+	const prefix, suffix = "/routes/", "/invocations"
+	if len(path) <= len(prefix)+len(suffix) || string(path[:len(prefix)]) != prefix ||
+		string(path[len(path)-len(suffix):]) != suffix {
+		return nil, false
+	}
+	name := path[len(prefix) : len(path)-len(suffix)]
+	for _, c := range name {
+		if c == '/' {
+			return nil, false
+		}
+	}
+	return name, true
+}
+
+// transportError answers requests fasthttp could not read: bodies over the
+// limit (413), timeouts and malformed HTTP.
+func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, errorf(fasthttp.StatusRequestEntityTooLarge, codeBadRequest,
+			"request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes), "")
+	case errors.As(err, &small):
+		writeError(ctx, errorf(fasthttp.StatusRequestHeaderFieldsTooLarge, codeBadRequest,
+			"request headers too large"), "")
+	case errors.As(err, &ne) && ne.Timeout():
+		writeError(ctx, errorf(fasthttp.StatusRequestTimeout, codeBadRequest,
+			"timed out reading the request"), "")
+	default:
+		writeError(ctx, errorf(fasthttp.StatusBadRequest, codeBadRequest,
+			"malformed HTTP request: %v", err), "")
+	}
+}
+
+func (s *Server) health(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s %s: use GET", ctx.Method(), ctx.Path()), "")
+		return
+	}
+	if !s.Ready() {
+		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
+			"not ready: a route's model is not loaded yet"), "")
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString("\n")
+}
+
+func (s *Server) version(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(s.cfg.Version)
+}
+
+func (s *Server) logError(status int, route string, tag string, err error) {
+	if status < 500 {
+		return
+	}
+	s.cfg.Logger.Warn("request failed", "status", status, "route", route, "model", tag, "err", err)
+}
+
+// fasthttpLogger sends fasthttp's connection-level messages (clients that
+// send oversized bodies or hang up) to slog at debug level.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("http connection", "msg", fmt.Sprintf(format, args...))
+}
