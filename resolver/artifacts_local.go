@@ -1,0 +1,137 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// localStore reads a directory on the local file system. All access goes
+// through os.Root, so neither ".." nor symbolic links can leave the
+// directory.
+type localStore struct {
+	dir     string
+	display string
+}
+
+var _ ArtifactStore = (*localStore)(nil)
+
+func newLocalStore(dir, display string) (*localStore, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("artifact directory %q is not absolute: %w", dir, ErrInvalid)
+	}
+	return &localStore{dir: filepath.Clean(dir), display: display}, nil
+}
+
+func (s *localStore) String() string { return s.display }
+
+func (s *localStore) open() (*os.Root, error) {
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("artifact directory %s: %w", s.display, withKind(ErrNotFound, err))
+		}
+		return nil, fmt.Errorf("artifact directory %s: %w", s.display, withKind(ErrUnavailable, err))
+	}
+	return root, nil
+}
+
+// List lists dir. Symbolic links are followed only when they stay inside the
+// store; other special files are refused.
+func (s *localStore) List(ctx context.Context, dir string) ([]FileInfo, error) {
+	if err := checkRelPath(s.display, dir); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	root, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	name := filepath.FromSlash(dir)
+	if name == "" {
+		name = "."
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, s.fsError("list", dir, err)
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return nil, s.fsError("list", dir, err)
+	}
+	out := make([]FileInfo, 0, len(entries))
+	for _, e := range entries {
+		if err := checkEntryName(s.display, dir, e.Name()); err != nil {
+			return nil, err
+		}
+		rel := joinRel(dir, e.Name())
+		info, err := root.Stat(filepath.FromSlash(rel)) // follows links, within the root only
+		if err != nil {
+			return nil, fmt.Errorf("artifact store %s: refusing entry %q: %w", s.display, rel, withKind(ErrInvalid, err))
+		}
+		switch {
+		case info.IsDir():
+			out = append(out, FileInfo{Path: rel, IsDir: true, Size: -1})
+		case info.Mode().IsRegular():
+			out = append(out, FileInfo{Path: rel, Size: info.Size()})
+		default:
+			return nil, fmt.Errorf("artifact store %s: refusing entry %q: not a regular file or directory: %w", s.display, rel, ErrInvalid)
+		}
+	}
+	slices.SortFunc(out, func(a, b FileInfo) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
+}
+
+// Download copies one regular file.
+func (s *localStore) Download(ctx context.Context, file string, w io.Writer) (int64, error) {
+	if file == "" {
+		return 0, fmt.Errorf("artifact store %s: empty file name: %w", s.display, ErrInvalid)
+	}
+	if err := checkRelPath(s.display, file); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	root, err := s.open()
+	if err != nil {
+		return 0, err
+	}
+	defer root.Close()
+	f, err := root.Open(filepath.FromSlash(file))
+	if err != nil {
+		return 0, s.fsError("open", file, err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return 0, fmt.Errorf("artifact store %s: %q is not a regular file: %w", s.display, file, ErrInvalid)
+	}
+	n, err := io.Copy(w, f)
+	if err != nil {
+		return n, fmt.Errorf("artifact store %s: read %s: %w", s.display, file, withKind(ErrUnavailable, err))
+	}
+	return n, nil
+}
+
+func (s *localStore) fsError(op, p string, err error) error {
+	kind := ErrUnavailable
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		kind = ErrNotFound
+	case errors.Is(err, fs.ErrPermission):
+		kind = ErrUnauthorized
+	case strings.Contains(err.Error(), "path escapes from parent"): // os.Root refused a link or ".."
+		kind = ErrInvalid
+	}
+	return fmt.Errorf("artifact store %s: %s %q: %w", s.display, op, p, withKind(kind, err))
+}
