@@ -1,0 +1,17 @@
+// Package loadtest is mlgate's load generator. It sends MLflow scoring
+// requests to an mlgate server, open loop (a constant arrival rate, with
+// latency measured from each request's intended send time so that
+// coordinated omission is not hidden) or closed loop (N connections sending
+// back to back), and reads mlgate's provenance headers to tally which model
+// version and alias served each response. A run produces a Report: HDR
+// latency percentiles, throughput, errors by status and by transport failure,
+// per-target tallies, an expected-split check, the alias flip timeline and a
+// per-second time series, written as text, JSON, benchstat lines or a
+// self-contained HTML page.
+//
+// The package owns the client side only. It imports the standard library,
+// fasthttp (its HTTP client), hdrhistogram-go and the pure signature package
+// (to generate bodies from a model's signature); it must not import serve,
+// infer, resolver or any other mlgate package that runs a server or loads a
+// model.
+package loadtest
