@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -317,6 +318,27 @@ func (r *Resolver) Fetch(ctx context.Context, res *Resolution) (string, error) {
 		return "", fmt.Errorf("%s: %w", res, err)
 	}
 	return r.cache.Fetch(ctx, res, store)
+}
+
+// ReadFile returns one file of res's artifact directory, such as "MLmodel",
+// from the cache when the version is there and from the artifact store
+// otherwise (without downloading the rest). name must be a local path.
+func (r *Resolver) ReadFile(ctx context.Context, res *Resolution, name string) ([]byte, error) {
+	if !filepath.IsLocal(name) {
+		return nil, fmt.Errorf("artifact file %q: not a path inside the model directory: %w", name, ErrInvalid)
+	}
+	if dir, ok := r.cache.Lookup(res); ok {
+		return os.ReadFile(filepath.Join(dir, name))
+	}
+	store, err := r.tracking.Artifacts(res.ArtifactURI)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", res, err)
+	}
+	var buf bytes.Buffer
+	if _, err := store.Download(ctx, name, &buf); err != nil {
+		return nil, fmt.Errorf("%s: read %s: %w", res, name, err)
+	}
+	return buf.Bytes(), nil
 }
 
 // Remember records res as the last good resolution of res.URI, the one

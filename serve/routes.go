@@ -165,7 +165,9 @@ func (s *Server) SetRoutes(specs []RouteSpec, defaultRoute string) (removed []st
 // Publish makes m, with provenance p, the model that serves uri on every
 // route target that names it. Publish takes its own reference on m; the
 // caller keeps its own. The model it replaces is released once its
-// in-flight requests finish. Publishing for a URI no route uses is an error.
+// in-flight requests finish. A URI no route uses yet may be published ahead
+// of the SetRoutes that adds it, so that new routes start warm; SetRoutes
+// drops it if no route uses it then.
 func (s *Server) Publish(uri string, m Model, p Provenance) error {
 	if !m.Acquire() {
 		return fmt.Errorf("publish %s: model already released", uri)
@@ -173,9 +175,8 @@ func (s *Server) Publish(uri string, m Model, p Provenance) error {
 	s.mu.Lock()
 	b := s.bindings[uri]
 	if b == nil {
-		s.mu.Unlock()
-		m.Release()
-		return fmt.Errorf("publish %s: no route uses this model URI", uri)
+		b = &binding{uri: uri}
+		s.bindings[uri] = b
 	}
 	now := time.Now()
 	old := b.cur.Swap(newDeployment(m, p, now))
@@ -194,6 +195,22 @@ func (s *Server) Publish(uri string, m Model, p Provenance) error {
 	return nil
 }
 
+// Withdraw stops serving uri: requests for it get 503 until the next
+// Publish. The withdrawn model is released once its in-flight requests
+// finish.
+func (s *Server) Withdraw(uri string) {
+	s.mu.Lock()
+	b := s.bindings[uri]
+	var old *deployment
+	if b != nil {
+		old = b.cur.Swap(nil)
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.model.Release()
+	}
+}
+
 // URIs returns every model URI the current routes use.
 func (s *Server) URIs() []string {
 	s.mu.Lock()
@@ -205,11 +222,22 @@ func (s *Server) URIs() []string {
 	return out
 }
 
+// Close withdraws every model. The server must not serve afterwards.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.bindings {
+		if d := b.cur.Swap(nil); d != nil {
+			d.model.Release()
+		}
+	}
+}
+
 // Ready reports whether every target of every route with a positive weight
-// has a model published.
+// has a model published, and the server is not draining.
 func (s *Server) Ready() bool {
 	t := s.table.Load()
-	if t == nil {
+	if t == nil || s.draining.Load() {
 		return false
 	}
 	for _, r := range t.routes {

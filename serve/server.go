@@ -90,6 +90,8 @@ type Server struct {
 	http  *fasthttp.Server
 	table atomic.Pointer[table]
 
+	draining atomic.Bool
+
 	mu       sync.Mutex // guards bindings and their swap history
 	bindings map[string]*binding
 }
@@ -128,6 +130,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.http.ShutdownWithContext(ctx)
 }
 
+// SetDraining makes the server report not ready (/ready, /health, /ping
+// answer 503) while it keeps serving: the first step of a graceful stop, so
+// that load balancers route new traffic elsewhere before the listener
+// closes.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
 // Handler routes one request. It is exported for in-memory tests and
 // benchmarks (fasthttp.RequestCtx without a network).
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
@@ -141,8 +149,12 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		}
 		s.invocations(ctx, t.def)
 		return
-	case "/ping", "/health":
+	case "/ping", "/health", "/ready":
 		s.health(ctx)
+		return
+	case "/live":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
 		return
 	case "/version":
 		s.version(ctx)
@@ -202,6 +214,11 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 func (s *Server) health(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s %s: use GET", ctx.Method(), ctx.Path()), "")
+		return
+	}
+	if s.draining.Load() {
+		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
+			"not ready: draining for shutdown"), "")
 		return
 	}
 	if !s.Ready() {

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is mlgate serve's configuration, from (highest precedence first)
+// flags, environment variables, the YAML file given by --config, and
+// defaults. YAML keys are the snake_case forms of the flag names.
+type Config struct {
+	Listen          string        `yaml:"listen"`
+	TrackingURI     string        `yaml:"tracking_uri"`
+	RegistryURI     string        `yaml:"registry_uri"`
+	ArtifactsRoot   string        `yaml:"artifacts_root"`
+	CacheDir        string        `yaml:"cache_dir"`
+	ONNXRuntimeLib  string        `yaml:"onnxruntime_lib"`
+	Model           string        `yaml:"model"`
+	DefaultRoute    string        `yaml:"default_route"`
+	RequestTimeout  time.Duration `yaml:"request_timeout"`
+	RegistryTimeout time.Duration `yaml:"registry_timeout"`
+	MaxBodyBytes    int           `yaml:"max_body_bytes"`
+	LogLevel        string        `yaml:"log_level"`
+	LogFormat       string        `yaml:"log_format"`
+
+	PollInterval    time.Duration `yaml:"poll_interval"`
+	OnMissing       string        `yaml:"on_missing"`
+	MaxAttempts     int           `yaml:"max_attempts"`
+	ModelCacheBytes int64         `yaml:"model_cache_bytes"`
+	DrainDelay      time.Duration `yaml:"drain_delay"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	Inference InferenceConfig `yaml:"inference"`
+	Routes    []RouteConfig   `yaml:"routes"`
+
+	// path is the config file's path, "" without one.
+	path string
+	// resolveJSON is mlgate resolve's --json.
+	resolveJSON bool
+}
+
+// InferenceConfig holds ONNX Runtime and batching settings.
+type InferenceConfig struct {
+	Workers        int           `yaml:"workers"`
+	IntraOpThreads int           `yaml:"intra_op_threads"`
+	InterOpThreads int           `yaml:"inter_op_threads"`
+	Spinning       bool          `yaml:"spinning"`
+	Batching       string        `yaml:"batching"`
+	MaxBatchRows   int           `yaml:"max_batch_rows"`
+	MaxBatchDelay  time.Duration `yaml:"max_batch_delay"`
+	QueueRows      int           `yaml:"queue_rows"`
+}
+
+// RouteConfig is one named route.
+type RouteConfig struct {
+	Name  string `yaml:"name"`
+	Model string `yaml:"model"`
+}
+
+func defaultConfig() Config {
+	cache := filepath.Join(os.TempDir(), "mlgate-cache")
+	if dir, err := os.UserCacheDir(); err == nil {
+		cache = filepath.Join(dir, "mlgate")
+	}
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		CacheDir:        cache,
+		RequestTimeout:  30 * time.Second,
+		RegistryTimeout: 30 * time.Second,
+		MaxBodyBytes:    16 << 20,
+		LogLevel:        "info",
+		LogFormat:       "json",
+		PollInterval:    5 * time.Second,
+		OnMissing:       "keep",
+		MaxAttempts:     5,
+		ModelCacheBytes: 1 << 30,
+		DrainDelay:      5 * time.Second,
+		ShutdownTimeout: 30 * time.Second,
+		Inference:       InferenceConfig{Batching: "busy"},
+	}
+}
+
+// setting is one configuration knob settable by flag and environment.
+type setting struct {
+	flag  string
+	env   []string // first one set wins
+	usage string
+	apply func(c *Config, v string) error
+}
+
+func str(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func dur(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 30s or 500ms", v)
+		}
+		*p(c) = d
+		return nil
+	}
+}
+
+func integer(p func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func int64s(p func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func boolean(p func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
+func env(name string) []string { return []string{"MLGATE_" + name} }
+
+var serveSettings = []setting{
+	{"config", env("CONFIG"), "YAML config file with settings and routes", nil},
+	{"listen", env("LISTEN"), "address to serve on", str(func(c *Config) *string { return &c.Listen })},
+	{"model", env("MODEL"), "serve this models:/ URI as the only route (instead of routes in --config)",
+		str(func(c *Config) *string { return &c.Model })},
+	{"tracking-uri", []string{"MLGATE_TRACKING_URI", "MLFLOW_TRACKING_URI"},
+		"MLflow tracking server (http(s)://host:port) or local store (sqlite:///path/mlflow.db)",
+		str(func(c *Config) *string { return &c.TrackingURI })},
+	{"registry-uri", []string{"MLGATE_REGISTRY_URI", "MLFLOW_REGISTRY_URI"}, "MLflow registry URI when it differs from the tracking URI",
+		str(func(c *Config) *string { return &c.RegistryURI })},
+	{"artifacts-root", env("ARTIFACTS_ROOT"), "directory behind mlflow-artifacts:/ locations of a local store (the server's --artifacts-destination)",
+		str(func(c *Config) *string { return &c.ArtifactsRoot })},
+	{"cache-dir", env("CACHE_DIR"), "on-disk cache of downloaded model versions",
+		str(func(c *Config) *string { return &c.CacheDir })},
+	{"onnxruntime-lib", env("ONNXRUNTIME_LIB"), "path of libonnxruntime.so (default: next to the binary, then the system)",
+		str(func(c *Config) *string { return &c.ONNXRuntimeLib })},
+	{"default-route", env("DEFAULT_ROUTE"), "route that serves POST /invocations (default: the first)",
+		str(func(c *Config) *string { return &c.DefaultRoute })},
+	{"request-timeout", env("REQUEST_TIMEOUT"), "deadline of one scoring request",
+		dur(func(c *Config) *time.Duration { return &c.RequestTimeout })},
+	{"registry-timeout", env("REGISTRY_TIMEOUT"), "timeout of one registry or artifact request",
+		dur(func(c *Config) *time.Duration { return &c.RegistryTimeout })},
+	{"max-body-bytes", env("MAX_BODY_BYTES"), "largest request body accepted (413 beyond)",
+		integer(func(c *Config) *int { return &c.MaxBodyBytes })},
+	{"poll-interval", env("POLL_INTERVAL"), "how often each models:/ URI is re-resolved (±10% jitter)",
+		dur(func(c *Config) *time.Duration { return &c.PollInterval })},
+	{"on-missing", env("ON_MISSING"), "when an alias or version vanishes: keep (serve the last good version, stale) or withdraw (503)",
+		str(func(c *Config) *string { return &c.OnMissing })},
+	{"max-attempts", env("MAX_ATTEMPTS"), "failed loads of one new version before giving up on it until the alias moves again",
+		integer(func(c *Config) *int { return &c.MaxAttempts })},
+	{"model-cache-bytes", env("MODEL_CACHE_BYTES"), "budget of loaded versions no route serves (kept for quick flips back); serving versions are never evicted",
+		int64s(func(c *Config) *int64 { return &c.ModelCacheBytes })},
+	{"drain-delay", env("DRAIN_DELAY"), "on SIGTERM, time between reporting not ready and closing the listener",
+		dur(func(c *Config) *time.Duration { return &c.DrainDelay })},
+	{"shutdown-timeout", env("SHUTDOWN_TIMEOUT"), "on SIGTERM, time allowed for in-flight requests to finish",
+		dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"log-level", env("LOG_LEVEL"), "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"log-format", env("LOG_FORMAT"), "json or text", str(func(c *Config) *string { return &c.LogFormat })},
+	{"workers", env("WORKERS"), "concurrent ONNX Runtime calls per model version (0: GOMAXPROCS)",
+		integer(func(c *Config) *int { return &c.Inference.Workers })},
+	{"intra-op-threads", env("INTRA_OP_THREADS"), "ONNX Runtime intra-op threads per session (0: 1)",
+		integer(func(c *Config) *int { return &c.Inference.IntraOpThreads })},
+	{"inter-op-threads", env("INTER_OP_THREADS"), "ONNX Runtime inter-op threads per session (0: 1)",
+		integer(func(c *Config) *int { return &c.Inference.InterOpThreads })},
+	{"spinning", env("SPINNING"), "let ONNX Runtime threads spin while idle",
+		boolean(func(c *Config) *bool { return &c.Inference.Spinning })},
+	{"batching", env("BATCHING"), "off, busy or window", str(func(c *Config) *string { return &c.Inference.Batching })},
+	{"max-batch-rows", env("MAX_BATCH_ROWS"), "most rows gathered into one ONNX Runtime run (0: 64)",
+		integer(func(c *Config) *int { return &c.Inference.MaxBatchRows })},
+	{"max-batch-delay", env("MAX_BATCH_DELAY"), "batching window in window mode (0: 500µs)",
+		dur(func(c *Config) *time.Duration { return &c.Inference.MaxBatchDelay })},
+	{"queue-rows", env("QUEUE_ROWS"), "rows that may wait for a worker per model before 429 (0: 4096)",
+		integer(func(c *Config) *int { return &c.Inference.QueueRows })},
+}
+
+// loadConfig builds the configuration from args, the environment (getenv)
+// and the config file. Errors name the setting at fault.
+func loadConfig(name string, settings []setting, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	raw := map[string]*string{}
+	for _, s := range settings {
+		names := make([]string, len(s.env))
+		copy(names, s.env)
+		raw[s.flag] = fs.String(s.flag, "", s.usage+" (env "+strings.Join(names, ", ")+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	setByFlag := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { setByFlag[f.Name] = true })
+	value := func(s setting) (string, string, bool) {
+		if setByFlag[s.flag] {
+			return *raw[s.flag], "--" + s.flag, true
+		}
+		for _, e := range s.env {
+			if v := getenv(e); v != "" {
+				return v, e, true
+			}
+		}
+		return "", "", false
+	}
+
+	cfg := defaultConfig()
+	for _, s := range settings {
+		if s.flag != "config" {
+			continue
+		}
+		if path, _, ok := value(s); ok {
+			if err := cfg.readFile(path); err != nil {
+				return Config{}, err
+			}
+		}
+	}
+	for _, s := range settings {
+		if s.apply == nil {
+			continue
+		}
+		v, from, ok := value(s)
+		if !ok {
+			continue
+		}
+		if err := s.apply(&cfg, v); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", from, err)
+		}
+	}
+	return cfg, nil
+}
+
+// readFile overlays the YAML file at path on c. Unknown keys are errors.
+// Relative paths in the file are relative to the file's directory.
+func (c *Config) readFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	c.path = path
+	base := filepath.Dir(path)
+	c.TrackingURI = relativeStoreURI(c.TrackingURI, base)
+	c.RegistryURI = relativeStoreURI(c.RegistryURI, base)
+	for _, p := range []*string{&c.ArtifactsRoot, &c.CacheDir, &c.ONNXRuntimeLib} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	return nil
+}
+
+// relativeStoreURI makes a relative sqlite:/// path in a config file
+// relative to the file's directory. (SQLAlchemy's sqlite:///rel is relative
+// to the working directory; sqlite:////abs is absolute.)
+func relativeStoreURI(uri, base string) string {
+	const prefix = "sqlite:///"
+	if !strings.HasPrefix(uri, prefix) || strings.HasPrefix(uri, prefix+"/") {
+		return uri
+	}
+	return prefix + filepath.Join(base, strings.TrimPrefix(uri, prefix))
+}
+
+// validate checks the settings that can be checked without I/O. Every error
+// names the setting.
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf(name+": "+format, args...))
+	}
+	if c.Listen == "" {
+		bad("listen", "empty address")
+	}
+	if c.TrackingURI == "" {
+		bad("tracking-uri", "not set: give --tracking-uri, MLFLOW_TRACKING_URI, or tracking_uri in the config file (http(s)://… or sqlite:///…)")
+	}
+	if c.Model != "" && len(c.Routes) > 0 {
+		bad("model", "--model %s and routes in %s both name models; give one or the other", c.Model, c.path)
+	}
+	if c.Model == "" && len(c.Routes) == 0 {
+		bad("model", "nothing to serve: give --model models:/name@alias or routes in --config")
+	}
+	if c.RequestTimeout <= 0 {
+		bad("request-timeout", "%s: must be positive", c.RequestTimeout)
+	}
+	if c.RegistryTimeout <= 0 {
+		bad("registry-timeout", "%s: must be positive", c.RegistryTimeout)
+	}
+	if c.MaxBodyBytes <= 0 {
+		bad("max-body-bytes", "%d: must be positive", c.MaxBodyBytes)
+	}
+	if c.PollInterval <= 0 {
+		bad("poll-interval", "%s: must be positive", c.PollInterval)
+	}
+	if c.OnMissing != "keep" && c.OnMissing != "withdraw" {
+		bad("on-missing", "%q: want keep or withdraw", c.OnMissing)
+	}
+	if c.MaxAttempts <= 0 {
+		bad("max-attempts", "%d: must be positive", c.MaxAttempts)
+	}
+	if c.ModelCacheBytes < 0 {
+		bad("model-cache-bytes", "%d: must not be negative", c.ModelCacheBytes)
+	}
+	if c.DrainDelay < 0 {
+		bad("drain-delay", "%s: must not be negative", c.DrainDelay)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown-timeout", "%s: must be positive", c.ShutdownTimeout)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log-level", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		bad("log-format", "%q: want json or text", c.LogFormat)
+	}
+	for i, r := range c.Routes {
+		if r.Name == "" {
+			bad(fmt.Sprintf("routes[%d].name", i), "empty")
+		}
+		if r.Model == "" {
+			bad(fmt.Sprintf("routes[%d].model", i), "empty (route %q)", r.Name)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mlgate/mlgate/resolver"
+	"github.com/mlgate/mlgate/signature"
+)
+
+var resolveSettings = []setting{
+	{"tracking-uri", []string{"MLGATE_TRACKING_URI", "MLFLOW_TRACKING_URI"},
+		"MLflow tracking server (http(s)://host:port) or local store (sqlite:///path/mlflow.db)",
+		str(func(c *Config) *string { return &c.TrackingURI })},
+	{"registry-uri", []string{"MLGATE_REGISTRY_URI", "MLFLOW_REGISTRY_URI"}, "MLflow registry URI when it differs from the tracking URI",
+		str(func(c *Config) *string { return &c.RegistryURI })},
+	{"artifacts-root", env("ARTIFACTS_ROOT"), "directory behind mlflow-artifacts:/ locations of a local store",
+		str(func(c *Config) *string { return &c.ArtifactsRoot })},
+	{"cache-dir", env("CACHE_DIR"), "on-disk cache of downloaded model versions",
+		str(func(c *Config) *string { return &c.CacheDir })},
+	{"registry-timeout", env("REGISTRY_TIMEOUT"), "timeout of one registry request",
+		dur(func(c *Config) *time.Duration { return &c.RegistryTimeout })},
+	{"json", env("RESOLVE_JSON"), "print JSON instead of a table",
+		boolean(func(c *Config) *bool { return &c.resolveJSON })},
+}
+
+// resolveOutput is what `mlgate resolve --json` prints.
+type resolveOutput struct {
+	*resolver.Resolution
+	Signature string   `json:"signature"`
+	Flavors   []string `json:"flavors,omitempty"`
+}
+
+// cmdResolve is `mlgate resolve models:/...`: resolve the URI through the
+// registry and print the version, its provenance, where its artifacts are and
+// a summary of its signature, without serving anything.
+func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var uris []string
+	var flags []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "models:") {
+			uris = append(uris, a)
+		} else {
+			flags = append(flags, a)
+		}
+	}
+	cfg, err := loadConfig("resolve", resolveSettings, flags, os.Getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flagHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "mlgate resolve: %v\n", err)
+		return 2
+	}
+	if len(uris) == 0 {
+		fmt.Fprintln(stderr, "mlgate resolve: give a models:/ URI, e.g. mlgate resolve models:/churn-gbm@champion")
+		return 2
+	}
+	if cfg.TrackingURI == "" {
+		fmt.Fprintln(stderr, "mlgate resolve: tracking-uri: not set: give --tracking-uri or MLFLOW_TRACKING_URI")
+		return 2
+	}
+	rc, err := resolver.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "mlgate resolve: %v\n", err)
+		return 2
+	}
+	rc.TrackingURI, rc.RegistryURI = cfg.TrackingURI, cfg.RegistryURI
+	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
+	rc.UserAgent = "mlgate/" + version
+	r, err := resolver.New(rc)
+	if err != nil {
+		fmt.Fprintf(stderr, "mlgate resolve: %v\n", err)
+		return 2
+	}
+	defer r.Close()
+
+	code := 0
+	for i, raw := range uris {
+		u, err := resolver.ParseURI(raw)
+		if err != nil {
+			fmt.Fprintf(stderr, "mlgate resolve: %v\n", err)
+			code = 1
+			continue
+		}
+		out, err := describe(ctx, r, u)
+		if err != nil {
+			fmt.Fprintf(stderr, "mlgate resolve: %v\n", err)
+			code = 1
+			continue
+		}
+		if cfg.resolveJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(out)
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printResolution(stdout, out)
+	}
+	return code
+}
+
+func describe(ctx context.Context, r *resolver.Resolver, u resolver.URI) (*resolveOutput, error) {
+	res, err := r.Resolve(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	out := &resolveOutput{Resolution: res, Signature: "unknown (MLmodel unreadable)"}
+	raw, err := r.ReadFile(ctx, res, "MLmodel")
+	if err != nil {
+		out.Signature = "unknown: " + err.Error()
+		return out, nil
+	}
+	ml, err := signature.ParseMLmodel(raw)
+	if err != nil {
+		out.Signature = "unknown: " + err.Error()
+		return out, nil
+	}
+	out.Signature = ml.Signature.Summary()
+	for f := range ml.Flavors {
+		out.Flavors = append(out.Flavors, f)
+	}
+	sort.Strings(out.Flavors)
+	if res.RunID == "" && ml.RunID != "" {
+		res.RunID = ml.RunID
+	}
+	return out, nil
+}
+
+func printResolution(w io.Writer, out *resolveOutput) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) {
+		if v == "" {
+			v = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k, v)
+	}
+	res := out.Resolution
+	row("uri", res.URI.String())
+	row("name", res.Name)
+	row("version", res.Version)
+	row("aliases", strings.Join(res.Aliases, ", "))
+	row("stage", res.Stage)
+	row("status", res.Status)
+	run := res.RunID
+	if res.Run != resolver.LinkFound && res.Run != resolver.LinkNone {
+		run += " (run " + string(res.Run) + ")"
+	}
+	row("run_id", run)
+	row("git_commit", res.GitCommit)
+	row("model_id", res.ModelID)
+	row("artifact_uri", res.ArtifactURI)
+	if res.CreationTimestamp > 0 {
+		row("created", time.UnixMilli(res.CreationTimestamp).UTC().Format(time.RFC3339))
+	}
+	row("flavors", strings.Join(out.Flavors, ", "))
+	row("signature", out.Signature)
+	tw.Flush()
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mlgate/mlgate/infer"
+	"github.com/mlgate/mlgate/resolver"
+	"github.com/mlgate/mlgate/serve"
+)
+
+// cmdServe is `mlgate serve`: build everything, start listening (not ready),
+// resolve and load every route's models, report ready, and run until
+// SIGTERM or SIGINT, then drain and stop in reverse order.
+func cmdServe(args []string, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig("serve", serveSettings, args, os.Getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flagHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "mlgate serve: %v\n", err)
+		return 2
+	}
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintf(stderr, "mlgate serve: invalid configuration:\n%v\n", indent(err))
+		return 2
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	a, err := newApp(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	return a.run()
+}
+
+// app holds the running pieces of `mlgate serve`, in start order.
+type app struct {
+	cfg      Config
+	log      *slog.Logger
+	resolver *resolver.Resolver
+	models   *infer.Cache
+	server   *serve.Server
+	deployer *deployer
+	watcher  *resolver.Watcher
+	routes   []routeSpec
+}
+
+// routeSpec is a route with its model URIs parsed.
+type routeSpec struct {
+	serve.RouteSpec
+	uris []resolver.URI
+}
+
+func newApp(cfg Config, log *slog.Logger) (*app, error) {
+	lib, err := infer.FindLibrary(cfg.ONNXRuntimeLib)
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime-lib: %w", err)
+	}
+	if err := infer.Init(lib); err != nil {
+		return nil, fmt.Errorf("onnxruntime-lib: %w", err)
+	}
+	routes, err := parseRoutes(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := resolver.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	rc.TrackingURI, rc.RegistryURI = cfg.TrackingURI, cfg.RegistryURI
+	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
+	rc.UserAgent, rc.Logger = "mlgate/"+version, log
+	res, err := resolver.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("tracking-uri %s: %w", cfg.TrackingURI, err)
+	}
+	icfg, err := inferConfig(cfg, log)
+	if err != nil {
+		res.Close()
+		return nil, err
+	}
+	server, err := serve.New(serve.Config{
+		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
+		Version: version, Logger: log,
+	})
+	if err != nil {
+		res.Close()
+		return nil, err
+	}
+	specs := make([]serve.RouteSpec, len(routes))
+	for i, r := range routes {
+		specs[i] = r.RouteSpec
+	}
+	if _, err := server.SetRoutes(specs, cfg.DefaultRoute); err != nil {
+		res.Close()
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	onMissing, _ := resolver.ParseMissingPolicy(cfg.OnMissing)
+	models := infer.NewCache(cfg.ModelCacheBytes)
+	d := newDeployer(server, models, icfg, log)
+	w := resolver.NewWatcher(res, d, resolver.WatchConfig{
+		PollInterval: cfg.PollInterval, MaxAttempts: cfg.MaxAttempts,
+		OnMissing: onMissing, Logger: log,
+	})
+	return &app{cfg: cfg, log: log, resolver: res, models: models, server: server,
+		deployer: d, watcher: w, routes: routes}, nil
+}
+
+func inferConfig(cfg Config, log *slog.Logger) (infer.Config, error) {
+	mode, err := infer.ParseBatchMode(cfg.Inference.Batching)
+	if err != nil {
+		return infer.Config{}, fmt.Errorf("batching: %w", err)
+	}
+	ic := infer.Config{
+		IntraOpThreads: cfg.Inference.IntraOpThreads, InterOpThreads: cfg.Inference.InterOpThreads,
+		Spinning: cfg.Inference.Spinning, Workers: cfg.Inference.Workers, Batching: mode,
+		MaxBatchRows: cfg.Inference.MaxBatchRows, MaxDelay: cfg.Inference.MaxBatchDelay,
+		QueueRows: cfg.Inference.QueueRows, Logger: log,
+	}
+	if err := ic.Validate(); err != nil {
+		return infer.Config{}, fmt.Errorf("inference: %w", err)
+	}
+	return ic, nil
+}
+
+// parseRoutes turns --model or the config file's routes into route specs
+// with parsed URIs. Errors name the setting.
+func parseRoutes(cfg Config) ([]routeSpec, error) {
+	if cfg.Model != "" {
+		u, err := resolver.ParseURI(cfg.Model)
+		if err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		return []routeSpec{{
+			RouteSpec: serve.RouteSpec{Name: "default", Targets: []serve.TargetSpec{{URI: u.String(), Alias: u.Alias}}},
+			uris:      []resolver.URI{u},
+		}}, nil
+	}
+	out := make([]routeSpec, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		u, err := resolver.ParseURI(r.Model)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d].model (route %s): %w", i, r.Name, err)
+		}
+		out[i] = routeSpec{
+			RouteSpec: serve.RouteSpec{Name: r.Name, Targets: []serve.TargetSpec{{URI: u.String(), Alias: u.Alias}}},
+			uris:      []resolver.URI{u},
+		}
+	}
+	return out, nil
+}
+
+func (a *app) run() int {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		a.log.Error("cannot listen", "listen", a.cfg.Listen, "err", err)
+		a.close()
+		return 1
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.server.Serve(ln) }()
+	a.log.Info("listening; loading models", "listen", ln.Addr().String(), "version", version,
+		"onnxruntime", infer.Version(), "tracking_uri", a.cfg.TrackingURI)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	loaded := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { loaded <- a.watchAll(ctx) }()
+	for {
+		select {
+		case err := <-loaded:
+			if err != nil {
+				a.log.Error("cannot serve the configured models", "err", err)
+				a.stop(0)
+				return 1
+			}
+			a.log.Info("ready", "routes", len(a.routes))
+		case err := <-served:
+			a.log.Error("server stopped", "err", err)
+			a.close()
+			return 1
+		case sig := <-sigs:
+			a.log.Info("stopping", "signal", sig.String(), "drain_delay", a.cfg.DrainDelay)
+			cancel()
+			return a.stop(a.cfg.DrainDelay)
+		}
+	}
+}
+
+// watchAll resolves, loads and starts following every route's URIs.
+func (a *app) watchAll(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	seen := map[resolver.URI]bool{}
+	for _, r := range a.routes {
+		for _, u := range r.uris {
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			g.Go(func() error { return a.watcher.Watch(ctx, u) })
+		}
+	}
+	return g.Wait()
+}
+
+// stop drains and shuts down: report not ready, wait for load balancers to
+// notice, stop accepting, let in-flight requests finish, then release
+// everything in reverse order of creation.
+func (a *app) stop(drain time.Duration) int {
+	a.server.SetDraining()
+	time.Sleep(drain)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	code := 0
+	if err := a.server.Shutdown(ctx); err != nil {
+		a.log.Error("in-flight requests did not finish in time", "shutdown_timeout", a.cfg.ShutdownTimeout, "err", err)
+		code = 1
+	}
+	a.close()
+	a.log.Info("stopped")
+	return code
+}
+
+func (a *app) close() {
+	a.watcher.Close()
+	a.server.Close()
+	a.models.Close()
+	a.resolver.Close()
+}

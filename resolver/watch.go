@@ -1,0 +1,593 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Deployer receives the versions a Watcher resolves. The caller implements
+// it: load the version, warm it, check it, and swap it in. resolver knows
+// nothing of serving.
+type Deployer interface {
+	// Deploy makes res, whose artifacts are in dir, the version serving
+	// uri. It must leave the version currently serving untouched when it
+	// fails.
+	Deploy(ctx context.Context, uri URI, res *Resolution, dir string) error
+	// Withdraw stops serving uri. It is called only under MissingWithdraw,
+	// when the alias or version uri names has disappeared.
+	Withdraw(uri URI, reason error)
+}
+
+// MissingPolicy says what to do when a watched alias or version disappears
+// from the registry (alias deleted, version deleted).
+type MissingPolicy int
+
+const (
+	// MissingKeep keeps serving the last good version, marks the URI
+	// stale and logs an error on every check until it comes back.
+	MissingKeep MissingPolicy = iota
+	// MissingWithdraw stops serving the URI; requests for it get 503.
+	MissingWithdraw
+)
+
+// ParseMissingPolicy parses "keep" or "withdraw".
+func ParseMissingPolicy(s string) (MissingPolicy, error) {
+	switch s {
+	case "keep", "":
+		return MissingKeep, nil
+	case "withdraw":
+		return MissingWithdraw, nil
+	}
+	return 0, fmt.Errorf("on-missing %q: want keep or withdraw: %w", s, ErrInvalid)
+}
+
+// WatchConfig configures a Watcher. The zero value of each field selects
+// its documented default.
+type WatchConfig struct {
+	// PollInterval is how often each URI is re-resolved. Zero means 5s.
+	// Polling asks the registry what the URI points at now; it never
+	// relies on last_updated_timestamp, which MLflow does not bump when an
+	// alias moves.
+	PollInterval time.Duration
+	// Jitter spreads checks by ± this fraction of PollInterval, so that
+	// replicas do not poll in lockstep. Zero means 0.1; negative means none.
+	Jitter float64
+	// MaxAttempts is how many times one version may fail to download or
+	// load before the watcher gives up on it, until the URI points at
+	// another version. Zero means 5.
+	MaxAttempts int
+	// RetryBackoff is the wait after the first failure of a version; it
+	// doubles with each further failure, up to four poll intervals. Zero
+	// means 1s.
+	RetryBackoff time.Duration
+	// CheckTimeout bounds one check, including download and load. Zero
+	// means 5 minutes.
+	CheckTimeout time.Duration
+	// OnMissing is the policy for a vanished alias or version.
+	OnMissing MissingPolicy
+	// Logger receives swaps, failures and staleness. Nil discards them.
+	Logger *slog.Logger
+}
+
+func (c WatchConfig) withDefaults() WatchConfig {
+	if c.PollInterval <= 0 {
+		c.PollInterval = 5 * time.Second
+	}
+	if c.Jitter == 0 {
+		c.Jitter = 0.1
+	}
+	if c.Jitter < 0 {
+		c.Jitter = 0
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = time.Second
+	}
+	if c.CheckTimeout <= 0 {
+		c.CheckTimeout = 5 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Watcher follows models:/ URIs: it resolves each once when it is added,
+// then re-resolves it on an interval (and at once on Trigger or Refresh),
+// and hands every new version to the Deployer. A version that fails is
+// retried with backoff and given up after MaxAttempts; the version already
+// serving keeps serving through failures, registry outages and vanished
+// aliases. Methods are safe for concurrent use.
+type Watcher struct {
+	r   *Resolver
+	d   Deployer
+	cfg WatchConfig
+
+	mu   sync.Mutex
+	refs map[URI]*ref
+	wg   sync.WaitGroup
+}
+
+// ref is the watch state of one URI.
+type ref struct {
+	uri     URI
+	trigger chan struct{}
+	cancel  context.CancelFunc
+
+	check sync.Mutex // one check at a time
+
+	mu sync.Mutex // guards the fields below
+	st RefStatus
+	// failKey is the version that has been failing; failures counts them.
+	failKey   string
+	failures  int
+	nextRetry time.Time
+}
+
+// RefStatus describes one watched URI.
+type RefStatus struct {
+	URI string `json:"uri"`
+	// Serving is the version being served; nil before the first deploy.
+	Serving *Resolution `json:"serving,omitempty"`
+	// ServingSince is when Serving was deployed.
+	ServingSince time.Time `json:"serving_since,omitzero"`
+	// FromCache is true while the version serving came from the on-disk
+	// cache because the registry could not be reached at start.
+	FromCache bool `json:"from_cache"`
+	// LastCheck is when the registry was last asked; LastSuccess when it
+	// last answered (including "not found").
+	LastCheck   time.Time `json:"last_check,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// Missing is true while the alias or version is gone from the
+	// registry.
+	Missing bool `json:"missing"`
+	// Withdrawn is true when MissingWithdraw stopped serving the URI.
+	Withdrawn bool `json:"withdrawn"`
+	// LastError is the most recent failure (registry, download, load),
+	// cleared by the next successful swap or check.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Pending names a version that failed to deploy and will be retried;
+	// GaveUp is true once it failed MaxAttempts times.
+	Pending         string `json:"pending_version,omitempty"`
+	PendingFailures int    `json:"pending_failures,omitempty"`
+	GaveUp          bool   `json:"gave_up,omitempty"`
+	// Checks, Swaps and Failures count since the URI was added.
+	Checks   int64 `json:"checks"`
+	Swaps    int64 `json:"swaps"`
+	Failures int64 `json:"failures"`
+}
+
+// Staleness returns how long ago the registry last confirmed what the URI
+// points at (from the cached resolution's time when serving from cache).
+func (s RefStatus) Staleness(now time.Time) time.Duration {
+	at := s.LastSuccess
+	if at.IsZero() && s.Serving != nil {
+		at = s.Serving.ResolvedAt
+	}
+	if at.IsZero() {
+		return 0
+	}
+	return now.Sub(at)
+}
+
+// Stale reports whether the serving version may no longer be what the
+// registry says: the URI is missing, or the last check failed.
+func (s RefStatus) Stale() bool {
+	return s.Missing || s.FromCache || (!s.LastCheck.IsZero() && s.LastCheck.After(s.LastSuccess))
+}
+
+// NewWatcher returns a Watcher that resolves through r and deploys through
+// d. It watches nothing until Watch.
+func NewWatcher(r *Resolver, d Deployer, cfg WatchConfig) *Watcher {
+	return &Watcher{r: r, d: d, cfg: cfg.withDefaults(), refs: map[URI]*ref{}}
+}
+
+// Watch resolves u and deploys it before returning, then keeps following it
+// in the background until Unwatch or Close. If the registry cannot be
+// reached, Watch deploys the last version that served u from the on-disk
+// cache, and says so in the logs and in Status. It fails when u cannot be
+// resolved, fetched or loaded and no cached version can stand in. Watching
+// a URI already watched does nothing.
+func (w *Watcher) Watch(ctx context.Context, u URI) error {
+	w.mu.Lock()
+	if _, ok := w.refs[u]; ok {
+		w.mu.Unlock()
+		return nil
+	}
+	w.mu.Unlock()
+
+	rf := &ref{uri: u, trigger: make(chan struct{}, 1)}
+	rf.st.URI = u.String()
+	if err := w.initial(ctx, rf); err != nil {
+		return err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	rf.cancel = cancel
+	w.mu.Lock()
+	if _, ok := w.refs[u]; ok { // raced with another Watch of u
+		w.mu.Unlock()
+		cancel()
+		return nil
+	}
+	w.refs[u] = rf
+	w.wg.Add(1)
+	w.mu.Unlock()
+	go w.loop(loopCtx, rf)
+	return nil
+}
+
+// initial is the first resolution of a URI, with the cache as fallback when
+// the registry is unreachable.
+func (w *Watcher) initial(ctx context.Context, rf *ref) error {
+	now := time.Now()
+	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
+	if err == nil {
+		if err := w.d.Deploy(ctx, rf.uri, res, dir); err != nil {
+			return fmt.Errorf("%s: %w", res, err)
+		}
+		w.served(rf, res, now, false)
+		return nil
+	}
+	if !errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	cached, cdir, cerr := w.r.Cached(rf.uri)
+	if cerr != nil {
+		return fmt.Errorf("%w; and no cached version to serve instead (cache %s): %w", err, w.r.Cache().Root(), cerr)
+	}
+	if derr := w.d.Deploy(ctx, rf.uri, cached, cdir); derr != nil {
+		return fmt.Errorf("%w; and the cached %s failed to load: %w", err, cached, derr)
+	}
+	w.cfg.Logger.Warn("registry unreachable at start: serving the cached version",
+		"uri", rf.uri.String(), "version", cached.Version, "resolved_at", cached.ResolvedAt, "err", err)
+	w.served(rf, cached, now, true)
+	rf.mu.Lock()
+	rf.st.LastCheck = now
+	rf.st.LastError, rf.st.LastErrorAt = err.Error(), now
+	rf.mu.Unlock()
+	return nil
+}
+
+func (w *Watcher) resolveAndFetch(ctx context.Context, u URI) (*Resolution, string, error) {
+	res, err := w.r.Resolve(ctx, u)
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := w.r.Fetch(ctx, res)
+	if err != nil {
+		return nil, "", err
+	}
+	return res, dir, nil
+}
+
+// served records a successful deploy.
+func (w *Watcher) served(rf *ref, res *Resolution, now time.Time, fromCache bool) {
+	rf.mu.Lock()
+	prev := rf.st.Serving
+	rf.st.Serving, rf.st.ServingSince, rf.st.FromCache = res, now, fromCache
+	if !fromCache {
+		rf.st.LastCheck, rf.st.LastSuccess = now, now
+		rf.st.LastError, rf.st.LastErrorAt = "", time.Time{}
+	}
+	rf.st.Missing, rf.st.Withdrawn = false, false
+	rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
+	rf.failKey, rf.failures = "", 0
+	if prev != nil {
+		rf.st.Swaps++
+	}
+	rf.mu.Unlock()
+	if !fromCache {
+		if err := w.r.Remember(res); err != nil {
+			w.cfg.Logger.Warn("cannot record the serving version for offline starts", "uri", rf.uri.String(), "err", err)
+		}
+	}
+	from := ""
+	if prev != nil {
+		from = prev.Version
+	}
+	w.cfg.Logger.Info("model version serving", "uri", rf.uri.String(), "version", res.Version,
+		"from_version", from, "run_id", res.RunID, "from_cache", fromCache)
+}
+
+// Unwatch stops following u. The version it serves is not withdrawn; that
+// is the caller's business.
+func (w *Watcher) Unwatch(u URI) {
+	w.mu.Lock()
+	rf, ok := w.refs[u]
+	delete(w.refs, u)
+	w.mu.Unlock()
+	if ok {
+		rf.cancel()
+	}
+}
+
+// Close stops following every URI and waits for checks in progress.
+func (w *Watcher) Close() {
+	w.mu.Lock()
+	for u, rf := range w.refs {
+		rf.cancel()
+		delete(w.refs, u)
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+// Trigger asks for an immediate re-check of every watched URI of the
+// registered model name (all URIs when name is empty), without waiting for
+// it. It returns how many URIs it triggered. A webhook delivery only ever
+// triggers: its payload is not trusted as the answer.
+func (w *Watcher) Trigger(name string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for u, rf := range w.refs {
+		if name != "" && u.Name != name {
+			continue
+		}
+		select {
+		case rf.trigger <- struct{}{}:
+		default:
+		}
+		n++
+	}
+	return n
+}
+
+// Refresh re-checks every watched URI now and returns when all checks are
+// done, with the errors of those that failed.
+func (w *Watcher) Refresh(ctx context.Context) error {
+	w.mu.Lock()
+	refs := make([]*ref, 0, len(w.refs))
+	for _, rf := range w.refs {
+		refs = append(refs, rf)
+	}
+	w.mu.Unlock()
+	var errs []error
+	for _, rf := range refs {
+		if err := w.checkNow(ctx, rf, true); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", rf.uri, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Status returns the state of every watched URI, sorted by URI.
+func (w *Watcher) Status() []RefStatus {
+	w.mu.Lock()
+	out := make([]RefStatus, 0, len(w.refs))
+	for _, rf := range w.refs {
+		rf.mu.Lock()
+		out = append(out, rf.st)
+		rf.mu.Unlock()
+	}
+	w.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].URI < out[j].URI })
+	return out
+}
+
+func (w *Watcher) loop(ctx context.Context, rf *ref) {
+	defer w.wg.Done()
+	t := time.NewTimer(w.delay(rf))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-rf.trigger:
+		}
+		w.checkNow(ctx, rf, false)
+		t.Reset(w.delay(rf))
+	}
+}
+
+// delay is the wait before rf's next check: the poll interval with jitter,
+// or sooner when a failed version is due for a retry.
+func (w *Watcher) delay(rf *ref) time.Duration {
+	d := w.cfg.PollInterval
+	if j := w.cfg.Jitter; j > 0 {
+		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
+	}
+	rf.mu.Lock()
+	retry := rf.nextRetry
+	rf.mu.Unlock()
+	if !retry.IsZero() {
+		if until := time.Until(retry); until < d {
+			d = max(until, time.Millisecond)
+		}
+	}
+	return d
+}
+
+// checkNow asks the registry what rf points at and deploys a new version.
+// force skips a pending retry's backoff (an explicit refresh).
+func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
+	rf.check.Lock()
+	defer rf.check.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.CheckTimeout)
+	defer cancel()
+	now := time.Now()
+	mv, err := w.r.Check(ctx, rf.uri)
+	rf.mu.Lock()
+	rf.st.Checks++
+	rf.st.LastCheck = now
+	serving := rf.st.Serving
+	rf.mu.Unlock()
+
+	switch {
+	case errors.Is(err, ErrNotFound):
+		w.missing(rf, now, err)
+		return err
+	case err != nil:
+		w.failed(rf, now, "", err, false)
+		w.cfg.Logger.Warn("registry check failed: still serving the current version",
+			"uri", rf.uri.String(), "serving", versionOf(serving), "err", err)
+		return err
+	}
+	rf.mu.Lock()
+	rf.st.LastSuccess = now
+	wasMissing, withdrawn := rf.st.Missing, rf.st.Withdrawn
+	rf.st.Missing = false
+	rf.mu.Unlock()
+	if wasMissing {
+		w.cfg.Logger.Info("model URI is back in the registry", "uri", rf.uri.String(), "version", mv.Version)
+	}
+
+	key := versionKey(mv)
+	if serving != nil && key == resolutionKey(serving) && !withdrawn {
+		rf.mu.Lock()
+		rf.st.FromCache = false
+		if rf.failKey != "" { // the alias moved back to what serves
+			rf.failKey, rf.failures, rf.nextRetry = "", 0, time.Time{}
+			rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
+		}
+		rf.st.LastError = ""
+		rf.mu.Unlock()
+		return nil
+	}
+	if mv.Status != StatusReady {
+		err := fmt.Errorf("model %s version %s has status %q, not READY: %w", mv.Name, mv.Version, mv.Status, ErrNotReady)
+		w.failed(rf, now, "", err, false)
+		w.cfg.Logger.Warn("new version is not READY: not served", "uri", rf.uri.String(), "version", mv.Version, "status", mv.Status)
+		return err
+	}
+	rf.mu.Lock()
+	if rf.failKey != key {
+		rf.failKey, rf.failures, rf.nextRetry = key, 0, time.Time{}
+		rf.st.GaveUp = false
+	}
+	gaveUp := rf.failures >= w.cfg.MaxAttempts
+	early := !force && now.Before(rf.nextRetry)
+	rf.mu.Unlock()
+	if gaveUp || early {
+		return nil
+	}
+
+	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
+	if err == nil {
+		if resolutionKey(res) != key {
+			// The URI moved again between Check and Resolve: deploy what
+			// Resolve saw, it is the newer answer.
+			key = resolutionKey(res)
+		}
+		err = w.d.Deploy(ctx, rf.uri, res, dir)
+	}
+	if err != nil {
+		w.failed(rf, now, key, err, true)
+		rf.mu.Lock()
+		n, gave := rf.failures, rf.st.GaveUp
+		rf.mu.Unlock()
+		lvl := slog.LevelWarn
+		if gave {
+			lvl = slog.LevelError
+		}
+		w.cfg.Logger.Log(ctx, lvl, "new version failed to deploy: still serving the current version",
+			"uri", rf.uri.String(), "version", mv.Version, "serving", versionOf(serving),
+			"attempt", n, "max_attempts", w.cfg.MaxAttempts, "gave_up", gave, "err", err)
+		return err
+	}
+	w.served(rf, res, time.Now(), false)
+	return nil
+}
+
+// missing handles an alias or version that the registry says is gone.
+func (w *Watcher) missing(rf *ref, now time.Time, err error) {
+	rf.mu.Lock()
+	rf.st.LastSuccess = now
+	rf.st.Missing = true
+	rf.st.LastError, rf.st.LastErrorAt = err.Error(), now
+	serving := rf.st.Serving
+	withdraw := w.cfg.OnMissing == MissingWithdraw && !rf.st.Withdrawn
+	if withdraw {
+		rf.st.Withdrawn = true
+	}
+	rf.mu.Unlock()
+	if withdraw {
+		w.cfg.Logger.Error("model URI vanished from the registry: withdrawn, requests get 503",
+			"uri", rf.uri.String(), "was_serving", versionOf(serving), "err", err)
+		w.d.Withdraw(rf.uri, err)
+		return
+	}
+	w.cfg.Logger.Error("model URI vanished from the registry: still serving the last good version (stale)",
+		"uri", rf.uri.String(), "serving", versionOf(serving), "err", err)
+}
+
+// failed records a failure; counted marks a failure of the version key
+// (download or load), which counts towards giving up on it.
+func (w *Watcher) failed(rf *ref, now time.Time, key string, err error, counted bool) {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	rf.st.LastError, rf.st.LastErrorAt = err.Error(), now
+	if !counted {
+		return
+	}
+	rf.st.Failures++
+	if rf.failKey != key {
+		rf.failKey, rf.failures = key, 0
+	}
+	rf.failures++
+	backoff := w.cfg.RetryBackoff << min(rf.failures-1, 16)
+	backoff = min(backoff, 4*w.cfg.PollInterval)
+	rf.nextRetry = now.Add(backoff)
+	rf.st.Pending = keyVersion(key)
+	rf.st.PendingFailures = rf.failures
+	rf.st.GaveUp = rf.failures >= w.cfg.MaxAttempts
+}
+
+func versionOf(r *Resolution) string {
+	if r == nil {
+		return ""
+	}
+	if r.Version != "" {
+		return r.Version
+	}
+	return r.ModelID
+}
+
+// versionKey identifies what a check found: a version is the same version
+// when its name, number and creation time agree (names and numbers are
+// reused after a registered model is deleted and re-created).
+func versionKey(mv *ModelVersion) string {
+	id := mv.Version
+	if mv.Name == "" {
+		id = mv.Source
+	}
+	return mv.Name + "\x00" + id + "\x00" + strconv.FormatInt(mv.CreationTimestamp, 10)
+}
+
+func resolutionKey(r *Resolution) string {
+	id := r.Version
+	if r.Name == "" {
+		id = r.URI.String()
+	}
+	return r.Name + "\x00" + id + "\x00" + strconv.FormatInt(r.CreationTimestamp, 10)
+}
+
+// keyVersion extracts the version from a versionKey, for status.
+func keyVersion(key string) string {
+	start, end := -1, -1
+	for i := 0; i < len(key); i++ {
+		if key[i] == 0 {
+			if start < 0 {
+				start = i + 1
+			} else {
+				end = i
+				break
+			}
+		}
+	}
+	if start < 0 || end < 0 {
+		return key
+	}
+	return key[start:end]
+}
