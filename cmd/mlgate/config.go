@@ -341,6 +341,11 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "%s: must be positive", c.ShutdownTimeout)
 	}
+	switch c.Inference.Batching {
+	case "off", "busy", "window":
+	default:
+		bad("batching", "%q: want off, busy or window", c.Inference.Batching)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

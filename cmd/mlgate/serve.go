@@ -41,7 +41,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	return a.run()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		log.Error("cannot listen", "listen", cfg.Listen, "err", err)
+		a.close()
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return a.run(ctx, ln)
 }
 
 // app holds the running pieces of `mlgate serve`, in start order.
@@ -161,26 +169,18 @@ func parseRoutes(cfg Config) ([]routeSpec, error) {
 	return out, nil
 }
 
-func (a *app) run() int {
-	ln, err := net.Listen("tcp", a.cfg.Listen)
-	if err != nil {
-		a.log.Error("cannot listen", "listen", a.cfg.Listen, "err", err)
-		a.close()
-		return 1
-	}
+// run serves on ln until ctx ends (SIGTERM or SIGINT), then drains. It
+// returns the process exit code.
+func (a *app) run(ctx context.Context, ln net.Listener) int {
 	served := make(chan error, 1)
 	go func() { served <- a.server.Serve(ln) }()
 	a.log.Info("listening; loading models", "listen", ln.Addr().String(), "version", version,
 		"onnxruntime", infer.Version(), "tracking_uri", a.cfg.TrackingURI)
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-
 	loaded := make(chan error, 1)
-	ctx, cancel := context.WithCancel(context.Background())
+	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { loaded <- a.watchAll(ctx) }()
+	go func() { loaded <- a.watchAll(loadCtx) }()
 	for {
 		select {
 		case err := <-loaded:
@@ -194,8 +194,8 @@ func (a *app) run() int {
 			a.log.Error("server stopped", "err", err)
 			a.close()
 			return 1
-		case sig := <-sigs:
-			a.log.Info("stopping", "signal", sig.String(), "drain_delay", a.cfg.DrainDelay)
+		case <-ctx.Done():
+			a.log.Info("stopping", "drain_delay", a.cfg.DrainDelay)
 			cancel()
 			return a.stop(a.cfg.DrainDelay)
 		}

@@ -1,0 +1,383 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlgate/mlgate/internal/fakemlflow"
+	"github.com/mlgate/mlgate/internal/testutil"
+)
+
+// running is an mlgate serve started in-process on a loopback port.
+type running struct {
+	url  string
+	app  *app
+	stop func() int
+}
+
+// startApp runs `mlgate serve` with cfg (Listen is replaced by a free
+// loopback port) and waits until it is ready.
+func startApp(t *testing.T, cfg Config) *running {
+	t.Helper()
+	if err := cfg.validate(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := newApp(cfg, log)
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- a.run(ctx, ln) }()
+	r := &running{url: "http://" + ln.Addr().String(), app: a}
+	stopped := false
+	r.stop = func() int {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		cancel()
+		c := <-code
+		http.DefaultClient.CloseIdleConnections()
+		return c
+	}
+	t.Cleanup(func() {
+		if c := r.stop(); c != 0 {
+			t.Errorf("mlgate exited %d", c)
+		}
+		if t.Failed() {
+			t.Logf("mlgate logs:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(r.url + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mlgate not ready after 20s; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type syncWriter struct {
+	w  io.Writer
+	mu chanMutex
+}
+
+type chanMutex struct{ ch chan struct{} }
+
+func (m *chanMutex) lock() {
+	if m.ch == nil {
+		m.ch = make(chan struct{}, 1)
+	}
+	m.ch <- struct{}{}
+}
+func (m *chanMutex) unlock() { <-m.ch }
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.lock()
+	defer s.mu.unlock()
+	return s.w.Write(p)
+}
+
+// testConfig is a serve configuration with fast polling and a private cache.
+func testConfig(t *testing.T, trackingURI string, routes ...RouteConfig) Config {
+	cfg := defaultConfig()
+	cfg.TrackingURI = trackingURI
+	cfg.CacheDir = t.TempDir()
+	cfg.Routes = routes
+	cfg.PollInterval = 50 * time.Millisecond
+	cfg.DrainDelay = 0
+	cfg.ShutdownTimeout = 5 * time.Second
+	return cfg
+}
+
+// sqliteStore copies the example registry so that a test may change it.
+func sqliteStore(t *testing.T) (trackingURI, artifactsRoot string) {
+	t.Helper()
+	dst := t.TempDir()
+	data, err := os.ReadFile(testutil.Path(t, "examples", "registry", "mlflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dst, "mlflow.db")
+	if err := os.WriteFile(db, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "sqlite:///" + db, testutil.Path(t, "examples", "registry", "mlartifacts")
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func postJSON(t *testing.T, url, body string) reply {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{resp.StatusCode, resp.Header, data}
+}
+
+// expectedOutputs reads testdata/mlflow-real/expected/churn-gbm-expected-outputs.json.
+type expectedEntry struct {
+	RunID      string                     `json:"run_id"`
+	ModelID    string                     `json:"model_id"`
+	Version    string                     `json:"registered_model_version"`
+	ForExample map[string]json.RawMessage `json:"expected_outputs_for_input_example"`
+	ForBatch16 map[string]json.RawMessage `json:"expected_outputs_for_batch16"`
+}
+
+func expectedOutputs(t *testing.T) map[string]expectedEntry {
+	t.Helper()
+	var exp map[string]expectedEntry
+	data, err := os.ReadFile(testutil.Path(t, "testdata", "mlflow-real", "expected", "churn-gbm-expected-outputs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &exp); err != nil {
+		t.Fatal(err)
+	}
+	return exp
+}
+
+func flat(v any) []float64 {
+	switch x := v.(type) {
+	case float64:
+		return []float64{x}
+	case []any:
+		var out []float64
+		for _, e := range x {
+			out = append(out, flat(e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// outputs parses a scoring response into one flat list per output.
+func outputs(t *testing.T, body []byte) map[string][]float64 {
+	t.Helper()
+	var resp struct{ Predictions any }
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatalf("response %s: %v", body, err)
+	}
+	out := map[string][]float64{}
+	switch p := resp.Predictions.(type) {
+	case []any:
+		for _, rec := range p {
+			for k, v := range rec.(map[string]any) {
+				out[k] = append(out[k], flat(v)...)
+			}
+		}
+	case map[string]any:
+		for k, v := range p {
+			out[k] = flat(v)
+		}
+	default:
+		t.Fatalf("response %s has no predictions", body)
+	}
+	return out
+}
+
+func checkOutputs(t *testing.T, what string, body []byte, want map[string]json.RawMessage) {
+	t.Helper()
+	got := outputs(t, body)
+	for name, raw := range want {
+		var w any
+		json.Unmarshal(raw, &w)
+		wv := flat(w)
+		if len(got[name]) != len(wv) {
+			t.Fatalf("%s: output %s has %d values; want %d (body %s)", what, name, len(got[name]), len(wv), body)
+		}
+		for i := range wv {
+			if math.Abs(got[name][i]-wv[i]) > 1e-6 {
+				t.Errorf("%s: %s[%d] = %.9g; want %.9g", what, name, i, got[name][i], wv[i])
+			}
+		}
+	}
+}
+
+// batch16 builds the 16-row validation batch in the request format each
+// version's signature takes.
+func batch16(t *testing.T, version string) string {
+	t.Helper()
+	var b struct {
+		Columns        []string             `json:"columns"`
+		Rows           [][]float64          `json:"rows"`
+		Float32Rows    [][]float64          `json:"float32_rows"`
+		Float32Columns map[string][]float64 `json:"float32_columns"`
+	}
+	data, err := os.ReadFile(testutil.Path(t, "testdata", "mlflow-real", "expected", "batch16-inputs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(data, &b)
+	var v any
+	switch version {
+	case "1":
+		v = map[string]any{"dataframe_split": map[string]any{"columns": b.Columns, "data": b.Rows}}
+	case "2":
+		v = map[string]any{"inputs": b.Float32Rows}
+	default:
+		v = map[string]any{"inputs": b.Float32Columns}
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+var recordedRoutes = []RouteConfig{
+	{Name: "champion", Model: "models:/churn-gbm@champion"},               // v1: column signature
+	{Name: "challenger", Model: "models:/churn-gbm@challenger"},           // v2: tensor signature
+	{Name: "v3", Model: "models:/churn-gbm/3"},                            // named tensors (mis-converted)
+	{Name: "v4", Model: "models:/churn-gbm/4"},                            // named tensors
+	{Name: "latest", Model: "models:/churn-gbm/latest"},                   // = v4
+	{Name: "production", Model: "models:/churn-gbm/Production"},           // = v1
+	{Name: "logged", Model: "models:/m-27fa626c559e41928fdd5a395ddfa166"}, // v4's LoggedModel
+}
+
+// TestServeEndToEnd serves every recorded churn-gbm version through the
+// whole stack (registry, artifact download, ONNX Runtime, HTTP) from both
+// kinds of registry, and checks ORT's reference outputs to 1e-6 and the
+// provenance headers.
+func TestServeEndToEnd(t *testing.T) {
+	exp := expectedOutputs(t)
+	byVersion := map[string]expectedEntry{}
+	for _, e := range exp {
+		byVersion[e.Version] = e
+	}
+	stores := map[string]func(t *testing.T) Config{
+		"rest": func(t *testing.T) Config {
+			fake := fakemlflow.New(t)
+			return testConfig(t, fake.URL(), recordedRoutes...)
+		},
+		"sqlite": func(t *testing.T) Config {
+			uri, root := sqliteStore(t)
+			cfg := testConfig(t, uri, recordedRoutes...)
+			cfg.ArtifactsRoot = root
+			return cfg
+		},
+	}
+	routeVersion := map[string]string{"champion": "1", "challenger": "2", "v3": "3", "v4": "4", "latest": "4", "production": "1", "logged": "4"}
+	for store, config := range stores {
+		t.Run(store, func(t *testing.T) {
+			mg := startApp(t, config(t))
+			for route, version := range routeVersion {
+				e := byVersion[version]
+				example, err := os.ReadFile(testutil.RecordedModel(t, "churn-gbm", int(version[0]-'0')) + "/serving_input_example.json")
+				if err != nil {
+					t.Fatal(err)
+				}
+				url := mg.url + "/routes/" + route + "/invocations"
+				for what, body := range map[string]string{"input example": string(example), "batch16": batch16(t, version)} {
+					r := postJSON(t, url, body)
+					if r.status != 200 {
+						t.Fatalf("%s %s: status %d %s", route, what, r.status, r.body)
+					}
+					want := e.ForExample
+					if what == "batch16" {
+						want = e.ForBatch16
+					}
+					checkOutputs(t, route+" "+what, r.body, want)
+					if route != "logged" && r.header.Get("X-Model-Version") != version {
+						t.Errorf("%s: X-Model-Version %q; want %s", route, r.header.Get("X-Model-Version"), version)
+					}
+					if got := r.header.Get("X-Mlflow-Run-Id"); got != e.RunID {
+						t.Errorf("%s: X-Mlflow-Run-Id %q; want %s", route, got, e.RunID)
+					}
+					if got := r.header.Get("X-Model-Id"); got != e.ModelID {
+						t.Errorf("%s: X-Model-Id %q; want %s", route, got, e.ModelID)
+					}
+					if got := r.header.Get("X-Route"); got != route {
+						t.Errorf("X-Route %q; want %s", got, route)
+					}
+				}
+			}
+			// The default route is the first: churn-gbm@champion, with the
+			// provenance the issue's quick start shows.
+			r := postJSON(t, mg.url+"/invocations", `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 36.0, 1306.52, 1]]}}`)
+			if string(r.body) != `{"predictions": [{"probability": 0.23261308670043945}]}` ||
+				r.header.Get("X-Mlflow-Run-Id") != "cf2941b1111242ff806c0b75daaf749d" || r.header.Get("X-Model-Alias") != "champion" {
+				t.Errorf("default route: %d %s %v", r.status, r.body, r.header)
+			}
+		})
+	}
+}
+
+// TestConfigErrors checks that bad configuration fails at start with exit
+// code 2 and a message naming the setting.
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	badYAML := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badYAML, []byte("listen: 127.0.0.1:0\nroutez: []\n"), 0o644)
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--model", "models:/churn-gbm@champion"}, nil, "tracking-uri"},
+		{[]string{"--tracking-uri", "sqlite:///x.db"}, nil, "model"},
+		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "models:/churn-gbm@champion", "--poll-interval", "soon"}, nil, "--poll-interval"},
+		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "models:/churn-gbm@champion"}, map[string]string{"MLGATE_MAX_BODY_BYTES": "lots"}, "MLGATE_MAX_BODY_BYTES"},
+		{[]string{"--config", badYAML}, nil, "routez"},
+		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "models:/churn-gbm@champion", "--on-missing", "shrug"}, nil, "on-missing"},
+		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "models:/churn-gbm@champion", "--log-level", "loud"}, nil, "log-level"},
+		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "models:/churn-gbm@champion", "--batching", "eager"}, nil, "batching"},
+		{[]string{"--tracking-uri", "ftp://x", "--model", "models:/churn-gbm@champion"}, nil, "tracking-uri"},
+		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "churn-gbm"}, nil, "model"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var stderr bytes.Buffer
+			code := cmdServe(tt.args, io.Discard, &stderr)
+			if code == 0 {
+				t.Fatalf("exit 0; want a failure naming %s", tt.want)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr %q does not name %q", stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"version"}, &out, io.Discard); code != 0 || out.String() != fmt.Sprintf("mlgate %s\n", version) {
+		t.Errorf("mlgate version: %d %q", code, out.String())
+	}
+}
