@@ -151,6 +151,15 @@ func (d *scratch) checkMissing() error {
 	if extra := d.extraNames(); len(extra) > 0 {
 		msg += "; it has " + nameList(extra) + ", which the model does not take"
 	}
+	all := make([]string, len(p.fields))
+	for fi := range p.fields {
+		all[fi] = p.fields[fi].name
+	}
+	kind := "columns"
+	if p.mode != modeColumns {
+		kind = "inputs"
+	}
+	msg += " (the signature's " + kind + ": " + nameList(all) + ")"
 	return invalidParam("%s", msg)
 }
 

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlgate/mlgate/internal/testutil"
+)
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mlgate.yaml")
+	os.WriteFile(file, []byte(`
+listen: 127.0.0.1:9000
+tracking_uri: sqlite:///store/mlflow.db
+artifacts_root: store/mlartifacts
+poll_interval: 7s
+request_timeout: 3s
+inference:
+  workers: 3
+routes:
+  - name: churn
+    model: models:/churn-gbm@champion
+`), 0o644)
+	env := map[string]string{"MLGATE_POLL_INTERVAL": "9s", "MLGATE_REQUEST_TIMEOUT": "4s", "MLFLOW_TRACKING_URI": "http://ignored"}
+	cfg, err := loadConfig("serve", serveSettings,
+		[]string{"--config", file, "--request-timeout", "5s"},
+		func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen (file)", cfg.Listen, "127.0.0.1:9000"},
+		{"poll_interval (env over file)", cfg.PollInterval, 9 * time.Second},
+		{"request_timeout (flag over env over file)", cfg.RequestTimeout, 5 * time.Second},
+		{"tracking_uri (MLFLOW_TRACKING_URI over the file)", cfg.TrackingURI, "http://ignored"},
+		{"artifacts_root relative to the file", cfg.ArtifactsRoot, filepath.Join(dir, "store/mlartifacts")},
+		{"inference.workers", cfg.Inference.Workers, 3},
+		{"routes", cfg.Routes, []RouteConfig{{Name: "churn", Model: "models:/churn-gbm@champion"}}},
+		{"default log format", cfg.LogFormat, "json"},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: got %v; want %v", c.name, c.got, c.want)
+		}
+	}
+	env = map[string]string{}
+	cfg, err = loadConfig("serve", serveSettings, []string{"--config", file}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "sqlite:///" + filepath.Join(dir, "store/mlflow.db"); cfg.TrackingURI != want {
+		t.Errorf("relative sqlite store in the file: got %s; want %s", cfg.TrackingURI, want)
+	}
+}
+
+// TestConfigurationDocumented keeps docs/configuration.md listing every
+// flag, its environment variables and its YAML key.
+func TestConfigurationDocumented(t *testing.T) {
+	doc, err := os.ReadFile(testutil.Path(t, "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range serveSettings {
+		if !strings.Contains(string(doc), "`--"+s.flag+"`") {
+			t.Errorf("docs/configuration.md does not document --%s", s.flag)
+		}
+		for _, e := range s.env {
+			if !strings.Contains(string(doc), e) {
+				t.Errorf("docs/configuration.md does not mention %s", e)
+			}
+		}
+	}
+	var walk func(reflect.Type, string)
+	walk = func(rt reflect.Type, prefix string) {
+		for i := 0; i < rt.NumField(); i++ {
+			f := rt.Field(i)
+			key := f.Tag.Get("yaml")
+			if key == "" || key == "-" {
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				walk(f.Type, prefix+key+".")
+				continue
+			}
+			if !strings.Contains(string(doc), "`"+prefix+key+"`") {
+				t.Errorf("docs/configuration.md does not document the YAML key %s%s", prefix, key)
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+}
