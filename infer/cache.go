@@ -99,9 +99,9 @@ func (c *Cache) evict() {
 
 // CacheStats describes the cache's contents.
 type CacheStats struct {
-	Versions int   // loaded versions cached
-	Pinned   int   // of which serving a route
-	Bytes    int64 // size of their model files
+	Versions int   `json:"versions"` // loaded versions cached
+	Pinned   int   `json:"pinned"`   // of which serving a route
+	Bytes    int64 `json:"bytes"`    // size of their model files
 }
 
 // Stats returns the cache's counts.

@@ -258,14 +258,14 @@ func (m *Model) Bytes() int64 { return m.bytes }
 
 // Info describes a loaded model for status pages.
 type Info struct {
-	Dir            string
-	Inputs         []string
-	Outputs        []string
-	Batching       string // "busy", "window", "off", or "off (reason)"
-	Workers        int
-	LoadDuration   time.Duration
-	WarmupDuration time.Duration
-	Bytes          int64
+	Dir            string        `json:"dir"`
+	Inputs         []string      `json:"inputs"`
+	Outputs        []string      `json:"outputs"`
+	Batching       string        `json:"batching"` // "busy", "window", "off", or "off (reason)"
+	Workers        int           `json:"workers"`
+	LoadDuration   time.Duration `json:"load_ns"`
+	WarmupDuration time.Duration `json:"warmup_ns"`
+	Bytes          int64         `json:"bytes"`
 }
 
 // Info returns a description of m.

@@ -199,29 +199,33 @@ func NewWatcher(r *Resolver, d Deployer, cfg WatchConfig) *Watcher {
 // resolved, fetched or loaded and no cached version can stand in. Watching
 // a URI already watched does nothing.
 func (w *Watcher) Watch(ctx context.Context, u URI) error {
+	rf := &ref{uri: u, trigger: make(chan struct{}, 1)}
+	rf.st.URI = u.String()
 	w.mu.Lock()
 	if _, ok := w.refs[u]; ok {
 		w.mu.Unlock()
 		return nil
 	}
+	// Registered before the first deploy, so that Status knows the URI as
+	// soon as its version serves.
+	w.refs[u] = rf
 	w.mu.Unlock()
 
-	rf := &ref{uri: u, trigger: make(chan struct{}, 1)}
-	rf.st.URI = u.String()
-	if err := w.initial(ctx, rf); err != nil {
+	rf.check.Lock()
+	err := w.initial(ctx, rf)
+	rf.check.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.refs[u] != rf { // unwatched or closed meanwhile
+		return err
+	}
+	if err != nil {
+		delete(w.refs, u)
 		return err
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	rf.cancel = cancel
-	w.mu.Lock()
-	if _, ok := w.refs[u]; ok { // raced with another Watch of u
-		w.mu.Unlock()
-		cancel()
-		return nil
-	}
-	w.refs[u] = rf
 	w.wg.Add(1)
-	w.mu.Unlock()
 	go w.loop(loopCtx, rf)
 	return nil
 }
@@ -306,7 +310,7 @@ func (w *Watcher) Unwatch(u URI) {
 	rf, ok := w.refs[u]
 	delete(w.refs, u)
 	w.mu.Unlock()
-	if ok {
+	if ok && rf.cancel != nil {
 		rf.cancel()
 	}
 }
@@ -315,7 +319,9 @@ func (w *Watcher) Unwatch(u URI) {
 func (w *Watcher) Close() {
 	w.mu.Lock()
 	for u, rf := range w.refs {
-		rf.cancel()
+		if rf.cancel != nil {
+			rf.cancel()
+		}
 		delete(w.refs, u)
 	}
 	w.mu.Unlock()
@@ -375,6 +381,19 @@ func (w *Watcher) Status() []RefStatus {
 	return out
 }
 
+// StatusOf returns the state of one watched URI.
+func (w *Watcher) StatusOf(u URI) (RefStatus, bool) {
+	w.mu.Lock()
+	rf, ok := w.refs[u]
+	w.mu.Unlock()
+	if !ok {
+		return RefStatus{}, false
+	}
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	return rf.st, true
+}
+
 func (w *Watcher) loop(ctx context.Context, rf *ref) {
 	defer w.wg.Done()
 	t := time.NewTimer(w.delay(rf))
@@ -399,12 +418,10 @@ func (w *Watcher) delay(rf *ref) time.Duration {
 		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
 	}
 	rf.mu.Lock()
-	retry := rf.nextRetry
+	retry, gaveUp := rf.nextRetry, rf.st.GaveUp
 	rf.mu.Unlock()
-	if !retry.IsZero() {
-		if until := time.Until(retry); until < d {
-			d = max(until, time.Millisecond)
-		}
+	if until := time.Until(retry); !gaveUp && until > 0 && until < d {
+		d = until
 	}
 	return d
 }
@@ -417,12 +434,12 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.CheckTimeout)
 	defer cancel()
 	now := time.Now()
-	mv, err := w.r.Check(ctx, rf.uri)
 	rf.mu.Lock()
 	rf.st.Checks++
-	rf.st.LastCheck = now
+	rf.st.LastCheck = now // before the call, so a hanging registry shows as stale
 	serving := rf.st.Serving
 	rf.mu.Unlock()
+	mv, err := w.r.Check(ctx, rf.uri)
 
 	switch {
 	case errors.Is(err, ErrNotFound):

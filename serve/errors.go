@@ -54,6 +54,16 @@ func classify(err error, tag string) (status int, code, msg string) {
 		return he.status, he.code, prefix + he.msg
 	case errors.As(err, &se):
 		return fasthttp.StatusBadRequest, se.Code, prefix + se.Message
+	case errors.Is(err, ErrDisabled):
+		return fasthttp.StatusNotFound, codeEndpointNotFound, prefix + err.Error()
+	case errors.Is(err, ErrUnauthorized):
+		return fasthttp.StatusUnauthorized, "UNAUTHENTICATED", prefix + err.Error()
+	case errors.Is(err, ErrConflict):
+		return fasthttp.StatusConflict, "RESOURCE_ALREADY_EXISTS", prefix + err.Error()
+	case errors.Is(err, ErrInvalid):
+		return fasthttp.StatusBadRequest, codeInvalidParameterValue, prefix + err.Error()
+	case errors.Is(err, ErrUnavailable):
+		return fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, prefix + err.Error()
 	case errors.Is(err, infer.ErrOverloaded):
 		return fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
 			prefix + "too many requests in flight (" + err.Error() + "); retry later"

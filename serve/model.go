@@ -26,12 +26,12 @@ type Model interface {
 // Provenance identifies the model version behind a response. It is sent as
 // response headers on every response once a model has been chosen.
 type Provenance struct {
-	Name      string // registered model name
-	Version   string // registered model version
-	Alias     string // the alias the target addresses, "" when addressed otherwise
-	RunID     string // MLflow run that produced the version, "" when unknown
-	GitCommit string // mlflow.source.git.commit of that run, "" when unknown
-	ModelID   string // MLflow 3 logged-model id (m-...), "" when unknown
+	Name      string `json:"name"`                 // registered model name
+	Version   string `json:"version"`              // registered model version
+	Alias     string `json:"alias,omitempty"`      // the alias the target addresses, "" when addressed otherwise
+	RunID     string `json:"run_id,omitempty"`     // MLflow run that produced the version, "" when unknown
+	GitCommit string `json:"git_commit,omitempty"` // mlflow.source.git.commit of that run, "" when unknown
+	ModelID   string `json:"model_id,omitempty"`   // MLflow 3 logged-model id (m-...), "" when unknown
 }
 
 // Provenance header names. They are a contract with clients, load

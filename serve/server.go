@@ -44,6 +44,14 @@ type Config struct {
 	Version string
 	// Logger receives request errors. Nil discards them.
 	Logger *slog.Logger
+	// Operator backs /admin/models, /admin/refresh and /webhooks/mlflow.
+	// Nil disables refresh and webhooks; /admin/models still shows the
+	// routes.
+	Operator Operator
+	// AdminToken, when set, is required as "Authorization: Bearer <token>"
+	// on /admin/*. Empty leaves the admin endpoints open (bind the listener
+	// to a private network).
+	AdminToken string
 }
 
 func (c Config) withDefaults() Config {
@@ -168,6 +176,9 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		s.invocations(ctx, r)
+		return
+	}
+	if s.admin(ctx) {
 		return
 	}
 	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,

@@ -33,12 +33,15 @@ type Config struct {
 	LogLevel        string        `yaml:"log_level"`
 	LogFormat       string        `yaml:"log_format"`
 
-	PollInterval    time.Duration `yaml:"poll_interval"`
-	OnMissing       string        `yaml:"on_missing"`
-	MaxAttempts     int           `yaml:"max_attempts"`
-	ModelCacheBytes int64         `yaml:"model_cache_bytes"`
-	DrainDelay      time.Duration `yaml:"drain_delay"`
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	PollInterval         time.Duration `yaml:"poll_interval"`
+	OnMissing            string        `yaml:"on_missing"`
+	MaxAttempts          int           `yaml:"max_attempts"`
+	ModelCacheBytes      int64         `yaml:"model_cache_bytes"`
+	WebhookSecret        string        `yaml:"webhook_secret"`
+	WebhookAllowUnsigned bool          `yaml:"webhook_allow_unsigned"`
+	AdminToken           string        `yaml:"admin_token"`
+	DrainDelay           time.Duration `yaml:"drain_delay"`
+	ShutdownTimeout      time.Duration `yaml:"shutdown_timeout"`
 
 	Inference InferenceConfig `yaml:"inference"`
 	Routes    []RouteConfig   `yaml:"routes"`
@@ -180,6 +183,12 @@ var serveSettings = []setting{
 		integer(func(c *Config) *int { return &c.MaxAttempts })},
 	{"model-cache-bytes", env("MODEL_CACHE_BYTES"), "bytes of loaded versions kept while no route serves them, for quick flips back; serving versions are never evicted (default 1073741824)",
 		int64s(func(c *Config) *int64 { return &c.ModelCacheBytes })},
+	{"webhook-secret", env("WEBHOOK_SECRET"), "secret of the MLflow webhook posting to /webhooks/mlflow (without it the endpoint is off)",
+		str(func(c *Config) *string { return &c.WebhookSecret })},
+	{"webhook-allow-unsigned", env("WEBHOOK_ALLOW_UNSIGNED"), "accept webhook deliveries without a signature when no secret is set (default false)",
+		boolean(func(c *Config) *bool { return &c.WebhookAllowUnsigned })},
+	{"admin-token", env("ADMIN_TOKEN"), "bearer token required on /admin/* (default: none, admin endpoints open)",
+		str(func(c *Config) *string { return &c.AdminToken })},
 	{"drain-delay", env("DRAIN_DELAY"), "on SIGTERM, time between reporting not ready and closing the listener (default 5s)",
 		dur(func(c *Config) *time.Duration { return &c.DrainDelay })},
 	{"shutdown-timeout", env("SHUTDOWN_TIMEOUT"), "on SIGTERM, time allowed for in-flight requests to finish (default 30s)",

@@ -104,6 +104,18 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// testLogger logs to the test's output when it fails.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
 // testConfig is a serve configuration with fast polling and a private cache.
 func testConfig(t *testing.T, trackingURI string, routes ...RouteConfig) Config {
 	cfg := defaultConfig()
@@ -111,6 +123,7 @@ func testConfig(t *testing.T, trackingURI string, routes ...RouteConfig) Config 
 	cfg.CacheDir = t.TempDir()
 	cfg.Routes = routes
 	cfg.PollInterval = 50 * time.Millisecond
+	cfg.RegistryTimeout = 2 * time.Second
 	cfg.DrainDelay = 0
 	cfg.ShutdownTimeout = 5 * time.Second
 	return cfg

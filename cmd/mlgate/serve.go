@@ -98,9 +98,12 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		res.Close()
 		return nil, err
 	}
+	op := &operator{log: log, hooks: resolver.NewWebhookReceiver(resolver.WebhookConfig{
+		Secret: cfg.WebhookSecret, AllowUnsigned: cfg.WebhookAllowUnsigned,
+	})}
 	server, err := serve.New(serve.Config{
 		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
-		Version: version, Logger: log,
+		Version: version, Logger: log, Operator: op, AdminToken: cfg.AdminToken,
 	})
 	if err != nil {
 		res.Close()
@@ -121,6 +124,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		PollInterval: cfg.PollInterval, MaxAttempts: cfg.MaxAttempts,
 		OnMissing: onMissing, Logger: log,
 	})
+	op.watcher, op.models = w, models
 	return &app{cfg: cfg, log: log, resolver: res, models: models, server: server,
 		deployer: d, watcher: w, routes: routes}, nil
 }

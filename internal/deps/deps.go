@@ -6,6 +6,8 @@ import (
 	_ "github.com/HdrHistogram/hdrhistogram-go"
 	_ "github.com/hashicorp/golang-lru/v2"
 	_ "github.com/hashicorp/golang-lru/v2/expirable"
+	_ "github.com/minio/minio-go/v7"
+	_ "github.com/prometheus/common/expfmt"
 	_ "github.com/valyala/fasthttp"
 	_ "github.com/valyala/fastjson"
 	_ "github.com/yalue/onnxruntime_go"
@@ -18,6 +20,4 @@ import (
 	_ "golang.org/x/sync/singleflight"
 	_ "gopkg.in/yaml.v3"
 	_ "modernc.org/sqlite"
-	_ "github.com/prometheus/common/expfmt"
-	_ "github.com/minio/minio-go/v7"
 )

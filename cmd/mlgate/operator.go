@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mlgate/mlgate/infer"
+	"github.com/mlgate/mlgate/resolver"
+	"github.com/mlgate/mlgate/serve"
+)
+
+// operator backs serve's admin and webhook endpoints with the watcher, the
+// webhook receiver and the loaded-model cache.
+type operator struct {
+	watcher *resolver.Watcher
+	hooks   *resolver.WebhookReceiver
+	models  *infer.Cache
+	log     *slog.Logger
+}
+
+var _ serve.Operator = (*operator)(nil)
+
+func (o *operator) Follow(uri string) (serve.FollowStatus, bool) {
+	u, err := resolver.ParseURI(uri)
+	if err != nil {
+		return serve.FollowStatus{}, false
+	}
+	st, ok := o.watcher.StatusOf(u)
+	if !ok {
+		return serve.FollowStatus{}, false
+	}
+	return serve.FollowStatus{
+		LastCheck: st.LastCheck, LastSuccess: st.LastSuccess,
+		StalenessSeconds: st.Staleness(time.Now()).Seconds(), Stale: st.Stale(),
+		Missing: st.Missing, Withdrawn: st.Withdrawn, FromCache: st.FromCache,
+		LastError: st.LastError, LastErrorAt: st.LastErrorAt,
+		PendingVersion: st.Pending, PendingFailures: st.PendingFailures, GaveUp: st.GaveUp,
+		Checks: st.Checks, Failures: st.Failures,
+	}, true
+}
+
+func (o *operator) Refresh(ctx context.Context) error {
+	if err := o.watcher.Refresh(ctx); err != nil {
+		return fmt.Errorf("%w: %w", serve.ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (o *operator) Webhook(id, timestamp, signature string, body []byte) error {
+	ev, err := o.hooks.Verify(id, timestamp, signature, body)
+	switch {
+	case errors.Is(err, resolver.ErrWebhookDisabled):
+		return fmt.Errorf("%w: %w", serve.ErrDisabled, err)
+	case errors.Is(err, resolver.ErrWebhookUnauthorized):
+		o.log.Warn("webhook delivery rejected", "delivery_id", id, "err", err)
+		return fmt.Errorf("%w: %w", serve.ErrUnauthorized, err)
+	case errors.Is(err, resolver.ErrWebhookReplay):
+		return fmt.Errorf("%w: %w", serve.ErrConflict, err)
+	case err != nil:
+		return fmt.Errorf("%w: %w", serve.ErrInvalid, err)
+	}
+	n := 0
+	if ev.Relevant() {
+		n = o.watcher.Trigger(ev.Name)
+	}
+	o.log.Info("webhook delivery", "delivery_id", ev.DeliveryID, "event", ev.Entity+"."+ev.Action,
+		"model", ev.Name, "alias", ev.Alias, "triggered", n)
+	return nil
+}
+
+func (o *operator) Process() map[string]any {
+	return map[string]any{
+		"onnxruntime":   infer.Version(),
+		"live_sessions": infer.LiveSessions(),
+		"model_cache":   o.models.Stats(),
+	}
+}

@@ -1,0 +1,210 @@
+package serve
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/mlgate/mlgate/infer"
+)
+
+// Operator is what the admin and webhook endpoints need from the rest of
+// mlgate: the registry-following state, and the actions an operator or
+// MLflow can trigger. cmd/mlgate implements it. Errors wrap the sentinels
+// below to choose the HTTP status.
+type Operator interface {
+	// Follow returns how the registry is being followed for a model URI.
+	Follow(uri string) (FollowStatus, bool)
+	// Refresh re-resolves every model URI now and waits for the result.
+	Refresh(ctx context.Context) error
+	// Webhook verifies an MLflow webhook delivery and triggers a re-check
+	// of the models it names. id, timestamp and signature are the
+	// X-MLflow-Delivery-Id, X-MLflow-Timestamp and X-MLflow-Signature
+	// headers.
+	Webhook(id, timestamp, signature string, body []byte) error
+	// Process returns process-wide facts for /admin/models (loaded
+	// sessions, cache use).
+	Process() map[string]any
+}
+
+// Operator errors, for the status of admin and webhook responses.
+var (
+	ErrDisabled     = errors.New("disabled")     // 404
+	ErrUnauthorized = errors.New("unauthorized") // 401
+	ErrConflict     = errors.New("conflict")     // 409
+	ErrInvalid      = errors.New("invalid")      // 400
+	ErrUnavailable  = errors.New("unavailable")  // 503
+)
+
+// FollowStatus is how the registry is being followed for one model URI.
+type FollowStatus struct {
+	LastCheck        time.Time `json:"last_check,omitzero"`
+	LastSuccess      time.Time `json:"last_success,omitzero"`
+	StalenessSeconds float64   `json:"staleness_seconds"`
+	Stale            bool      `json:"stale"`
+	Missing          bool      `json:"missing"`
+	Withdrawn        bool      `json:"withdrawn"`
+	FromCache        bool      `json:"from_cache"`
+	LastError        string    `json:"last_error,omitempty"`
+	LastErrorAt      time.Time `json:"last_error_at,omitzero"`
+	PendingVersion   string    `json:"pending_version,omitempty"`
+	PendingFailures  int       `json:"pending_failures,omitempty"`
+	GaveUp           bool      `json:"gave_up,omitempty"`
+	Checks           int64     `json:"checks"`
+	Failures         int64     `json:"failures"`
+}
+
+// ModelsStatus is the body of GET /admin/models.
+type ModelsStatus struct {
+	Ready        bool           `json:"ready"`
+	Draining     bool           `json:"draining"`
+	DefaultRoute string         `json:"default_route"`
+	Routes       []RouteStatus  `json:"routes"`
+	Process      map[string]any `json:"process,omitempty"`
+}
+
+// RouteStatus describes one route.
+type RouteStatus struct {
+	Name    string         `json:"name"`
+	Targets []TargetStatus `json:"targets"`
+}
+
+// TargetStatus describes one target of a route: which version it serves,
+// since when, how fresh that answer is, and its recent swaps.
+type TargetStatus struct {
+	URI     string        `json:"uri"`
+	Alias   string        `json:"alias,omitempty"`
+	Weight  float64       `json:"weight"`
+	Serving *ServingInfo  `json:"serving"`
+	Model   *infer.Info   `json:"model,omitempty"`
+	Follow  *FollowStatus `json:"registry,omitempty"`
+	Swaps   []Swap        `json:"swaps"`
+}
+
+// ServingInfo is the provenance of the version serving a target.
+type ServingInfo struct {
+	Provenance
+	LoadedSince time.Time `json:"loaded_since"`
+}
+
+// Status returns the state of every route and target.
+func (s *Server) Status() ModelsStatus {
+	t := s.table.Load()
+	st := ModelsStatus{Ready: s.Ready(), Draining: s.draining.Load()}
+	if t == nil {
+		return st
+	}
+	st.DefaultRoute = t.def.name
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, spec := range t.specs {
+		r := t.routes[spec.Name]
+		rs := RouteStatus{Name: r.name}
+		for i, tg := range r.targets {
+			ts := TargetStatus{URI: tg.b.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, tg.b.history...)}
+			if d := tg.b.cur.Load(); d != nil {
+				ts.Serving = &ServingInfo{Provenance: d.prov, LoadedSince: d.since}
+				if in, ok := d.model.(interface{ Info() infer.Info }); ok {
+					info := in.Info()
+					ts.Model = &info
+				}
+			}
+			if s.cfg.Operator != nil {
+				if f, ok := s.cfg.Operator.Follow(tg.b.uri); ok {
+					ts.Follow = &f
+				}
+			}
+			rs.Targets = append(rs.Targets, ts)
+		}
+		st.Routes = append(st.Routes, rs)
+	}
+	return st
+}
+
+// admin serves /admin/* and /webhooks/mlflow. It reports whether it
+// handled the path.
+func (s *Server) admin(ctx *fasthttp.RequestCtx) bool {
+	path := string(ctx.Path())
+	switch path {
+	case "/admin/models", "/admin/refresh":
+	case "/webhooks/mlflow":
+		s.webhook(ctx)
+		return true
+	default:
+		return false
+	}
+	if tok := s.cfg.AdminToken; tok != "" {
+		got := ctx.Request.Header.Peek("Authorization")
+		want := "Bearer " + tok
+		if subtle.ConstantTimeCompare(got, []byte(want)) != 1 {
+			writeError(ctx, errorf(fasthttp.StatusUnauthorized, "UNAUTHENTICATED", "%s needs Authorization: Bearer <admin token>", path), "")
+			return true
+		}
+	}
+	switch path {
+	case "/admin/models":
+		if !ctx.IsGet() {
+			writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s: use GET", path), "")
+			return true
+		}
+		st := s.Status()
+		if s.cfg.Operator != nil {
+			st.Process = s.cfg.Operator.Process()
+		}
+		writeJSON(ctx, fasthttp.StatusOK, st)
+	case "/admin/refresh":
+		if !ctx.IsPost() {
+			writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s: use POST", path), "")
+			return true
+		}
+		if s.cfg.Operator == nil {
+			writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound, "%s: not available", path), "")
+			return true
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := s.cfg.Operator.Refresh(rctx); err != nil {
+			writeError(ctx, err, "refresh")
+			return true
+		}
+		writeJSON(ctx, fasthttp.StatusOK, s.Status())
+	}
+	return true
+}
+
+// webhook receives MLflow's webhook deliveries (model_version_alias.created
+// and .deleted, model_version.created). A delivery only triggers an
+// immediate re-check; its payload is never taken as the answer.
+func (s *Server) webhook(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "/webhooks/mlflow: use POST"), "")
+		return
+	}
+	if s.cfg.Operator == nil {
+		writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound, "/webhooks/mlflow: not available"), "")
+		return
+	}
+	h := &ctx.Request.Header
+	err := s.cfg.Operator.Webhook(string(h.Peek("X-MLflow-Delivery-Id")), string(h.Peek("X-MLflow-Timestamp")),
+		string(h.Peek("X-MLflow-Signature")), ctx.PostBody())
+	if err != nil {
+		writeError(ctx, err, "webhook")
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "accepted"})
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		writeError(ctx, err, "")
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(body, '\n'))
+}
