@@ -27,6 +27,7 @@ Usage:
   mlgate serve    [flags]            serve models:/ URIs (see mlgate serve -h)
   mlgate resolve  [flags] models:/…  print what a models:/ URI resolves to
   mlgate loadtest [flags]            drive load at a running mlgate
+  mlgate healthcheck [--url URL]     exit 0 when URL (default /ready) answers 200
   mlgate version                     print the version
 `
 
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stdout, stderr)
 	case "resolve":
 		return cmdResolve(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(args[1:], stdout, stderr)
 	case "loadtest":
 		return loadtest.Command(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
