@@ -21,6 +21,9 @@ type Operator interface {
 	Follow(uri string) (FollowStatus, bool)
 	// Refresh re-resolves every model URI now and waits for the result.
 	Refresh(ctx context.Context) error
+	// Reload re-reads the configuration and swaps in its routes, or
+	// rejects it and keeps the current ones.
+	Reload(ctx context.Context) error
 	// Webhook verifies an MLflow webhook delivery and triggers a re-check
 	// of the models it names. id, timestamp and signature are the
 	// X-MLflow-Delivery-Id, X-MLflow-Timestamp and X-MLflow-Signature
@@ -69,8 +72,11 @@ type ModelsStatus struct {
 
 // RouteStatus describes one route.
 type RouteStatus struct {
-	Name    string         `json:"name"`
-	Targets []TargetStatus `json:"targets"`
+	Name     string         `json:"name"`
+	Sticky   *StickySpec    `json:"sticky,omitempty"`
+	Override bool           `json:"override"`
+	Targets  []TargetStatus `json:"targets"`
+	Shadow   *ShadowStatus  `json:"shadow,omitempty"`
 }
 
 // TargetStatus describes one target of a route: which version it serves,
@@ -103,7 +109,7 @@ func (s *Server) Status() ModelsStatus {
 	defer s.mu.Unlock()
 	for _, spec := range t.specs {
 		r := t.routes[spec.Name]
-		rs := RouteStatus{Name: r.name}
+		rs := RouteStatus{Name: r.name, Sticky: spec.Sticky, Override: !r.noOverride}
 		for i, tg := range r.targets {
 			ts := TargetStatus{URI: tg.b.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, tg.b.history...)}
 			if d := tg.b.cur.Load(); d != nil {
@@ -120,6 +126,15 @@ func (s *Server) Status() ModelsStatus {
 			}
 			rs.Targets = append(rs.Targets, ts)
 		}
+		if sh := r.shadow; sh != nil {
+			ss := sh.stats.status()
+			ss.URI, ss.Alias, ss.Sample = sh.spec.URI, sh.spec.Alias, sh.sample
+			if d := sh.b.cur.Load(); d != nil {
+				p := d.prov
+				ss.Serving = &p
+			}
+			rs.Shadow = &ss
+		}
 		st.Routes = append(st.Routes, rs)
 	}
 	return st
@@ -130,7 +145,7 @@ func (s *Server) Status() ModelsStatus {
 func (s *Server) admin(ctx *fasthttp.RequestCtx) bool {
 	path := string(ctx.Path())
 	switch path {
-	case "/admin/models", "/admin/refresh":
+	case "/admin/models", "/admin/refresh", "/admin/reload":
 	case "/webhooks/mlflow":
 		s.webhook(ctx)
 		return true
@@ -169,6 +184,22 @@ func (s *Server) admin(ctx *fasthttp.RequestCtx) bool {
 		defer cancel()
 		if err := s.cfg.Operator.Refresh(rctx); err != nil {
 			writeError(ctx, err, "refresh")
+			return true
+		}
+		writeJSON(ctx, fasthttp.StatusOK, s.Status())
+	case "/admin/reload":
+		if !ctx.IsPost() {
+			writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s: use POST", path), "")
+			return true
+		}
+		if s.cfg.Operator == nil {
+			writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound, "%s: not available", path), "")
+			return true
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := s.cfg.Operator.Reload(rctx); err != nil {
+			writeError(ctx, err, "reload")
 			return true
 		}
 		writeJSON(ctx, fasthttp.StatusOK, s.Status())

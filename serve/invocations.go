@@ -2,7 +2,9 @@ package serve
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -16,8 +18,9 @@ var (
 	mediaCSV        = []byte("text/csv")
 )
 
-// responseBuf is pooled scratch for encoding one response body.
-type responseBuf struct{ b []byte }
+// responseBuf is pooled scratch for one request: the response body, and the
+// sticky key when a route takes it from a column.
+type responseBuf struct{ b, key []byte }
 
 // maxPooledResponse caps the response scratch kept in the pool.
 const maxPooledResponse = 1 << 20
@@ -34,7 +37,18 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 			"%s %s: use POST", ctx.Method(), ctx.Path()), "")
 		return
 	}
-	tg := r.pick()
+	format, msg := mediaFormat(ctx.Request.Header.ContentType())
+	buf := responsePool.Get().(*responseBuf)
+	defer func() {
+		if cap(buf.b) <= maxPooledResponse {
+			responsePool.Put(buf)
+		}
+	}()
+	tg, err := r.pick(ctx, format, &buf.key)
+	if err != nil {
+		writeError(ctx, err, "")
+		return
+	}
 	d, ok := tg.b.acquire()
 	if !ok {
 		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
@@ -46,8 +60,6 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 	for i := range d.headers {
 		h.SetCanonical(d.headers[i].key, d.headers[i].value)
 	}
-
-	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	if format == 0 {
 		ctx.SetStatusCode(fasthttp.StatusUnsupportedMediaType)
 		ctx.SetContentType("text/plain; charset=utf-8")
@@ -55,6 +67,10 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 		return
 	}
 
+	var start time.Time
+	if r.shadow != nil {
+		start = time.Now() // the primary's latency, compared with the shadow's
+	}
 	plan := d.model.Plan()
 	b := plan.GetBatch()
 	defer plan.PutBatch(b)
@@ -64,11 +80,9 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 	}
 
 	dc := startDeadline(s.cfg.RequestTimeout)
-	buf := responsePool.Get().(*responseBuf)
 	out, err := d.model.Predict(dc, b, buf.b[:0])
 	dc.stop()
 	if err != nil {
-		responsePool.Put(buf)
 		status, _, _ := classify(err, d.errorTag)
 		s.logError(status, r.name, d.errorTag, err)
 		writeError(ctx, err, d.errorTag)
@@ -76,9 +90,13 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 	}
 	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
 	ctx.Response.SetBody(out)
-	if cap(out) <= maxPooledResponse {
-		buf.b = out[:0]
-		responsePool.Put(buf)
+	buf.b = out[:0]
+	if sh := r.shadow; sh != nil && rand.Float64() < sh.sample {
+		sh.stats.sampled.Add(1)
+		s.offerShadow(&shadowJob{
+			route: r, format: format, latency: time.Since(start),
+			body: bytes.Clone(ctx.PostBody()), primary: bytes.Clone(out),
+		})
 	}
 }
 

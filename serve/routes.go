@@ -3,7 +3,9 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -17,6 +19,12 @@ type RouteSpec struct {
 	// Targets lists the model URIs the route serves. A route with one
 	// target sends it all traffic.
 	Targets []TargetSpec
+	// Sticky, when set, keeps each cohort key on one target.
+	Sticky *StickySpec
+	// Shadow, when set, copies sampled requests to a shadow model.
+	Shadow *ShadowSpec
+	// NoOverride ignores the X-Model-Alias override header.
+	NoOverride bool
 }
 
 // TargetSpec is one model URI of a route.
@@ -27,8 +35,10 @@ type TargetSpec struct {
 	// X-Model-Alias; empty when the URI addresses a version, stage or
 	// logged model.
 	Alias string
-	// Weight is the target's share of traffic. Zero means 1 for a
-	// single-target route.
+	// Weight is the target's share of traffic: any non-negative number,
+	// relative to the others. Zero means 1 for a single-target route;
+	// among several, a zero-weight target gets traffic only through the
+	// override header.
 	Weight float64
 }
 
@@ -72,14 +82,31 @@ func (b *binding) acquire() (*deployment, bool) {
 
 // route is an immutable, compiled RouteSpec.
 type route struct {
-	name    string
-	nameHdr []byte
-	targets []target
+	name         string
+	nameHdr      []byte
+	targets      []target
+	cum          []float64 // running sums of the weights
+	total        float64
+	salt         []byte // the route name, salting sticky hashes
+	stickyHeader []byte
+	stickyColumn string
+	noOverride   bool
+	aliasList    string
+	shadow       *shadowRoute
 }
 
 type target struct {
 	b      *binding
 	weight float64
+	alias  string
+}
+
+// shadowRoute is a route's shadow model and its comparison so far.
+type shadowRoute struct {
+	b      *binding
+	spec   ShadowSpec
+	stats  *shadowStats
+	sample float64
 }
 
 // table is the immutable set of routes a request sees; a config change
@@ -88,11 +115,6 @@ type table struct {
 	routes map[string]*route
 	def    *route
 	specs  []RouteSpec
-}
-
-// pick chooses the target that serves this request.
-func (r *route) pick() *target {
-	return &r.targets[0]
 }
 
 // SetRoutes replaces the route table. defaultRoute names the route that
@@ -107,6 +129,18 @@ func (s *Server) SetRoutes(specs []RouteSpec, defaultRoute string) (removed []st
 	defer s.mu.Unlock()
 	t := &table{routes: make(map[string]*route, len(specs)), specs: specs}
 	used := map[string]bool{}
+	bindingFor := func(uri string) *binding {
+		used[uri] = true
+		if b := s.bindings[uri]; b != nil {
+			return b
+		}
+		if b := s.pending[uri]; b != nil {
+			return b
+		}
+		b := &binding{uri: uri}
+		s.pending[uri] = b
+		return b
+	}
 	for i, spec := range specs {
 		if !routeName.MatchString(spec.Name) {
 			return nil, fmt.Errorf("routes[%d]: name %q must match %s", i, spec.Name, routeName)
@@ -117,24 +151,66 @@ func (s *Server) SetRoutes(specs []RouteSpec, defaultRoute string) (removed []st
 		if len(spec.Targets) == 0 {
 			return nil, fmt.Errorf("route %s: no model", spec.Name)
 		}
-		r := &route{name: spec.Name, nameHdr: []byte(spec.Name)}
+		r := &route{name: spec.Name, nameHdr: []byte(spec.Name), salt: []byte(spec.Name), noOverride: spec.NoOverride}
+		var aliases []string
+		seen := map[string]bool{}
 		for k, ts := range spec.Targets {
 			if ts.URI == "" {
 				return nil, fmt.Errorf("route %s target %d: empty model URI", spec.Name, k)
 			}
-			if ts.Weight < 0 {
-				return nil, fmt.Errorf("route %s target %s: weight %g is negative", spec.Name, ts.URI, ts.Weight)
+			if seen[ts.URI] {
+				return nil, fmt.Errorf("route %s: model %s is listed twice", spec.Name, ts.URI)
 			}
-			b := s.bindings[ts.URI]
-			if b == nil {
-				b = &binding{uri: ts.URI}
+			seen[ts.URI] = true
+			if ts.Weight < 0 || math.IsNaN(ts.Weight) || math.IsInf(ts.Weight, 0) {
+				return nil, fmt.Errorf("route %s target %s: weight %g must be a non-negative number", spec.Name, ts.URI, ts.Weight)
 			}
-			used[ts.URI] = true
 			w := ts.Weight
 			if w == 0 && len(spec.Targets) == 1 {
 				w = 1
 			}
-			r.targets = append(r.targets, target{b: b, weight: w})
+			r.targets = append(r.targets, target{b: bindingFor(ts.URI), weight: w, alias: ts.Alias})
+			if ts.Alias != "" {
+				aliases = append(aliases, ts.Alias)
+			}
+		}
+		r.cum, r.total = cumulative(r.targets)
+		if r.total <= 0 {
+			return nil, fmt.Errorf("route %s: every target has weight 0; give at least one a positive weight", spec.Name)
+		}
+		r.aliasList = strings.Join(aliases, ", ")
+		if r.aliasList == "" {
+			r.aliasList = "(none: no target addresses an alias)"
+		}
+		if st := spec.Sticky; st != nil {
+			switch {
+			case st.Header != "" && st.Column != "":
+				return nil, fmt.Errorf("route %s: sticky takes a header or a column, not both", spec.Name)
+			case st.Header != "":
+				r.stickyHeader = []byte(st.Header)
+			case st.Column != "":
+				r.stickyColumn = st.Column
+			default:
+				return nil, fmt.Errorf("route %s: sticky needs a header or a column", spec.Name)
+			}
+		}
+		if sh := spec.Shadow; sh != nil {
+			if sh.URI == "" {
+				return nil, fmt.Errorf("route %s: shadow needs a model URI", spec.Name)
+			}
+			if !(sh.Sample > 0 && sh.Sample <= 1) {
+				return nil, fmt.Errorf("route %s: shadow sample %g must be in (0, 1]", spec.Name, sh.Sample)
+			}
+			stats := newShadowStats()
+			if old := s.table.Load(); old != nil { // keep the comparison across reloads
+				if or := old.routes[spec.Name]; or != nil && or.shadow != nil && or.shadow.spec.URI == sh.URI {
+					stats = or.shadow.stats
+				}
+			}
+			r.shadow = &shadowRoute{b: bindingFor(sh.URI), spec: *sh, stats: stats, sample: sh.Sample}
+			if s.shadows == nil {
+				s.shadows = newShadowPool(s, s.cfg.ShadowQueue, s.cfg.ShadowWorkers)
+			}
 		}
 		t.routes[spec.Name] = r
 		if (defaultRoute == "" && i == 0) || spec.Name == defaultRoute {
@@ -153,10 +229,17 @@ func (s *Server) SetRoutes(specs []RouteSpec, defaultRoute string) (removed []st
 			delete(s.bindings, uri)
 		}
 	}
-	for _, r := range t.routes {
-		for _, tg := range r.targets {
-			s.bindings[tg.b.uri] = tg.b
+	for uri := range used {
+		if b := s.pending[uri]; b != nil {
+			s.bindings[uri] = b
+			delete(s.pending, uri)
 		}
+	}
+	for uri, b := range s.pending { // published ahead, then not used
+		if d := b.cur.Swap(nil); d != nil {
+			d.model.Release()
+		}
+		delete(s.pending, uri)
 	}
 	s.table.Store(t)
 	return removed, nil
@@ -175,8 +258,11 @@ func (s *Server) Publish(uri string, m Model, p Provenance) error {
 	s.mu.Lock()
 	b := s.bindings[uri]
 	if b == nil {
+		b = s.pending[uri]
+	}
+	if b == nil {
 		b = &binding{uri: uri}
-		s.bindings[uri] = b
+		s.pending[uri] = b
 	}
 	now := time.Now()
 	old := b.cur.Swap(newDeployment(m, p, now))
@@ -201,6 +287,9 @@ func (s *Server) Publish(uri string, m Model, p Provenance) error {
 func (s *Server) Withdraw(uri string) {
 	s.mu.Lock()
 	b := s.bindings[uri]
+	if b == nil {
+		b = s.pending[uri]
+	}
 	var old *deployment
 	if b != nil {
 		old = b.cur.Swap(nil)
@@ -222,13 +311,17 @@ func (s *Server) URIs() []string {
 	return out
 }
 
-// Close withdraws every model. The server must not serve afterwards.
+// Close stops the shadow workers and withdraws every model. The server
+// must not serve afterwards.
 func (s *Server) Close() {
+	s.stopShadows()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, b := range s.bindings {
-		if d := b.cur.Swap(nil); d != nil {
-			d.model.Release()
+	for _, m := range []map[string]*binding{s.bindings, s.pending} {
+		for _, b := range m {
+			if d := b.cur.Swap(nil); d != nil {
+				d.model.Release()
+			}
 		}
 	}
 }

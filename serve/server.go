@@ -48,6 +48,13 @@ type Config struct {
 	// Nil disables refresh and webhooks; /admin/models still shows the
 	// routes.
 	Operator Operator
+	// ShadowQueue bounds the sampled requests waiting for shadow models;
+	// beyond it copies are dropped and counted. Zero means 1024.
+	ShadowQueue int
+	// ShadowWorkers is the number of goroutines sending copies to shadow
+	// models. Zero means 1, so that shadows take at most one core's worth
+	// of work from the primaries.
+	ShadowWorkers int
 	// AdminToken, when set, is required as "Authorization: Bearer <token>"
 	// on /admin/*. Empty leaves the admin endpoints open (bind the listener
 	// to a private network).
@@ -76,6 +83,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.ShadowQueue == 0 {
+		c.ShadowQueue = 1024
+	}
+	if c.ShadowWorkers == 0 {
+		c.ShadowWorkers = 1
+	}
 	return c
 }
 
@@ -87,6 +100,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("max body bytes %d: must be positive", c.MaxBodyBytes)
 	case c.ReadTimeout < 0, c.WriteTimeout < 0, c.IdleTimeout < 0:
 		return errors.New("read, write and idle timeouts must be positive")
+	case c.ShadowQueue < 0, c.ShadowWorkers < 0:
+		return errors.New("shadow queue and workers must be positive")
 	}
 	return nil
 }
@@ -102,6 +117,13 @@ type Server struct {
 
 	mu       sync.Mutex // guards bindings and their swap history
 	bindings map[string]*binding
+	// pending holds bindings published ahead of the SetRoutes that uses
+	// them (a reload warms new models before swapping routes in).
+	pending map[string]*binding
+
+	// shadows runs shadow copies; started by the first SetRoutes with a
+	// shadow, stopped by Shutdown or Close. Guarded by mu.
+	shadows *shadowPool
 }
 
 // New returns a Server with no routes; SetRoutes must be called before it
@@ -110,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg.withDefaults(), bindings: map[string]*binding{}}
+	s := &Server{cfg: cfg.withDefaults(), bindings: map[string]*binding{}, pending: map[string]*binding{}}
 	s.http = &fasthttp.Server{
 		Handler:              s.Handler,
 		ErrorHandler:         s.transportError,
@@ -133,9 +155,21 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends.
+// until ctx ends. Shadow copies still queued are dropped.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.http.ShutdownWithContext(ctx)
+	err := s.http.ShutdownWithContext(ctx)
+	s.stopShadows()
+	return err
+}
+
+func (s *Server) stopShadows() {
+	s.mu.Lock()
+	p := s.shadows
+	s.shadows = nil
+	s.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
 }
 
 // SetDraining makes the server report not ready (/ready, /health, /ping

@@ -64,10 +64,36 @@ type InferenceConfig struct {
 	QueueRows      int           `yaml:"queue_rows"`
 }
 
-// RouteConfig is one named route.
+// RouteConfig is one named route: one model, or weighted targets with
+// optional stickiness and shadow.
 type RouteConfig struct {
-	Name  string `yaml:"name"`
-	Model string `yaml:"model"`
+	Name string `yaml:"name"`
+	// Model is shorthand for a single target with all the traffic.
+	Model   string         `yaml:"model"`
+	Targets []TargetConfig `yaml:"targets"`
+	Sticky  *StickyConfig  `yaml:"sticky"`
+	Shadow  *ShadowConfig  `yaml:"shadow"`
+	// Override allows the X-Model-Alias header to pick a target; nil means
+	// true.
+	Override *bool `yaml:"override"`
+}
+
+// TargetConfig is one weighted target of a route.
+type TargetConfig struct {
+	Model  string  `yaml:"model"`
+	Weight float64 `yaml:"weight"`
+}
+
+// StickyConfig says where a route's cohort key comes from.
+type StickyConfig struct {
+	Header string `yaml:"header"`
+	Column string `yaml:"column"`
+}
+
+// ShadowConfig copies sampled requests to a shadow model.
+type ShadowConfig struct {
+	Model  string  `yaml:"model"`
+	Sample float64 `yaml:"sample"`
 }
 
 func defaultConfig() Config {
@@ -366,11 +392,39 @@ func (c *Config) validate() error {
 		bad("log-format", "%q: want json or text", c.LogFormat)
 	}
 	for i, r := range c.Routes {
+		at := fmt.Sprintf("routes[%d]", i)
 		if r.Name == "" {
-			bad(fmt.Sprintf("routes[%d].name", i), "empty")
+			bad(at+".name", "empty")
 		}
-		if r.Model == "" {
-			bad(fmt.Sprintf("routes[%d].model", i), "empty (route %q)", r.Name)
+		switch {
+		case r.Model != "" && len(r.Targets) > 0:
+			bad(at, "route %q has both model and targets; give one", r.Name)
+		case r.Model == "" && len(r.Targets) == 0:
+			bad(at+".model", "empty (route %q): give model or targets", r.Name)
+		}
+		positive := false
+		for k, tg := range r.Targets {
+			if tg.Model == "" {
+				bad(fmt.Sprintf("%s.targets[%d].model", at, k), "empty (route %q)", r.Name)
+			}
+			if tg.Weight < 0 {
+				bad(fmt.Sprintf("%s.targets[%d].weight", at, k), "%g is negative (route %q)", tg.Weight, r.Name)
+			}
+			positive = positive || tg.Weight > 0
+		}
+		if len(r.Targets) > 1 && !positive {
+			bad(at+".targets", "every weight is 0 (route %q); give at least one a positive weight", r.Name)
+		}
+		if st := r.Sticky; st != nil && (st.Header == "") == (st.Column == "") {
+			bad(at+".sticky", "give exactly one of header or column (route %q)", r.Name)
+		}
+		if sh := r.Shadow; sh != nil {
+			if sh.Model == "" {
+				bad(at+".shadow.model", "empty (route %q)", r.Name)
+			}
+			if sh.Sample < 0 || sh.Sample > 1 {
+				bad(at+".shadow.sample", "%g: want a fraction in (0, 1] (route %q)", sh.Sample, r.Name)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -98,3 +98,38 @@ func TestConfigurationDocumented(t *testing.T) {
 	}
 	walk(reflect.TypeOf(Config{}), "")
 }
+
+// TestShippedConfigs loads the configuration files the repository ships
+// (make run's, and the Kubernetes ConfigMap's) with mlgate's own parser.
+func TestShippedConfigs(t *testing.T) {
+	example := testutil.Path(t, "examples", "mlgate.yaml")
+	cm, err := os.ReadFile(testutil.Path(t, "deploy", "kubernetes", "configmap.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The ConfigMap's data.mlgate.yaml is the indented block after "mlgate.yaml: |".
+	_, block, ok := strings.Cut(string(cm), "mlgate.yaml: |\n")
+	if !ok {
+		t.Fatal("configmap.yaml has no mlgate.yaml block")
+	}
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "    "))
+	}
+	k8s := filepath.Join(t.TempDir(), "mlgate.yaml")
+	os.WriteFile(k8s, []byte(strings.Join(lines, "\n")), 0o644)
+
+	for _, path := range []string{example, k8s} {
+		cfg, err := loadConfig("serve", serveSettings, []string{"--config", path}, func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if err := cfg.validate(); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+		routes, err := parseRoutes(cfg)
+		if err != nil || len(routes) == 0 {
+			t.Errorf("%s: routes %v: %v", path, routes, err)
+		}
+	}
+}

@@ -19,6 +19,7 @@ type operator struct {
 	hooks   *resolver.WebhookReceiver
 	models  *infer.Cache
 	log     *slog.Logger
+	reload  func(context.Context) error
 }
 
 var _ serve.Operator = (*operator)(nil)

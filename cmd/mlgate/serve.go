@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,6 +48,23 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		a.close()
 		return 1
 	}
+	if cfg.path != "" {
+		a.reloadConfig = func() (Config, error) {
+			return loadConfig("serve", serveSettings, args, os.Getenv, io.Discard)
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			if err := a.reload(ctx); err != nil {
+				log.Error("configuration reload rejected; the current routes keep serving", "err", err)
+			}
+			cancel()
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return a.run(ctx, ln)
@@ -61,13 +79,12 @@ type app struct {
 	server   *serve.Server
 	deployer *deployer
 	watcher  *resolver.Watcher
-	routes   []routeSpec
-}
+	routes   []routeSpec // guarded by reloadMu after start
 
-// routeSpec is a route with its model URIs parsed.
-type routeSpec struct {
-	serve.RouteSpec
-	uris []resolver.URI
+	reloadMu sync.Mutex
+	// reloadConfig re-reads the configuration for a reload; nil when
+	// there is no config file.
+	reloadConfig func() (Config, error)
 }
 
 func newApp(cfg Config, log *slog.Logger) (*app, error) {
@@ -109,11 +126,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		res.Close()
 		return nil, err
 	}
-	specs := make([]serve.RouteSpec, len(routes))
-	for i, r := range routes {
-		specs[i] = r.RouteSpec
-	}
-	if _, err := server.SetRoutes(specs, cfg.DefaultRoute); err != nil {
+	if _, err := server.SetRoutes(specsOf(routes), cfg.DefaultRoute); err != nil {
 		res.Close()
 		return nil, fmt.Errorf("routes: %w", err)
 	}
@@ -125,8 +138,10 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		OnMissing: onMissing, Logger: log,
 	})
 	op.watcher, op.models = w, models
-	return &app{cfg: cfg, log: log, resolver: res, models: models, server: server,
-		deployer: d, watcher: w, routes: routes}, nil
+	a := &app{cfg: cfg, log: log, resolver: res, models: models, server: server,
+		deployer: d, watcher: w, routes: routes}
+	op.reload = a.reload
+	return a, nil
 }
 
 func inferConfig(cfg Config, log *slog.Logger) (infer.Config, error) {
@@ -146,35 +161,6 @@ func inferConfig(cfg Config, log *slog.Logger) (infer.Config, error) {
 	return ic, nil
 }
 
-// parseRoutes turns --model or the config file's routes into route specs
-// with parsed URIs. Errors name the setting.
-func parseRoutes(cfg Config) ([]routeSpec, error) {
-	if cfg.Model != "" {
-		u, err := resolver.ParseURI(cfg.Model)
-		if err != nil {
-			return nil, fmt.Errorf("model: %w", err)
-		}
-		return []routeSpec{{
-			RouteSpec: serve.RouteSpec{Name: "default", Targets: []serve.TargetSpec{{URI: u.String(), Alias: u.Alias}}},
-			uris:      []resolver.URI{u},
-		}}, nil
-	}
-	out := make([]routeSpec, len(cfg.Routes))
-	for i, r := range cfg.Routes {
-		u, err := resolver.ParseURI(r.Model)
-		if err != nil {
-			return nil, fmt.Errorf("routes[%d].model (route %s): %w", i, r.Name, err)
-		}
-		out[i] = routeSpec{
-			RouteSpec: serve.RouteSpec{Name: r.Name, Targets: []serve.TargetSpec{{URI: u.String(), Alias: u.Alias}}},
-			uris:      []resolver.URI{u},
-		}
-	}
-	return out, nil
-}
-
-// run serves on ln until ctx ends (SIGTERM or SIGINT), then drains. It
-// returns the process exit code.
 func (a *app) run(ctx context.Context, ln net.Listener) int {
 	served := make(chan error, 1)
 	go func() { served <- a.server.Serve(ln) }()
@@ -208,16 +194,11 @@ func (a *app) run(ctx context.Context, ln net.Listener) int {
 
 // watchAll resolves, loads and starts following every route's URIs.
 func (a *app) watchAll(ctx context.Context) error {
+	a.reloadMu.Lock() // a SIGHUP during start waits for the first load
+	defer a.reloadMu.Unlock()
 	g, ctx := errgroup.WithContext(ctx)
-	seen := map[resolver.URI]bool{}
-	for _, r := range a.routes {
-		for _, u := range r.uris {
-			if seen[u] {
-				continue
-			}
-			seen[u] = true
-			g.Go(func() error { return a.watcher.Watch(ctx, u) })
-		}
+	for _, u := range urisOf(a.routes) {
+		g.Go(func() error { return a.watcher.Watch(ctx, u) })
 	}
 	return g.Wait()
 }

@@ -1,0 +1,345 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/mlgate/mlgate/signature"
+)
+
+// ShadowSpec sends a sampled copy of a route's requests to another model,
+// after the primary has answered, and compares the two answers. The shadow
+// never delays, changes or fails the primary response.
+type ShadowSpec struct {
+	// URI is the shadow model (usually models:/<name>@challenger).
+	URI string
+	// Alias is the alias URI addresses, for status.
+	Alias string
+	// Sample is the fraction of requests copied, in (0, 1].
+	Sample float64
+}
+
+// shadowJob is one sampled request waiting for the shadow model. It owns
+// copies of the request body and the primary's answer: the fasthttp
+// buffers they came from are reused once the handler returns.
+type shadowJob struct {
+	route   *route
+	format  signature.Format
+	body    []byte
+	primary []byte
+	latency time.Duration
+}
+
+// shadowStats accumulates a route's primary-versus-shadow comparison. It
+// survives config reloads while the route keeps the same shadow model.
+type shadowStats struct {
+	sampled, dropped, errors, compared atomic.Int64
+
+	mu      sync.Mutex
+	outputs map[string]*outputDiff
+	// Latency of the primary (decode + run + encode) and of the shadow,
+	// in microseconds.
+	primaryLat, shadowLat *hdrhistogram.Histogram
+	latDiffSum            float64 // Σ (shadow - primary), seconds
+	lastError             string
+}
+
+// outputDiff compares one output. Labels (integers, strings, booleans) are
+// counted equal or not; numbers get the distribution of |primary - shadow|.
+type outputDiff struct {
+	values, disagreements int64
+	// absDiff records |difference| in units of 1e-9.
+	absDiff *hdrhistogram.Histogram
+	sumDiff float64
+	maxDiff float64
+	numeric bool
+}
+
+func newShadowStats() *shadowStats {
+	return &shadowStats{
+		outputs:    map[string]*outputDiff{},
+		primaryLat: hdrhistogram.New(1, 60_000_000, 3),
+		shadowLat:  hdrhistogram.New(1, 60_000_000, 3),
+	}
+}
+
+// shadowPool runs shadow requests on a bounded queue.
+type shadowPool struct {
+	s     *Server
+	queue chan *shadowJob
+	wg    sync.WaitGroup
+	stop  chan struct{}
+}
+
+func newShadowPool(s *Server, queue, workers int) *shadowPool {
+	p := &shadowPool{s: s, queue: make(chan *shadowJob, queue), stop: make(chan struct{})}
+	for range workers {
+		p.wg.Go(p.work)
+	}
+	return p
+}
+
+// offer enqueues a sampled request without ever blocking: when the queue is
+// full the copy is dropped and counted.
+func (p *shadowPool) offer(j *shadowJob) {
+	select {
+	case p.queue <- j:
+	default:
+		j.route.shadow.stats.dropped.Add(1)
+	}
+}
+
+// offerShadow hands a sampled copy to the shadow pool, or drops it when the
+// pool is stopped (the server is shutting down).
+func (s *Server) offerShadow(j *shadowJob) {
+	s.mu.Lock()
+	p := s.shadows
+	s.mu.Unlock()
+	if p == nil {
+		j.route.shadow.stats.dropped.Add(1)
+		return
+	}
+	p.offer(j)
+}
+
+func (p *shadowPool) close() {
+	close(p.stop)
+	p.wg.Wait()
+}
+
+func (p *shadowPool) work() {
+	for {
+		select {
+		case <-p.stop:
+			return
+		case j := <-p.queue:
+			p.run(j)
+		}
+	}
+}
+
+// run sends one copy to the shadow model and records the comparison.
+func (p *shadowPool) run(j *shadowJob) {
+	sh := j.route.shadow
+	st := sh.stats
+	d, ok := sh.b.acquire()
+	if !ok {
+		st.fail("shadow model " + sh.b.uri + " is not loaded")
+		return
+	}
+	defer d.model.Release()
+	start := time.Now()
+	plan := d.model.Plan()
+	b := plan.GetBatch()
+	defer plan.PutBatch(b)
+	if err := plan.Decode(j.format, j.body, b); err != nil {
+		st.fail(d.errorTag + ": " + err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.RequestTimeout)
+	defer cancel()
+	out, err := d.model.Predict(ctx, b, nil)
+	if err != nil {
+		st.fail(d.errorTag + ": " + err.Error())
+		return
+	}
+	st.record(j.primary, out, j.latency, time.Since(start))
+}
+
+func (st *shadowStats) fail(msg string) {
+	st.errors.Add(1)
+	st.mu.Lock()
+	st.lastError = msg
+	st.mu.Unlock()
+}
+
+// record compares a primary and a shadow response body, output by output
+// (outputs both models have), value by value.
+func (st *shadowStats) record(primary, shadow []byte, primaryLat, shadowLat time.Duration) {
+	a, errA := flattenPredictions(primary)
+	b, errB := flattenPredictions(shadow)
+	if errA != nil || errB != nil {
+		st.fail("cannot compare predictions: unexpected response shape")
+		return
+	}
+	st.compared.Add(1)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.primaryLat.RecordValue(max(primaryLat.Microseconds(), 1))
+	st.shadowLat.RecordValue(max(shadowLat.Microseconds(), 1))
+	st.latDiffSum += (shadowLat - primaryLat).Seconds()
+	for name, pv := range a {
+		sv, ok := b[name]
+		if !ok || len(sv) != len(pv) {
+			continue
+		}
+		od := st.outputs[name]
+		if od == nil {
+			od = &outputDiff{absDiff: hdrhistogram.New(0, 1e15, 3)}
+			st.outputs[name] = od
+		}
+		for i := range pv {
+			od.values++
+			x, xnum := pv[i].(json.Number)
+			y, ynum := sv[i].(json.Number)
+			fx, ex := x.Float64()
+			fy, ey := y.Float64()
+			isFloat := xnum && ynum && ex == nil && ey == nil && (isFloatText(x) || isFloatText(y))
+			if !isFloat {
+				if pv[i] != sv[i] {
+					od.disagreements++
+				}
+				continue
+			}
+			od.numeric = true
+			diff := math.Abs(fx - fy)
+			if math.IsNaN(diff) {
+				if !(math.IsNaN(fx) && math.IsNaN(fy)) {
+					od.disagreements++
+				}
+				continue
+			}
+			od.sumDiff += diff
+			od.maxDiff = max(od.maxDiff, diff)
+			od.absDiff.RecordValue(min(int64(diff*1e9), 1e15))
+		}
+	}
+}
+
+func isFloatText(n json.Number) bool {
+	return bytes.ContainsAny([]byte(n), ".eEIN")
+}
+
+// flattenPredictions turns {"predictions": ...} into one flat list of
+// values per output, whether the body has one record per row or one entry
+// per output. Numbers stay json.Number, so labels compare exactly.
+func flattenPredictions(body []byte) (map[string][]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var resp struct{ Predictions any }
+	if err := dec.Decode(&resp); err != nil {
+		return nil, err
+	}
+	out := map[string][]any{}
+	switch p := resp.Predictions.(type) {
+	case []any:
+		for _, rec := range p {
+			m, ok := rec.(map[string]any)
+			if !ok {
+				out[""] = appendLeaves(out[""], rec)
+				continue
+			}
+			for k, v := range m {
+				out[k] = appendLeaves(out[k], v)
+			}
+		}
+	case map[string]any:
+		for k, v := range p {
+			out[k] = appendLeaves(out[k], v)
+		}
+	}
+	return out, nil
+}
+
+func appendLeaves(dst []any, v any) []any {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			dst = appendLeaves(dst, e)
+		}
+		return dst
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			dst = appendLeaves(dst, x[k])
+		}
+		return dst
+	}
+	return append(dst, v)
+}
+
+// ShadowStatus is a route's primary-versus-shadow comparison in
+// /admin/models.
+type ShadowStatus struct {
+	URI       string                   `json:"uri"`
+	Alias     string                   `json:"alias,omitempty"`
+	Sample    float64                  `json:"sample"`
+	Serving   *Provenance              `json:"serving"`
+	Sampled   int64                    `json:"sampled"`
+	Dropped   int64                    `json:"dropped"`
+	Errors    int64                    `json:"errors"`
+	Compared  int64                    `json:"compared"`
+	LastError string                   `json:"last_error,omitempty"`
+	Outputs   map[string]OutputCompare `json:"outputs"`
+	Latency   LatencyCompare           `json:"latency"`
+}
+
+// OutputCompare summarises one output: for labels the disagreement rate,
+// for numbers the distribution of absolute differences.
+type OutputCompare struct {
+	Values           int64   `json:"values"`
+	Disagreements    int64   `json:"disagreements"`
+	DisagreementRate float64 `json:"disagreement_rate"`
+	Numeric          bool    `json:"numeric"`
+	MeanAbsDiff      float64 `json:"mean_abs_diff,omitempty"`
+	P50AbsDiff       float64 `json:"p50_abs_diff,omitempty"`
+	P90AbsDiff       float64 `json:"p90_abs_diff,omitempty"`
+	P99AbsDiff       float64 `json:"p99_abs_diff,omitempty"`
+	MaxAbsDiff       float64 `json:"max_abs_diff,omitempty"`
+}
+
+// LatencyCompare compares the primary's and the shadow's latency (decode,
+// run and encode) on the same requests, in milliseconds.
+type LatencyCompare struct {
+	PrimaryP50 float64 `json:"primary_p50_ms"`
+	PrimaryP99 float64 `json:"primary_p99_ms"`
+	ShadowP50  float64 `json:"shadow_p50_ms"`
+	ShadowP99  float64 `json:"shadow_p99_ms"`
+	MeanDiff   float64 `json:"mean_shadow_minus_primary_ms"`
+}
+
+func (st *shadowStats) status() ShadowStatus {
+	s := ShadowStatus{
+		Sampled: st.sampled.Load(), Dropped: st.dropped.Load(), Errors: st.errors.Load(),
+		Compared: st.compared.Load(), Outputs: map[string]OutputCompare{},
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.LastError = st.lastError
+	for name, od := range st.outputs {
+		oc := OutputCompare{Values: od.values, Disagreements: od.disagreements, Numeric: od.numeric}
+		if od.values > 0 {
+			oc.DisagreementRate = float64(od.disagreements) / float64(od.values)
+		}
+		if n := od.absDiff.TotalCount(); n > 0 {
+			oc.MeanAbsDiff = od.sumDiff / float64(n)
+			oc.P50AbsDiff = float64(od.absDiff.ValueAtQuantile(50)) / 1e9
+			oc.P90AbsDiff = float64(od.absDiff.ValueAtQuantile(90)) / 1e9
+			oc.P99AbsDiff = float64(od.absDiff.ValueAtQuantile(99)) / 1e9
+			oc.MaxAbsDiff = od.maxDiff
+		}
+		s.Outputs[name] = oc
+	}
+	if n := st.primaryLat.TotalCount(); n > 0 {
+		s.Latency = LatencyCompare{
+			PrimaryP50: float64(st.primaryLat.ValueAtQuantile(50)) / 1e3,
+			PrimaryP99: float64(st.primaryLat.ValueAtQuantile(99)) / 1e3,
+			ShadowP50:  float64(st.shadowLat.ValueAtQuantile(50)) / 1e3,
+			ShadowP99:  float64(st.shadowLat.ValueAtQuantile(99)) / 1e3,
+			MeanDiff:   st.latDiffSum / float64(n) * 1e3,
+		}
+	}
+	return s
+}

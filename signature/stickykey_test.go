@@ -1,0 +1,37 @@
+package signature
+
+import "testing"
+
+func TestStickyKey(t *testing.T) {
+	tests := []struct {
+		name   string
+		f      Format
+		body   string
+		column string
+		want   string
+		ok     bool
+	}{
+		{"split string", FormatJSON, `{"dataframe_split": {"columns": ["customer", "x"], "data": [["c-42", 1], ["c-7", 2]]}}`, "customer", "c-42", true},
+		{"split number", FormatJSON, `{"dataframe_split": {"columns": ["x", "customer"], "data": [[1, 1042]]}}`, "customer", "1042", true},
+		{"records", FormatJSON, `{"dataframe_records": [{"customer": "c-1", "x": 3}]}`, "customer", "c-1", true},
+		{"instances", FormatJSON, `{"instances": [{"customer": "c-2"}]}`, "customer", "c-2", true},
+		{"inputs dict", FormatJSON, `{"inputs": {"customer": ["c-3", "c-4"]}}`, "customer", "c-3", true},
+		{"inputs records", FormatJSON, `{"inputs": [{"customer": true}]}`, "customer", "true", true},
+		{"csv", FormatCSV, "x,customer\n1,\"c-5\"\n2,c-6\n", "customer", "c-5", true},
+		{"missing column", FormatJSON, `{"dataframe_split": {"columns": ["x"], "data": [[1]]}}`, "customer", "", false},
+		{"null value", FormatJSON, `{"dataframe_records": [{"customer": null}]}`, "customer", "", false},
+		{"malformed", FormatJSON, `{"dataframe_split": `, "customer", "", false},
+		{"csv missing", FormatCSV, "x\n1\n", "customer", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := StickyKey(nil, tt.f, []byte(tt.body), tt.column)
+		if ok != tt.ok || string(got) != tt.want {
+			t.Errorf("%s: got %q, %v; want %q, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+	body := []byte(`{"dataframe_split": {"columns": ["customer"], "data": [["c-42"]]}}`)
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = StickyKey(buf[:0], FormatJSON, body, "customer") }); n != 0 {
+		t.Errorf("StickyKey allocates %v times per call; want 0", n)
+	}
+}
