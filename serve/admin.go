@@ -5,9 +5,11 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/mlgate/mlgate/infer"
 )
@@ -144,13 +146,16 @@ func (s *Server) Status() ModelsStatus {
 // handled the path.
 func (s *Server) admin(ctx *fasthttp.RequestCtx) bool {
 	path := string(ctx.Path())
+	pprof := s.cfg.Pprof && strings.HasPrefix(path, "/debug/pprof/")
 	switch path {
 	case "/admin/models", "/admin/refresh", "/admin/reload":
 	case "/webhooks/mlflow":
 		s.webhook(ctx)
 		return true
 	default:
-		return false
+		if !pprof {
+			return false
+		}
 	}
 	if tok := s.cfg.AdminToken; tok != "" {
 		got := ctx.Request.Header.Peek("Authorization")
@@ -159,6 +164,10 @@ func (s *Server) admin(ctx *fasthttp.RequestCtx) bool {
 			writeError(ctx, errorf(fasthttp.StatusUnauthorized, "UNAUTHENTICATED", "%s needs Authorization: Bearer <admin token>", path), "")
 			return true
 		}
+	}
+	if pprof {
+		pprofhandler.PprofHandler(ctx)
+		return true
 	}
 	switch path {
 	case "/admin/models":

@@ -55,6 +55,10 @@ type Config struct {
 	// models. Zero means 1, so that shadows take at most one core's worth
 	// of work from the primaries.
 	ShadowWorkers int
+	// Pprof serves Go's runtime profiles at /debug/pprof/ (CPU profile:
+	// /debug/pprof/profile?seconds=10), guarded like /admin/*. Off by
+	// default.
+	Pprof bool
 	// AdminToken, when set, is required as "Authorization: Bearer <token>"
 	// on /admin/*. Empty leaves the admin endpoints open (bind the listener
 	// to a private network).

@@ -1,6 +1,10 @@
 package signature
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/mlgate/mlgate/internal/testutil"
+)
 
 func TestStickyKey(t *testing.T) {
 	tests := []struct {
@@ -28,6 +32,12 @@ func TestStickyKey(t *testing.T) {
 		if ok != tt.ok || string(got) != tt.want {
 			t.Errorf("%s: got %q, %v; want %q, %v", tt.name, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+func TestStickyKeyAllocations(t *testing.T) {
+	if testutil.RaceEnabled {
+		t.Skip("allocation counts are meaningless under -race; make test runs this test again without it")
 	}
 	body := []byte(`{"dataframe_split": {"columns": ["customer"], "data": [["c-42"]]}}`)
 	buf := make([]byte, 0, 64)

@@ -238,6 +238,8 @@ func TestShadowComparison(t *testing.T) {
 		Shadow: &ShadowConfig{Model: "models:/churn-gbm/3", Sample: 1}}
 	mg := startApp(t, testConfig(t, fake.URL(), route))
 	url := mg.url + "/routes/gbm/invocations"
+	// Ready means the primaries are loaded; the shadow may still be loading.
+	waitFor(t, "the shadow model to load", func() bool { return adminModels(t, mg.url).Routes[0].Shadow.Serving != nil })
 
 	rows := shadowRows(400)
 	const perRequest = 4
@@ -317,6 +319,7 @@ func TestShadowFailureNeverTouchesPrimary(t *testing.T) {
 		Shadow: &ShadowConfig{Model: "models:/churn-gbm@challenger", Sample: 1}}
 	mg := startApp(t, testConfig(t, fake.URL(), route))
 	url := mg.url + "/routes/gbm/invocations"
+	waitFor(t, "the shadow model to load", func() bool { return adminModels(t, mg.url).Routes[0].Shadow.Serving != nil })
 	body := namedInputs(shadowRows(1))
 	for range 50 {
 		if r := postJSON(t, url, body); r.status != 200 {

@@ -40,6 +40,7 @@ type Config struct {
 	WebhookSecret        string        `yaml:"webhook_secret"`
 	WebhookAllowUnsigned bool          `yaml:"webhook_allow_unsigned"`
 	AdminToken           string        `yaml:"admin_token"`
+	Pprof                bool          `yaml:"pprof"`
 	DrainDelay           time.Duration `yaml:"drain_delay"`
 	ShutdownTimeout      time.Duration `yaml:"shutdown_timeout"`
 
@@ -215,6 +216,8 @@ var serveSettings = []setting{
 		boolean(func(c *Config) *bool { return &c.WebhookAllowUnsigned })},
 	{"admin-token", env("ADMIN_TOKEN"), "bearer token required on /admin/* (default: none, admin endpoints open)",
 		str(func(c *Config) *string { return &c.AdminToken })},
+	{"pprof", env("PPROF"), "serve Go runtime profiles at /debug/pprof/, guarded like /admin/* (default false)",
+		boolean(func(c *Config) *bool { return &c.Pprof })},
 	{"drain-delay", env("DRAIN_DELAY"), "on SIGTERM, time between reporting not ready and closing the listener (default 5s)",
 		dur(func(c *Config) *time.Duration { return &c.DrainDelay })},
 	{"shutdown-timeout", env("SHUTDOWN_TIMEOUT"), "on SIGTERM, time allowed for in-flight requests to finish (default 30s)",

@@ -120,7 +120,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	})}
 	server, err := serve.New(serve.Config{
 		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
-		Version: version, Logger: log, Operator: op, AdminToken: cfg.AdminToken,
+		Version: version, Logger: log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
 	})
 	if err != nil {
 		res.Close()
@@ -167,6 +167,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) int {
 	a.log.Info("listening; loading models", "listen", ln.Addr().String(), "version", version,
 		"onnxruntime", infer.Version(), "tracking_uri", a.cfg.TrackingURI)
 
+	routes := len(a.routes) // read before reloads may start
 	loaded := make(chan error, 1)
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -179,7 +180,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) int {
 				a.stop(0)
 				return 1
 			}
-			a.log.Info("ready", "routes", len(a.routes))
+			a.log.Info("ready", "routes", routes)
 		case err := <-served:
 			a.log.Error("server stopped", "err", err)
 			a.close()
