@@ -125,55 +125,70 @@ type setting struct {
 	flag  string
 	env   []string // first one set wins
 	usage string
-	apply func(c *Config, v string) error
+	apply applier
 }
 
-func str(p func(*Config) *string) func(*Config, string) error {
-	return func(c *Config, v string) error { *p(c) = v; return nil }
+// applier sets one setting from its text.
+type applier interface {
+	apply(c *Config, v string) error
 }
 
-func dur(p func(*Config) *time.Duration) func(*Config, string) error {
-	return func(c *Config, v string) error {
+type applyFunc func(c *Config, v string) error
+
+func (f applyFunc) apply(c *Config, v string) error { return f(c, v) }
+
+// boolApply is a boolean setting: its flag takes no value (--pprof means
+// --pprof=true).
+type boolApply func(c *Config, v string) error
+
+func (f boolApply) apply(c *Config, v string) error { return f(c, v) }
+
+func str(p func(*Config) *string) applier {
+	return applyFunc(func(c *Config, v string) error { *p(c) = v; return nil })
+}
+
+func dur(p func(*Config) *time.Duration) applier {
+	return applyFunc(func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return fmt.Errorf("%q is not a duration like 30s or 500ms", v)
 		}
 		*p(c) = d
 		return nil
-	}
+	})
 }
 
-func integer(p func(*Config) *int) func(*Config, string) error {
-	return func(c *Config, v string) error {
+func integer(p func(*Config) *int) applier {
+	return applyFunc(func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("%q is not an integer", v)
 		}
 		*p(c) = n
 		return nil
-	}
+	})
 }
 
-func int64s(p func(*Config) *int64) func(*Config, string) error {
-	return func(c *Config, v string) error {
+func int64s(p func(*Config) *int64) applier {
+	return applyFunc(func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return fmt.Errorf("%q is not an integer", v)
 		}
 		*p(c) = n
 		return nil
-	}
+	})
 }
 
-func boolean(p func(*Config) *bool) func(*Config, string) error {
-	return func(c *Config, v string) error {
+func boolean(p func(*Config) *bool) applier {
+	return boolApply(func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("%q is not true or false", v)
 		}
 		*p(c) = b
 		return nil
-	}
+	})
 }
 
 func env(name string) []string { return []string{"MLGATE_" + name} }
@@ -241,6 +256,17 @@ var serveSettings = []setting{
 		integer(func(c *Config) *int { return &c.Inference.QueueRows })},
 }
 
+// rawFlag keeps a flag's text for loadConfig to apply in precedence order.
+// Boolean settings are bool flags: a bare --pprof means --pprof=true.
+type rawFlag struct {
+	s      string
+	isBool bool
+}
+
+func (f *rawFlag) String() string     { return f.s }
+func (f *rawFlag) Set(v string) error { f.s = v; return nil }
+func (f *rawFlag) IsBoolFlag() bool   { return f.isBool }
+
 // loadConfig builds the configuration from args, the environment (getenv)
 // and the config file. Errors name the setting at fault.
 func loadConfig(name string, settings []setting, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
@@ -250,7 +276,10 @@ func loadConfig(name string, settings []setting, args []string, getenv func(stri
 	for _, s := range settings {
 		names := make([]string, len(s.env))
 		copy(names, s.env)
-		raw[s.flag] = fs.String(s.flag, "", s.usage+" (env "+strings.Join(names, ", ")+")")
+		_, isBool := s.apply.(boolApply)
+		v := &rawFlag{isBool: isBool}
+		raw[s.flag] = &v.s
+		fs.Var(v, s.flag, s.usage+" (env "+strings.Join(names, ", ")+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -291,7 +320,7 @@ func loadConfig(name string, settings []setting, args []string, getenv func(stri
 		if !ok {
 			continue
 		}
-		if err := s.apply(&cfg, v); err != nil {
+		if err := s.apply.apply(&cfg, v); err != nil {
 			return Config{}, fmt.Errorf("%s: %w", from, err)
 		}
 	}

@@ -133,3 +133,14 @@ func TestShippedConfigs(t *testing.T) {
 		}
 	}
 }
+
+func TestBoolFlagsTakeNoValue(t *testing.T) {
+	cfg, err := loadConfig("serve", serveSettings, []string{"--pprof", "--log-level", "warn", "--spinning=false"},
+		func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Pprof || cfg.LogLevel != "warn" || cfg.Inference.Spinning {
+		t.Errorf("got pprof=%v log-level=%s spinning=%v; want true, warn, false", cfg.Pprof, cfg.LogLevel, cfg.Inference.Spinning)
+	}
+}
