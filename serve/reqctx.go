@@ -10,7 +10,9 @@ import (
 // request path takes one per request instead of context.WithTimeout, which
 // allocates a context, a timer and a channel every time: here the timer and
 // the done channel are reused, and a new channel is made only after a
-// deadline actually fired.
+// deadline actually fired. The timer is armed only when someone waits on
+// Done (a request queued for a busy model); most requests never do, and
+// pay for one clock read.
 //
 // A deadlineCtx is used by one request at a time; Done, Err and Deadline are
 // safe to call from other goroutines while it is in use.
@@ -20,6 +22,7 @@ type deadlineCtx struct {
 	done     chan struct{}
 	err      error
 	timer    *time.Timer
+	armed    bool
 	// values, when set, answers Value (the request's trace span).
 	values context.Context
 }
@@ -41,8 +44,8 @@ func startDeadline(d time.Duration) *deadlineCtx {
 		c.err = nil
 	}
 	c.deadline = time.Now().Add(d)
+	c.armed = false
 	c.mu.Unlock()
-	c.timer.Reset(d)
 	return c
 }
 
@@ -50,15 +53,25 @@ func startDeadline(d time.Duration) *deadlineCtx {
 // request finds the current deadline still ahead and does nothing.
 func (c *deadlineCtx) fire() {
 	c.mu.Lock()
+	c.expireLocked()
+	c.mu.Unlock()
+}
+
+// expireLocked ends the context if its deadline has passed.
+func (c *deadlineCtx) expireLocked() {
 	if c.err == nil && !time.Now().Before(c.deadline) {
 		c.err = context.DeadlineExceeded
 		close(c.done)
 	}
-	c.mu.Unlock()
 }
 
 func (c *deadlineCtx) stop() {
-	c.timer.Stop()
+	c.mu.Lock()
+	armed := c.armed
+	c.mu.Unlock()
+	if armed {
+		c.timer.Stop()
+	}
 	c.values = nil
 	deadlinePool.Put(c)
 }
@@ -72,12 +85,21 @@ func (c *deadlineCtx) Deadline() (time.Time, bool) {
 func (c *deadlineCtx) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.armed && c.err == nil {
+		c.armed = true
+		if d := time.Until(c.deadline); d > 0 {
+			c.timer.Reset(d)
+		} else {
+			c.expireLocked()
+		}
+	}
 	return c.done
 }
 
 func (c *deadlineCtx) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.expireLocked()
 	return c.err
 }
 
