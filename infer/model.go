@@ -58,12 +58,12 @@ type stats struct{ runs, requests, rows atomic.Int64 }
 // included.
 type Stats struct {
 	// Runs is the number of ONNX Runtime calls.
-	Runs int64
+	Runs int64 `json:"runs"`
 	// Requests is the number of requests those calls served; Requests/Runs
 	// is the mean batch size in requests.
-	Requests int64
+	Requests int64 `json:"requests"`
 	// Rows is the number of rows those calls processed.
-	Rows int64
+	Rows int64 `json:"rows"`
 }
 
 // Stats returns m's counters.
@@ -266,6 +266,8 @@ type Info struct {
 	LoadDuration   time.Duration `json:"load_ns"`
 	WarmupDuration time.Duration `json:"warmup_ns"`
 	Bytes          int64         `json:"bytes"`
+	// Stats counts the runs so far; Requests/Runs is the mean batch.
+	Stats Stats `json:"stats"`
 }
 
 // Info returns a description of m.
@@ -273,7 +275,7 @@ func (m *Model) Info() Info {
 	info := Info{
 		Dir: m.dir, Workers: len(m.workers), Bytes: m.bytes,
 		LoadDuration: m.loadDuration, WarmupDuration: m.warmupDuration,
-		Batching: m.mode.String(),
+		Batching: m.mode.String(), Stats: m.Stats(),
 	}
 	if !m.batchable {
 		info.Batching = "off (" + m.notBatchable + ")"

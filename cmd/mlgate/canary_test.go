@@ -379,3 +379,30 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("routes after reloads: %+v", st.Routes)
 	}
 }
+
+// TestRouteBatchingOverride gives one route its own batching mode: its
+// model is loaded with it, the other route's with the global setting, and
+// two routes may not give one model different settings.
+func TestRouteBatchingOverride(t *testing.T) {
+	fake := fakemlflow.New(t)
+	cfg := testConfig(t, fake.URL(),
+		RouteConfig{Name: "churn", Model: "models:/churn-gbm@champion"},
+		RouteConfig{Name: "gbm", Model: "models:/churn-gbm/4", Batching: &BatchingConfig{Mode: "off"}})
+	mg := startApp(t, cfg)
+	modes := map[string]string{}
+	for _, r := range adminModels(t, mg.url).Routes {
+		modes[r.Name] = r.Targets[0].Model.Batching
+	}
+	if modes["churn"] != "busy" || modes["gbm"] != "off" {
+		t.Errorf("batching per route %v; want churn busy, gbm off", modes)
+	}
+	conflict := cfg
+	conflict.Routes = append(conflict.Routes, RouteConfig{Name: "gbm-again", Model: "models:/churn-gbm/4", Batching: &BatchingConfig{Mode: "window"}})
+	routes, err := parseRoutes(conflict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inferConfigs(routes, infer.Config{}); err == nil || !strings.Contains(err.Error(), "gbm-again") {
+		t.Errorf("conflicting batching: %v; want an error naming the routes", err)
+	}
+}

@@ -77,6 +77,17 @@ type RouteConfig struct {
 	// Override allows the X-Model-Alias header to pick a target; nil means
 	// true.
 	Override *bool `yaml:"override"`
+	// Batching overrides the inference batching settings for this route's
+	// models (targets and shadow).
+	Batching *BatchingConfig `yaml:"batching"`
+}
+
+// BatchingConfig is a route's batching override; zero fields keep the
+// global setting.
+type BatchingConfig struct {
+	Mode         string        `yaml:"mode"`
+	MaxBatchRows int           `yaml:"max_batch_rows"`
+	MaxDelay     time.Duration `yaml:"max_batch_delay"`
 }
 
 // TargetConfig is one weighted target of a route.
@@ -449,6 +460,16 @@ func (c *Config) validate() error {
 		}
 		if st := r.Sticky; st != nil && (st.Header == "") == (st.Column == "") {
 			bad(at+".sticky", "give exactly one of header or column (route %q)", r.Name)
+		}
+		if b := r.Batching; b != nil {
+			switch b.Mode {
+			case "", "off", "busy", "window":
+			default:
+				bad(at+".batching.mode", "%q: want off, busy or window (route %q)", b.Mode, r.Name)
+			}
+			if b.MaxBatchRows < 0 || b.MaxDelay < 0 {
+				bad(at+".batching", "max_batch_rows and max_batch_delay must not be negative (route %q)", r.Name)
+			}
 		}
 		if sh := r.Shadow; sh != nil {
 			if sh.Model == "" {

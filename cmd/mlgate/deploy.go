@@ -22,12 +22,13 @@ import (
 type deployer struct {
 	server *serve.Server
 	models *infer.Cache
-	cfg    infer.Config
 	log    *slog.Logger
 	loads  singleflight.Group
 
 	mu      sync.Mutex
 	serving map[string]string // URI -> cache key of the version it serves
+	global  infer.Config
+	configs map[resolver.URI]infer.Config // per-URI settings (route overrides)
 
 	// onLoad, when set, observes each load (for metrics).
 	onLoad func(d time.Duration, err error)
@@ -35,16 +36,34 @@ type deployer struct {
 
 var _ resolver.Deployer = (*deployer)(nil)
 
-func newDeployer(server *serve.Server, models *infer.Cache, cfg infer.Config, log *slog.Logger) *deployer {
-	return &deployer{server: server, models: models, cfg: cfg, log: log, serving: map[string]string{}}
+func newDeployer(server *serve.Server, models *infer.Cache, global infer.Config, log *slog.Logger) *deployer {
+	return &deployer{server: server, models: models, global: global, log: log, serving: map[string]string{}}
+}
+
+// setConfigs installs the per-URI inference settings of a route table.
+func (d *deployer) setConfigs(c map[resolver.URI]infer.Config) {
+	d.mu.Lock()
+	d.configs = c
+	d.mu.Unlock()
+}
+
+func (d *deployer) configFor(u resolver.URI) infer.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.configs[u]; ok {
+		return c
+	}
+	return d.global
 }
 
 // Deploy loads res (unless the cache has it) and publishes it for u. The
 // version serving u is untouched when loading fails.
 func (d *deployer) Deploy(ctx context.Context, u resolver.URI, res *resolver.Resolution, dir string) error {
-	key := res.Key()
+	cfg := d.configFor(u)
+	// One version loaded with two batching settings is two models.
+	key := res.Key() + " batching " + batchingKey(cfg)
 	d.models.Pin(key) // held through load and publish, and while serving
-	m, err := d.load(ctx, key, dir)
+	m, err := d.load(ctx, key, dir, cfg)
 	if err != nil {
 		d.models.Unpin(key)
 		return err
@@ -67,7 +86,7 @@ func (d *deployer) Deploy(ctx context.Context, u resolver.URI, res *resolver.Res
 
 // load returns the loaded version for key with a reference for the caller,
 // loading it once even when several URIs resolve to it at the same time.
-func (d *deployer) load(ctx context.Context, key, dir string) (*infer.Model, error) {
+func (d *deployer) load(ctx context.Context, key, dir string, cfg infer.Config) (*infer.Model, error) {
 	if m, ok := d.models.Get(key); ok {
 		return m, nil
 	}
@@ -78,7 +97,7 @@ func (d *deployer) load(ctx context.Context, key, dir string) (*infer.Model, err
 			return m, nil
 		}
 		start := time.Now()
-		m, err := infer.Load(ctx, dir, d.cfg)
+		m, err := infer.Load(ctx, dir, cfg)
 		if d.onLoad != nil {
 			d.onLoad(time.Since(start), err)
 		}

@@ -40,6 +40,20 @@ func (a *app) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("new configuration: %w", err)
 	}
+	icfg, err := inferConfig(cfg, a.log)
+	if err != nil {
+		return fmt.Errorf("new configuration: %w", err)
+	}
+	configs, err := inferConfigs(routes, icfg)
+	if err != nil {
+		return fmt.Errorf("new configuration: %w", err)
+	}
+	for u, c := range configs {
+		if old := a.deployer.configFor(u); batchingKey(old) != batchingKey(c) && containsURI(a.routes, u) {
+			return fmt.Errorf("new configuration: model %s: changing its batching settings needs a restart", u)
+		}
+	}
+	a.deployer.setConfigs(configs)
 	current := map[resolver.URI]bool{}
 	for _, u := range urisOf(a.routes) {
 		current[u] = true
@@ -105,4 +119,15 @@ func (o *operator) Reload(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", serve.ErrInvalid, err)
 	}
 	return nil
+}
+
+func containsURI(routes []routeSpec, u resolver.URI) bool {
+	for _, r := range routes {
+		for _, x := range r.uris {
+			if x == u {
+				return true
+			}
+		}
+	}
+	return false
 }

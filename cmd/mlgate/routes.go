@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/mlgate/mlgate/infer"
+
 	"github.com/mlgate/mlgate/resolver"
 	"github.com/mlgate/mlgate/serve"
 )
@@ -12,6 +14,8 @@ type routeSpec struct {
 	serve.RouteSpec
 	// uris are every URI the route needs followed: targets and shadow.
 	uris []resolver.URI
+	// batching is the route's batching override, nil for the global one.
+	batching *BatchingConfig
 }
 
 // parseRoutes turns --model or the config file's routes into route specs
@@ -31,7 +35,7 @@ func parseRoutes(cfg Config) ([]routeSpec, error) {
 		if r.Model != "" {
 			targets = []TargetConfig{{Model: r.Model, Weight: 1}}
 		}
-		rs := routeSpec{RouteSpec: serve.RouteSpec{Name: r.Name, NoOverride: r.Override != nil && !*r.Override}}
+		rs := routeSpec{RouteSpec: serve.RouteSpec{Name: r.Name, NoOverride: r.Override != nil && !*r.Override}, batching: r.Batching}
 		for k, tg := range targets {
 			u, err := resolver.ParseURI(tg.Model)
 			if err != nil {
@@ -86,4 +90,44 @@ func urisOf(routes []routeSpec) []resolver.URI {
 		}
 	}
 	return out
+}
+
+// inferConfigs returns the inference settings of every URI the routes use:
+// the global ones, with a route's batching override applied to its
+// targets and shadow. A URI that two routes configure differently is an
+// error: one loaded version has one batching mode.
+func inferConfigs(routes []routeSpec, global infer.Config) (map[resolver.URI]infer.Config, error) {
+	out := map[resolver.URI]infer.Config{}
+	from := map[resolver.URI]string{}
+	for _, r := range routes {
+		cfg := global
+		if b := r.batching; b != nil {
+			if b.Mode != "" {
+				mode, err := infer.ParseBatchMode(b.Mode)
+				if err != nil {
+					return nil, fmt.Errorf("route %s: batching: %w", r.Name, err)
+				}
+				cfg.Batching = mode
+			}
+			if b.MaxBatchRows > 0 {
+				cfg.MaxBatchRows = b.MaxBatchRows
+			}
+			if b.MaxDelay > 0 {
+				cfg.MaxDelay = b.MaxDelay
+			}
+		}
+		for _, u := range r.uris {
+			if prev, ok := out[u]; ok && batchingKey(prev) != batchingKey(cfg) {
+				return nil, fmt.Errorf("model %s has different batching settings in routes %s and %s; one loaded version has one batching mode", u, from[u], r.Name)
+			}
+			out[u], from[u] = cfg, r.Name
+		}
+	}
+	return out, nil
+}
+
+// batchingKey identifies the batching settings that make two loads of one
+// version different.
+func batchingKey(c infer.Config) string {
+	return fmt.Sprintf("%s/%d/%s", c.Batching, c.MaxBatchRows, c.MaxDelay)
 }

@@ -133,6 +133,12 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	onMissing, _ := resolver.ParseMissingPolicy(cfg.OnMissing)
 	models := infer.NewCache(cfg.ModelCacheBytes)
 	d := newDeployer(server, models, icfg, log)
+	configs, err := inferConfigs(routes, icfg)
+	if err != nil {
+		res.Close()
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	d.setConfigs(configs)
 	w := resolver.NewWatcher(res, d, resolver.WatchConfig{
 		PollInterval: cfg.PollInterval, MaxAttempts: cfg.MaxAttempts,
 		OnMissing: onMissing, Logger: log,
