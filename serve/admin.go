@@ -65,11 +65,12 @@ type FollowStatus struct {
 
 // ModelsStatus is the body of GET /admin/models.
 type ModelsStatus struct {
-	Ready        bool           `json:"ready"`
-	Draining     bool           `json:"draining"`
-	DefaultRoute string         `json:"default_route"`
-	Routes       []RouteStatus  `json:"routes"`
-	Process      map[string]any `json:"process,omitempty"`
+	Ready        bool            `json:"ready"`
+	Draining     bool            `json:"draining"`
+	Admission    AdmissionStatus `json:"admission"`
+	DefaultRoute string          `json:"default_route"`
+	Routes       []RouteStatus   `json:"routes"`
+	Process      map[string]any  `json:"process,omitempty"`
 }
 
 // RouteStatus describes one route.
@@ -102,7 +103,7 @@ type ServingInfo struct {
 // Status returns the state of every route and target.
 func (s *Server) Status() ModelsStatus {
 	t := s.table.Load()
-	st := ModelsStatus{Ready: s.Ready(), Draining: s.draining.Load()}
+	st := ModelsStatus{Ready: s.Ready(), Draining: s.draining.Load(), Admission: s.admissionStatus()}
 	if t == nil {
 		return st
 	}

@@ -37,6 +37,10 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 			"%s %s: use POST", ctx.Method(), ctx.Path()), "")
 		return
 	}
+	if !s.enter(ctx, r) {
+		return
+	}
+	defer s.leave()
 	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	buf := responsePool.Get().(*responseBuf)
 	defer func() {

@@ -55,6 +55,16 @@ type Config struct {
 	// models. Zero means 1, so that shadows take at most one core's worth
 	// of work from the primaries.
 	ShadowWorkers int
+	// MaxInflight bounds the scoring requests being served at once. Zero
+	// means 512; negative means no limit.
+	MaxInflight int
+	// MaxQueue bounds the scoring requests waiting for one of the
+	// MaxInflight slots; beyond it a request gets 429 at once. Zero means
+	// 512.
+	MaxQueue int
+	// QueueTimeout is how long a request may wait for a slot before it
+	// gets 429. Zero means 100ms.
+	QueueTimeout time.Duration
 	// Pprof serves Go's runtime profiles at /debug/pprof/ (CPU profile:
 	// /debug/pprof/profile?seconds=10), guarded like /admin/*. Off by
 	// default.
@@ -87,6 +97,15 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = 512
+	}
+	if c.MaxQueue == 0 && c.MaxInflight > 0 {
+		c.MaxQueue = 512
+	}
+	if c.QueueTimeout == 0 {
+		c.QueueTimeout = 100 * time.Millisecond
+	}
 	if c.ShadowQueue == 0 {
 		c.ShadowQueue = 1024
 	}
@@ -104,6 +123,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("max body bytes %d: must be positive", c.MaxBodyBytes)
 	case c.ReadTimeout < 0, c.WriteTimeout < 0, c.IdleTimeout < 0:
 		return errors.New("read, write and idle timeouts must be positive")
+	case c.MaxQueue < 0, c.QueueTimeout < 0:
+		return errors.New("max queue and queue timeout must not be negative")
 	case c.ShadowQueue < 0, c.ShadowWorkers < 0:
 		return errors.New("shadow queue and workers must be positive")
 	}
@@ -118,6 +139,8 @@ type Server struct {
 	table atomic.Pointer[table]
 
 	draining atomic.Bool
+
+	admit admission
 
 	mu       sync.Mutex // guards bindings and their swap history
 	bindings map[string]*binding
@@ -137,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg.withDefaults(), bindings: map[string]*binding{}, pending: map[string]*binding{}}
+	if s.cfg.MaxInflight > 0 {
+		s.admit.slots = make(chan struct{}, s.cfg.MaxInflight)
+	}
 	s.http = &fasthttp.Server{
 		Handler:              s.Handler,
 		ErrorHandler:         s.transportError,

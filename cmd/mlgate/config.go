@@ -30,6 +30,9 @@ type Config struct {
 	RequestTimeout  time.Duration `yaml:"request_timeout"`
 	RegistryTimeout time.Duration `yaml:"registry_timeout"`
 	MaxBodyBytes    int           `yaml:"max_body_bytes"`
+	MaxInflight     int           `yaml:"max_inflight"`
+	MaxQueue        int           `yaml:"max_queue"`
+	QueueTimeout    time.Duration `yaml:"queue_timeout"`
 	LogLevel        string        `yaml:"log_level"`
 	LogFormat       string        `yaml:"log_format"`
 
@@ -119,6 +122,9 @@ func defaultConfig() Config {
 		RequestTimeout:  30 * time.Second,
 		RegistryTimeout: 30 * time.Second,
 		MaxBodyBytes:    16 << 20,
+		MaxInflight:     512,
+		MaxQueue:        512,
+		QueueTimeout:    100 * time.Millisecond,
 		LogLevel:        "info",
 		LogFormat:       "json",
 		PollInterval:    5 * time.Second,
@@ -228,6 +234,12 @@ var serveSettings = []setting{
 		dur(func(c *Config) *time.Duration { return &c.RegistryTimeout })},
 	{"max-body-bytes", env("MAX_BODY_BYTES"), "largest request body accepted, 413 beyond (default 16777216)",
 		integer(func(c *Config) *int { return &c.MaxBodyBytes })},
+	{"max-inflight", env("MAX_INFLIGHT"), "scoring requests served at once; -1 for no limit (default 512)",
+		integer(func(c *Config) *int { return &c.MaxInflight })},
+	{"max-queue", env("MAX_QUEUE"), "scoring requests that may wait for a slot before 429 (default 512)",
+		integer(func(c *Config) *int { return &c.MaxQueue })},
+	{"queue-timeout", env("QUEUE_TIMEOUT"), "how long a request waits for a slot before 429 (default 100ms)",
+		dur(func(c *Config) *time.Duration { return &c.QueueTimeout })},
 	{"poll-interval", env("POLL_INTERVAL"), "how often each models:/ URI is re-resolved, ±10% jitter (default 5s)",
 		dur(func(c *Config) *time.Duration { return &c.PollInterval })},
 	{"on-missing", env("ON_MISSING"), "when an alias or version vanishes: keep (serve the last good version, stale) or withdraw (503) (default keep)",
@@ -400,6 +412,15 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max-body-bytes", "%d: must be positive", c.MaxBodyBytes)
+	}
+	if c.MaxInflight == 0 || c.MaxInflight < -1 {
+		bad("max-inflight", "%d: want a positive number, or -1 for no limit", c.MaxInflight)
+	}
+	if c.MaxQueue < 0 {
+		bad("max-queue", "%d: must not be negative", c.MaxQueue)
+	}
+	if c.QueueTimeout <= 0 {
+		bad("queue-timeout", "%s: must be positive", c.QueueTimeout)
 	}
 	if c.PollInterval <= 0 {
 		bad("poll-interval", "%s: must be positive", c.PollInterval)

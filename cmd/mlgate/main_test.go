@@ -11,6 +11,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Re-executed by lifecycle tests as the mlgate binary itself, so that
+	// signals reach a real process.
+	if os.Getenv("MLGATE_TEST_AS_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	lib, err := infer.FindLibrary("")
 	if err == nil {
 		err = infer.Init(lib)

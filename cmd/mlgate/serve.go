@@ -120,6 +120,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	})}
 	server, err := serve.New(serve.Config{
 		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
+		MaxInflight: cfg.MaxInflight, MaxQueue: cfg.MaxQueue, QueueTimeout: cfg.QueueTimeout,
 		Version: version, Logger: log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
 	})
 	if err != nil {

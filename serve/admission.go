@@ -1,0 +1,86 @@
+package serve
+
+import (
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
+
+// admission bounds the scoring requests in flight: MaxInflight run at
+// once, up to MaxQueue more wait up to QueueTimeout for a slot, and the
+// rest get 429 at once. Rejections are counted. Health, admin and metrics
+// endpoints are not subject to it, so an overloaded server stays
+// observable.
+type admission struct {
+	slots   chan struct{} // nil: no limit
+	waiting atomic.Int64
+
+	inflight                        atomic.Int64
+	rejectedQueue, rejectedTimedOut atomic.Int64
+}
+
+// AdmissionStatus is the admission state in /admin/models.
+type AdmissionStatus struct {
+	MaxInflight int   `json:"max_inflight"`
+	MaxQueue    int   `json:"max_queue"`
+	Inflight    int64 `json:"inflight"`
+	Waiting     int64 `json:"waiting"`
+	// RejectedQueueFull counts requests refused because MaxQueue were
+	// already waiting; RejectedTimeout those that waited QueueTimeout.
+	RejectedQueueFull int64 `json:"rejected_queue_full"`
+	RejectedTimeout   int64 `json:"rejected_timeout"`
+}
+
+// enter takes a slot for a scoring request, waiting if need be. It returns
+// false, having written a 429, when the request is refused; otherwise the
+// caller must call leave.
+func (s *Server) enter(ctx *fasthttp.RequestCtx, r *route) bool {
+	a := &s.admit
+	a.inflight.Add(1)
+	if a.slots == nil {
+		return true
+	}
+	select {
+	case a.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if a.waiting.Add(1) > int64(s.cfg.MaxQueue) {
+		a.waiting.Add(-1)
+		a.inflight.Add(-1)
+		a.rejectedQueue.Add(1)
+		writeError(ctx, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
+			"route %s: %d requests in flight and %d waiting (the limits); retry later", r.name, s.cfg.MaxInflight, s.cfg.MaxQueue), "")
+		return false
+	}
+	dc := startDeadline(s.cfg.QueueTimeout)
+	defer dc.stop()
+	select {
+	case a.slots <- struct{}{}:
+		a.waiting.Add(-1)
+		return true
+	case <-dc.Done():
+	}
+	a.waiting.Add(-1)
+	a.inflight.Add(-1)
+	a.rejectedTimedOut.Add(1)
+	writeError(ctx, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
+		"route %s: no room among %d requests in flight within %s; retry later", r.name, s.cfg.MaxInflight, s.cfg.QueueTimeout), "")
+	return false
+}
+
+func (s *Server) leave() {
+	if s.admit.slots != nil {
+		<-s.admit.slots
+	}
+	s.admit.inflight.Add(-1)
+}
+
+func (s *Server) admissionStatus() AdmissionStatus {
+	a := &s.admit
+	return AdmissionStatus{
+		MaxInflight: s.cfg.MaxInflight, MaxQueue: s.cfg.MaxQueue,
+		Inflight: a.inflight.Load(), Waiting: a.waiting.Load(),
+		RejectedQueueFull: a.rejectedQueue.Load(), RejectedTimeout: a.rejectedTimedOut.Load(),
+	}
+}
