@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"runtime"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // BatchMode selects how concurrent requests to one loaded version share
@@ -70,6 +73,9 @@ type Config struct {
 
 	// Logger receives load and warm-up events. Nil discards them.
 	Logger *slog.Logger
+	// Tracer records load and warm-up spans, children of the context
+	// given to Load. Nil means none.
+	Tracer trace.Tracer
 }
 
 func (c Config) withDefaults() Config {
@@ -93,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Tracer == nil {
+		c.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return c
 }

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlgate/mlgate/signature"
 )
@@ -90,6 +93,14 @@ func Load(ctx context.Context, dir string, cfg Config) (_ *Model, err error) {
 	}
 	start := time.Now()
 	cfg = cfg.withDefaults()
+	ctx, span := cfg.Tracer.Start(ctx, "mlgate.load", trace.WithAttributes(attribute.String("model.dir", dir)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	m := &Model{cfg: cfg, dir: dir, mode: cfg.Batching}
 	m.q.windowFull = make(chan struct{}, 1)
 	m.jobs.New = func() any { return &job{done: make(chan struct{}, 1)} }
@@ -162,16 +173,21 @@ func Load(ctx context.Context, dir string, cfg Config) (_ *Model, err error) {
 	m.loadDuration = time.Since(start)
 
 	start = time.Now()
-	if err := m.probe(); err != nil {
-		return nil, err
+	_, warm := cfg.Tracer.Start(ctx, "mlgate.warmup")
+	err = m.probe()
+	if err == nil {
+		err = ctx.Err()
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if err == nil {
+		err = m.warmUp()
 	}
-	if err := m.warmUp(); err != nil {
+	warm.SetAttributes(attribute.Bool("mlgate.batchable", m.batchable))
+	warm.End()
+	if err != nil {
 		return nil, err
 	}
 	m.warmupDuration = time.Since(start)
+	span.SetAttributes(attribute.String("mlflow.run_id", m.ml.RunID), attribute.Int64("model.bytes", m.bytes))
 	m.q.idle = append(m.q.idle, m.workers...)
 	cfg.Logger.Debug("model loaded", "dir", dir, "batchable", m.batchable, "bound", m.bound,
 		"load", m.loadDuration, "warmup", m.warmupDuration)

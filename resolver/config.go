@@ -3,6 +3,7 @@ package resolver
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,10 @@ type Config struct {
 	UserAgent string
 	// Logger receives download and resolution logs. Nil means no logging.
 	Logger *slog.Logger
+	// WrapTransport, when set, wraps the HTTP transport of registry and
+	// artifact requests (mlgate uses it to propagate trace context and
+	// record client spans). Nil means the plain transport.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // S3Config configures s3:// artifact downloads, mirroring the settings

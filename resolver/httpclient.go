@@ -36,8 +36,12 @@ type httpClient struct {
 
 func newHTTPClient(cfg Config, tc *tls.Config) *httpClient {
 	tr := newTransport(tc.Clone(), cfg.Timeout)
+	var rt http.RoundTripper = tr
+	if cfg.WrapTransport != nil {
+		rt = cfg.WrapTransport(tr)
+	}
 	return &httpClient{
-		client:    &http.Client{Transport: tr},
+		client:    &http.Client{Transport: rt},
 		transport: tr,
 		auth:      authHeader(cfg),
 		userAgent: cfg.UserAgent,

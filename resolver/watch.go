@@ -10,6 +10,11 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Deployer receives the versions a Watcher resolves. The caller implements
@@ -74,6 +79,9 @@ type WatchConfig struct {
 	OnMissing MissingPolicy
 	// Logger receives swaps, failures and staleness. Nil discards them.
 	Logger *slog.Logger
+	// Tracer records background spans (resolve, download). Nil means
+	// none.
+	Tracer trace.Tracer
 }
 
 func (c WatchConfig) withDefaults() WatchConfig {
@@ -97,6 +105,9 @@ func (c WatchConfig) withDefaults() WatchConfig {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Tracer == nil {
+		c.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return c
 }
@@ -234,6 +245,8 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 // the registry is unreachable.
 func (w *Watcher) initial(ctx context.Context, rf *ref) error {
 	now := time.Now()
+	ctx, span := w.startUpdate(ctx, rf.uri, "start")
+	defer span.End()
 	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
 	if err == nil {
 		if err := w.d.Deploy(ctx, rf.uri, res, dir); err != nil {
@@ -262,13 +275,35 @@ func (w *Watcher) initial(ctx context.Context, rf *ref) error {
 	return nil
 }
 
+// startUpdate starts the background span that covers resolving,
+// downloading and deploying a version of u; the Deployer's load and warm-up
+// spans are its children through ctx.
+func (w *Watcher) startUpdate(ctx context.Context, u URI, why string) (context.Context, trace.Span) {
+	return w.cfg.Tracer.Start(ctx, "mlgate.update", trace.WithAttributes(
+		attribute.String("model.uri", u.String()), attribute.String("model.name", u.Name),
+		attribute.String("model.alias", u.Alias), attribute.String("mlgate.update.reason", why)))
+}
+
 func (w *Watcher) resolveAndFetch(ctx context.Context, u URI) (*Resolution, string, error) {
+	ctx, span := w.cfg.Tracer.Start(ctx, "mlgate.resolve", trace.WithAttributes(
+		attribute.String("model.uri", u.String()), attribute.String("model.name", u.Name), attribute.String("model.alias", u.Alias)))
 	res, err := w.r.Resolve(ctx, u)
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		span.End()
 		return nil, "", err
 	}
+	span.SetAttributes(attribute.String("model.version", res.Version), attribute.String("mlflow.run_id", res.RunID))
+	span.End()
+	ctx, span = w.cfg.Tracer.Start(ctx, "mlgate.download", trace.WithAttributes(
+		attribute.String("model.name", res.Name), attribute.String("model.version", res.Version),
+		attribute.String("model.alias", u.Alias), attribute.String("mlflow.run_id", res.RunID)))
+	defer span.End()
 	dir, err := w.r.Fetch(ctx, res)
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 		return nil, "", err
 	}
 	return res, dir, nil
@@ -490,6 +525,8 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 		return nil
 	}
 
+	ctx, span := w.startUpdate(ctx, rf.uri, "moved")
+	defer span.End()
 	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
 	if err == nil {
 		if resolutionKey(res) != key {
@@ -500,6 +537,8 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 		err = w.d.Deploy(ctx, rf.uri, res, dir)
 	}
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 		w.failed(rf, now, key, err, true)
 		rf.mu.Lock()
 		n, gave := rf.failures, rf.st.GaveUp

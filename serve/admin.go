@@ -113,7 +113,8 @@ func (s *Server) Status() ModelsStatus {
 	for _, spec := range t.specs {
 		r := t.routes[spec.Name]
 		rs := RouteStatus{Name: r.name, Sticky: spec.Sticky, Override: !r.noOverride}
-		for i, tg := range r.targets {
+		for i := range r.targets {
+			tg := &r.targets[i]
 			ts := TargetStatus{URI: tg.b.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, tg.b.history...)}
 			if d := tg.b.cur.Load(); d != nil {
 				ts.Serving = &ServingInfo{Provenance: d.prov, LoadedSince: d.since}

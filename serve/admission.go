@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/mlgate/mlgate/telemetry"
 )
 
 // admission bounds the scoring requests in flight: MaxInflight run at
@@ -32,17 +34,17 @@ type AdmissionStatus struct {
 }
 
 // enter takes a slot for a scoring request, waiting if need be. It returns
-// false, having written a 429, when the request is refused; otherwise the
-// caller must call leave.
-func (s *Server) enter(ctx *fasthttp.RequestCtx, r *route) bool {
+// false, having written a 429, when the request is refused (and why);
+// otherwise the caller must call leave.
+func (s *Server) enter(ctx *fasthttp.RequestCtx, r *route) (telemetry.RejectReason, bool) {
 	a := &s.admit
 	a.inflight.Add(1)
 	if a.slots == nil {
-		return true
+		return 0, true
 	}
 	select {
 	case a.slots <- struct{}{}:
-		return true
+		return 0, true
 	default:
 	}
 	if a.waiting.Add(1) > int64(s.cfg.MaxQueue) {
@@ -51,14 +53,14 @@ func (s *Server) enter(ctx *fasthttp.RequestCtx, r *route) bool {
 		a.rejectedQueue.Add(1)
 		writeError(ctx, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
 			"route %s: %d requests in flight and %d waiting (the limits); retry later", r.name, s.cfg.MaxInflight, s.cfg.MaxQueue), "")
-		return false
+		return telemetry.RejectQueue, false
 	}
 	dc := startDeadline(s.cfg.QueueTimeout)
 	defer dc.stop()
 	select {
 	case a.slots <- struct{}{}:
 		a.waiting.Add(-1)
-		return true
+		return 0, true
 	case <-dc.Done():
 	}
 	a.waiting.Add(-1)
@@ -66,7 +68,7 @@ func (s *Server) enter(ctx *fasthttp.RequestCtx, r *route) bool {
 	a.rejectedTimedOut.Add(1)
 	writeError(ctx, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
 		"route %s: no room among %d requests in flight within %s; retry later", r.name, s.cfg.MaxInflight, s.cfg.QueueTimeout), "")
-	return false
+	return telemetry.RejectConcurrency, false
 }
 
 func (s *Server) leave() {

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"net"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/mlgate/mlgate/internal/testutil"
+	"github.com/mlgate/mlgate/telemetry"
 )
 
 // inMemory returns a server for churn-gbm v1 at models:/churn-gbm@champion
@@ -15,7 +17,12 @@ import (
 // Handler directly.
 func inMemory(tb testing.TB, version int, uri string) (*Server, *fasthttp.RequestCtx) {
 	tb.Helper()
-	s, err := New(Config{})
+	return inMemoryWith(tb, Config{}, version, uri)
+}
+
+func inMemoryWith(tb testing.TB, cfg Config, version int, uri string) (*Server, *fasthttp.RequestCtx) {
+	tb.Helper()
+	s, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -95,5 +102,37 @@ func TestHandlerAllocations(t *testing.T) {
 				t.Errorf("v%d %s, %d rows: %v allocations per request; want 0", tt.version, tt.format, rows, n)
 			}
 		}
+	}
+}
+
+// TestHandlerAllocationsWithMetrics repeats the zero-allocation check with
+// metrics recorded through the OTel SDK and its Prometheus exporter (tracing
+// off, as by default).
+func TestHandlerAllocationsWithMetrics(t *testing.T) {
+	if testutil.RaceEnabled {
+		t.Skip("allocation counts are meaningless under -race; make test runs this test again without it")
+	}
+	tel, err := telemetry.New(context.Background(), telemetry.Config{Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	ins, err := telemetry.NewInstruments(tel.MeterProvider())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ctx := inMemoryWith(t, Config{Instruments: ins, MetricsHandler: tel.MetricsHandler()}, 1, champion)
+	body := `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 36.0, 1306.52, 1]]}}`
+	step := func() {
+		setRequest(ctx, "/invocations", "application/json", body)
+		ctx.Response.Reset()
+		s.Handler(ctx)
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("status %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	step()
+	if n := testing.AllocsPerRun(200, step); n != 0 {
+		t.Errorf("%v allocations per request with metrics; want 0", n)
 	}
 }

@@ -27,9 +27,11 @@ const maxPooledResponse = 1 << 20
 
 var responsePool = sync.Pool{New: func() any { return &responseBuf{b: make([]byte, 0, 4096)} }}
 
-// invocations serves one scoring request on route r: choose the target,
-// stamp provenance, check the media type, decode and validate against the
-// model's signature, run, encode. It allocates nothing once pools are warm.
+// invocations serves one scoring request on route r: admit it, choose the
+// target, stamp provenance, check the media type, decode and validate
+// against the model's signature, run, encode, and record metrics (and a
+// span when tracing is on). It allocates nothing once pools are warm and
+// tracing is off.
 func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if !ctx.IsPost() {
@@ -37,10 +39,33 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 			"%s %s: use POST", ctx.Method(), ctx.Path()), "")
 		return
 	}
-	if !s.enter(ctx, r) {
+	start := time.Now()
+	if reason, ok := s.enter(ctx, r); !ok {
+		s.rejected(ctx, r, reason)
 		return
 	}
 	defer s.leave()
+	rs := s.startRequestSpan(ctx, r)
+	var (
+		d     *deployment
+		tg    *target
+		infer time.Duration
+	)
+	s.serveInvocation(ctx, r, rs, &d, &tg, &infer)
+	status := ctx.Response.StatusCode()
+	if d != nil {
+		if rec := s.recorder(r, tg, d); rec != nil {
+			rec.Done(ctx, status, "POST", time.Since(start), infer)
+		}
+		d.model.Release()
+	}
+	rs.end(status)
+}
+
+// serveInvocation does the work of invocations; the deployment it chose
+// (with a reference held) and the time spent in the model are handed back
+// for metrics.
+func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, r *route, rs requestSpan, dp **deployment, tgp **target, inferTime *time.Duration) {
 	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	buf := responsePool.Get().(*responseBuf)
 	defer func() {
@@ -59,7 +84,8 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 			"route %s: model %s is not loaded yet", r.name, tg.b.uri), "")
 		return
 	}
-	defer d.model.Release()
+	*dp, *tgp = d, tg
+	rs.model(d)
 	h := &ctx.Response.Header
 	for i := range d.headers {
 		h.SetCanonical(d.headers[i].key, d.headers[i].value)
@@ -71,24 +97,34 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 		return
 	}
 
-	var start time.Time
+	var shadowStart time.Time
 	if r.shadow != nil {
-		start = time.Now() // the primary's latency, compared with the shadow's
+		shadowStart = time.Now() // the primary's latency, compared with the shadow's
 	}
 	plan := d.model.Plan()
 	b := plan.GetBatch()
 	defer plan.PutBatch(b)
-	if err := plan.Decode(format, ctx.PostBody(), b); err != nil {
+	sp := rs.child("validate")
+	err = plan.Decode(format, ctx.PostBody(), b)
+	endChild(sp, err)
+	if err != nil {
 		writeError(ctx, err, d.errorTag)
 		return
 	}
 
 	dc := startDeadline(s.cfg.RequestTimeout)
+	if rs.ctx != nil {
+		dc.values = rs.ctx
+	}
+	sp = rs.child("infer")
+	inferStart := time.Now()
 	out, err := d.model.Predict(dc, b, buf.b[:0])
+	*inferTime = time.Since(inferStart)
+	endChild(sp, err)
 	dc.stop()
 	if err != nil {
 		status, _, _ := classify(err, d.errorTag)
-		s.logError(status, r.name, d.errorTag, err)
+		s.logRequestError(rs.logContext(ctx), status, r.name, d.errorTag, err)
 		writeError(ctx, err, d.errorTag)
 		return
 	}
@@ -98,7 +134,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 	if sh := r.shadow; sh != nil && rand.Float64() < sh.sample {
 		sh.stats.sampled.Add(1)
 		s.offerShadow(&shadowJob{
-			route: r, format: format, latency: time.Since(start),
+			route: r, format: format, latency: since(shadowStart),
 			body: bytes.Clone(ctx.PostBody()), primary: bytes.Clone(out),
 		})
 	}

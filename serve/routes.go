@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/mlgate/mlgate/telemetry"
 )
 
 // RouteSpec configures one named route: the targets it splits traffic
@@ -93,12 +95,15 @@ type route struct {
 	noOverride   bool
 	aliasList    string
 	shadow       *shadowRoute
+	// rejectRec counts admission rejections on the route.
+	rejectRec *telemetry.RequestRecorder
 }
 
 type target struct {
 	b      *binding
 	weight float64
 	alias  string
+	rec    atomic.Pointer[recorderFor]
 }
 
 // shadowRoute is a route's shadow model and its comparison so far.
@@ -152,6 +157,9 @@ func (s *Server) SetRoutes(specs []RouteSpec, defaultRoute string) (removed []st
 			return nil, fmt.Errorf("route %s: no model", spec.Name)
 		}
 		r := &route{name: spec.Name, nameHdr: []byte(spec.Name), salt: []byte(spec.Name), noOverride: spec.NoOverride}
+		if s.cfg.Instruments != nil {
+			r.rejectRec = s.cfg.Instruments.NewRequestRecorder(spec.Name, "", "", "")
+		}
 		var aliases []string
 		seen := map[string]bool{}
 		for k, ts := range spec.Targets {
@@ -334,8 +342,8 @@ func (s *Server) Ready() bool {
 		return false
 	}
 	for _, r := range t.routes {
-		for _, tg := range r.targets {
-			if tg.weight > 0 && tg.b.cur.Load() == nil {
+		for i := range r.targets {
+			if tg := &r.targets[i]; tg.weight > 0 && tg.b.cur.Load() == nil {
 				return false
 			}
 		}

@@ -16,11 +16,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mlgate/mlgate/telemetry"
 )
 
 // Config configures a Server. The zero value of each field selects its
@@ -65,6 +70,22 @@ type Config struct {
 	// QueueTimeout is how long a request may wait for a slot before it
 	// gets 429. Zero means 100ms.
 	QueueTimeout time.Duration
+	// Instruments records request metrics (mlgate.requests,
+	// mlgate.inference.duration, http.server.request.duration). Nil records
+	// none.
+	Instruments *telemetry.Instruments
+	// MetricsHandler serves GET /metrics (the Prometheus exporter's
+	// handler). Nil: /metrics is 404.
+	MetricsHandler http.Handler
+	// Tracer, when set, records a server span per scoring request with
+	// children for validation and inference. Nil: no spans, and no cost.
+	Tracer trace.Tracer
+	// Propagator extracts and injects trace context. Nil means W3C
+	// TraceContext.
+	Propagator propagation.TextMapPropagator
+	// Throttle rate-limits request-error logs per route and status class,
+	// counting what it drops. Nil logs every error through Logger.
+	Throttle *telemetry.Throttle
 	// Pprof serves Go's runtime profiles at /debug/pprof/ (CPU profile:
 	// /debug/pprof/profile?seconds=10), guarded like /admin/*. Off by
 	// default.
@@ -151,6 +172,7 @@ type Server struct {
 	// shadows runs shadow copies; started by the first SetRoutes with a
 	// shadow, stopped by Shutdown or Close. Guarded by mu.
 	shadows *shadowPool
+	metrics fasthttp.RequestHandler
 }
 
 // New returns a Server with no routes; SetRoutes must be called before it
@@ -163,6 +185,7 @@ func New(cfg Config) (*Server, error) {
 	if s.cfg.MaxInflight > 0 {
 		s.admit.slots = make(chan struct{}, s.cfg.MaxInflight)
 	}
+	s.metrics = s.metricsHandler()
 	s.http = &fasthttp.Server{
 		Handler:              s.Handler,
 		ErrorHandler:         s.transportError,
@@ -231,6 +254,11 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	case "/version":
 		s.version(ctx)
 		return
+	case "/metrics":
+		if s.metrics != nil {
+			s.metrics(ctx)
+			return
+		}
 	}
 	if name, ok := routeInvocations(path); ok && t != nil {
 		r := t.routes[string(name)]
@@ -310,12 +338,8 @@ func (s *Server) version(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString(s.cfg.Version)
 }
 
-func (s *Server) logError(status int, route string, tag string, err error) {
-	if status < 500 {
-		return
-	}
-	s.cfg.Logger.Warn("request failed", "status", status, "route", route, "model", tag, "err", err)
-}
+// Inflight returns the scoring requests being served now.
+func (s *Server) Inflight() int64 { return s.admit.inflight.Load() }
 
 // fasthttpLogger sends fasthttp's connection-level messages (clients that
 // send oversized bodies or hang up) to slog at debug level.

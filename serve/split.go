@@ -101,8 +101,8 @@ func (r *route) unit(key []byte) float64 {
 func cumulative(ts []target) ([]float64, float64) {
 	cum := make([]float64, len(ts))
 	total := 0.0
-	for i, t := range ts {
-		total += t.weight
+	for i := range ts {
+		total += ts[i].weight
 		cum[i] = total
 	}
 	return cum, total

@@ -51,12 +51,12 @@ var loadBuckets = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 1
 type Instruments struct {
 	meter metric.Meter
 
-	httpDuration   metric.Float64Histogram
-	requests       metric.Int64Counter
-	inferDuration  metric.Float64Histogram
-	rejected       metric.Int64Counter
-	loadDuration   metric.Float64Histogram
-	logSuppressed  metric.Int64Counter
+	httpDuration  metric.Float64Histogram
+	requests      metric.Int64Counter
+	inferDuration metric.Float64Histogram
+	rejected      metric.Int64Counter
+	loadDuration  metric.Float64Histogram
+	logSuppressed metric.Int64Counter
 
 	obs observables
 

@@ -7,12 +7,15 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/mlgate/mlgate/infer"
 	"github.com/mlgate/mlgate/resolver"
 	"github.com/mlgate/mlgate/serve"
 	"github.com/mlgate/mlgate/signature"
+	"github.com/mlgate/mlgate/telemetry"
 )
 
 // deployer carries "URI u now points at version N, whose files are in dir"
@@ -30,8 +33,10 @@ type deployer struct {
 	global  infer.Config
 	configs map[resolver.URI]infer.Config // per-URI settings (route overrides)
 
-	// onLoad, when set, observes each load (for metrics).
-	onLoad func(d time.Duration, err error)
+	// ins records model load durations; tracer, when set, records a
+	// deploy span per version with the load and warm-up as children.
+	ins    *telemetry.Instruments
+	tracer trace.Tracer
 }
 
 var _ resolver.Deployer = (*deployer)(nil)
@@ -59,11 +64,18 @@ func (d *deployer) configFor(u resolver.URI) infer.Config {
 // Deploy loads res (unless the cache has it) and publishes it for u. The
 // version serving u is untouched when loading fails.
 func (d *deployer) Deploy(ctx context.Context, u resolver.URI, res *resolver.Resolution, dir string) error {
+	if d.tracer != nil {
+		var span trace.Span
+		ctx, span = d.tracer.Start(ctx, "mlgate.deploy", trace.WithAttributes(
+			attribute.String("model.name", res.Name), attribute.String("model.version", res.Version),
+			attribute.String("model.alias", u.Alias), attribute.String("mlflow.run_id", res.RunID)))
+		defer span.End()
+	}
 	cfg := d.configFor(u)
 	// One version loaded with two batching settings is two models.
 	key := res.Key() + " batching " + batchingKey(cfg)
 	d.models.Pin(key) // held through load and publish, and while serving
-	m, err := d.load(ctx, key, dir, cfg)
+	m, err := d.load(ctx, key, dir, cfg, res)
 	if err != nil {
 		d.models.Unpin(key)
 		return err
@@ -86,7 +98,7 @@ func (d *deployer) Deploy(ctx context.Context, u resolver.URI, res *resolver.Res
 
 // load returns the loaded version for key with a reference for the caller,
 // loading it once even when several URIs resolve to it at the same time.
-func (d *deployer) load(ctx context.Context, key, dir string, cfg infer.Config) (*infer.Model, error) {
+func (d *deployer) load(ctx context.Context, key, dir string, cfg infer.Config, res *resolver.Resolution) (*infer.Model, error) {
 	if m, ok := d.models.Get(key); ok {
 		return m, nil
 	}
@@ -98,8 +110,8 @@ func (d *deployer) load(ctx context.Context, key, dir string, cfg infer.Config) 
 		}
 		start := time.Now()
 		m, err := infer.Load(ctx, dir, cfg)
-		if d.onLoad != nil {
-			d.onLoad(time.Since(start), err)
+		if d.ins != nil {
+			d.ins.RecordModelLoad(ctx, res.Name, res.Version, time.Since(start), err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", dir, err)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/mlgate/mlgate/telemetry"
 )
 
 // flagHelp is returned by flag parsing for -h; the usage has been printed.
@@ -16,10 +18,12 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	// Records logged with a span in their context carry its trace id.
+	return slog.New(telemetry.WithTraceIDs(h))
 }
 
 // indent formats a joined error as an indented list, one error per line.

@@ -44,6 +44,7 @@ func (a *app) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("new configuration: %w", err)
 	}
+	icfg.Tracer = a.deployer.tracer
 	configs, err := inferConfigs(routes, icfg)
 	if err != nil {
 		return fmt.Errorf("new configuration: %w", err)

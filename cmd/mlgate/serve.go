@@ -7,17 +7,21 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mlgate/mlgate/infer"
 	"github.com/mlgate/mlgate/resolver"
 	"github.com/mlgate/mlgate/serve"
+	"github.com/mlgate/mlgate/telemetry"
 )
 
 // cmdServe is `mlgate serve`: build everything, start listening (not ready),
@@ -81,13 +85,16 @@ type app struct {
 	watcher  *resolver.Watcher
 	routes   []routeSpec // guarded by reloadMu after start
 
+	tel       *telemetry.Telemetry
+	observers metric.Registration
+
 	reloadMu sync.Mutex
 	// reloadConfig re-reads the configuration for a reload; nil when
 	// there is no config file.
 	reloadConfig func() (Config, error)
 }
 
-func newApp(cfg Config, log *slog.Logger) (*app, error) {
+func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	lib, err := infer.FindLibrary(cfg.ONNXRuntimeLib)
 	if err != nil {
 		return nil, fmt.Errorf("onnxruntime-lib: %w", err)
@@ -99,6 +106,44 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	icfg, err := inferConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	configs, err := inferConfigs(routes, icfg)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	tel, err := telemetry.New(context.Background(), telemetry.Config{
+		ServiceName: "mlgate", ServiceVersion: version, Getenv: os.Getenv, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry (OTEL_* variables): %w", err)
+	}
+	undo = append(undo, func() { tel.Shutdown(context.Background()) })
+	ins, err := telemetry.NewInstruments(tel.MeterProvider())
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	var tracer trace.Tracer
+	if tel.TracingEnabled() {
+		tracer = tel.TracerProvider().Tracer("github.com/mlgate/mlgate")
+		icfg.Tracer = tracer
+		for u, c := range configs {
+			c.Tracer = tracer
+			configs[u] = c
+		}
+	}
+
 	rc, err := resolver.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -106,15 +151,15 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	rc.TrackingURI, rc.RegistryURI = cfg.TrackingURI, cfg.RegistryURI
 	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
 	rc.UserAgent, rc.Logger = "mlgate/"+version, log
+	rc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return telemetry.Transport(rt, tel.TracerProvider(), tel.Propagator())
+	}
 	res, err := resolver.New(rc)
 	if err != nil {
 		return nil, fmt.Errorf("tracking-uri %s: %w", cfg.TrackingURI, err)
 	}
-	icfg, err := inferConfig(cfg, log)
-	if err != nil {
-		res.Close()
-		return nil, err
-	}
+	undo = append(undo, func() { res.Close() })
+
 	op := &operator{log: log, hooks: resolver.NewWebhookReceiver(resolver.WebhookConfig{
 		Secret: cfg.WebhookSecret, AllowUnsigned: cfg.WebhookAllowUnsigned,
 	})}
@@ -122,31 +167,31 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxInflight: cfg.MaxInflight, MaxQueue: cfg.MaxQueue, QueueTimeout: cfg.QueueTimeout,
 		Version: version, Logger: log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
+		Instruments: ins, MetricsHandler: tel.MetricsHandler(), Tracer: tracer, Propagator: tel.Propagator(),
+		Throttle: telemetry.NewThrottle(log, time.Second, ins.LogSuppressed()),
 	})
 	if err != nil {
-		res.Close()
 		return nil, err
 	}
 	if _, err := server.SetRoutes(specsOf(routes), cfg.DefaultRoute); err != nil {
-		res.Close()
 		return nil, fmt.Errorf("routes: %w", err)
 	}
 	onMissing, _ := resolver.ParseMissingPolicy(cfg.OnMissing)
 	models := infer.NewCache(cfg.ModelCacheBytes)
 	d := newDeployer(server, models, icfg, log)
-	configs, err := inferConfigs(routes, icfg)
-	if err != nil {
-		res.Close()
-		return nil, fmt.Errorf("routes: %w", err)
-	}
 	d.setConfigs(configs)
+	d.ins, d.tracer = ins, tracer
 	w := resolver.NewWatcher(res, d, resolver.WatchConfig{
 		PollInterval: cfg.PollInterval, MaxAttempts: cfg.MaxAttempts,
-		OnMissing: onMissing, Logger: log,
+		OnMissing: onMissing, Logger: log, Tracer: tracer,
 	})
 	op.watcher, op.models = w, models
+	reg, err := telemetry.RegisterObservers(ins, sources(server, models, w))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
 	a := &app{cfg: cfg, log: log, resolver: res, models: models, server: server,
-		deployer: d, watcher: w, routes: routes}
+		deployer: d, watcher: w, routes: routes, tel: tel, observers: reg}
 	op.reload = a.reload
 	return a, nil
 }
@@ -234,4 +279,10 @@ func (a *app) close() {
 	a.server.Close()
 	a.models.Close()
 	a.resolver.Close()
+	a.observers.Unregister()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.tel.Shutdown(ctx); err != nil {
+		a.log.Warn("flushing traces at exit", "err", err)
+	}
 }
