@@ -285,9 +285,9 @@ func (w *Watcher) startUpdate(ctx context.Context, u URI, why string) (context.C
 }
 
 func (w *Watcher) resolveAndFetch(ctx context.Context, u URI) (*Resolution, string, error) {
-	ctx, span := w.cfg.Tracer.Start(ctx, "mlgate.resolve", trace.WithAttributes(
+	rctx, span := w.cfg.Tracer.Start(ctx, "mlgate.resolve", trace.WithAttributes(
 		attribute.String("model.uri", u.String()), attribute.String("model.name", u.Name), attribute.String("model.alias", u.Alias)))
-	res, err := w.r.Resolve(ctx, u)
+	res, err := w.r.Resolve(rctx, u)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -296,11 +296,11 @@ func (w *Watcher) resolveAndFetch(ctx context.Context, u URI) (*Resolution, stri
 	}
 	span.SetAttributes(attribute.String("model.version", res.Version), attribute.String("mlflow.run_id", res.RunID))
 	span.End()
-	ctx, span = w.cfg.Tracer.Start(ctx, "mlgate.download", trace.WithAttributes(
+	dctx, span := w.cfg.Tracer.Start(ctx, "mlgate.download", trace.WithAttributes(
 		attribute.String("model.name", res.Name), attribute.String("model.version", res.Version),
 		attribute.String("model.alias", u.Alias), attribute.String("mlflow.run_id", res.RunID)))
 	defer span.End()
-	dir, err := w.r.Fetch(ctx, res)
+	dir, err := w.r.Fetch(dctx, res)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
