@@ -30,7 +30,10 @@ deps:
 build: $(ORT_LIB) deps
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/mlgate ./cmd/mlgate
 	mkdir -p bin/lib
-	cp -f $(ORT_LIB) bin/lib/libonnxruntime.so.1
+	@# Replace the library by rename, never in place: a running mlgate maps it,
+	@# and rewriting a mapped .so under a live process crashes it.
+	cmp -s $(ORT_LIB) bin/lib/libonnxruntime.so.1 || \
+		{ cp $(ORT_LIB) bin/lib/.libonnxruntime.so.1.tmp && mv -f bin/lib/.libonnxruntime.so.1.tmp bin/lib/libonnxruntime.so.1; }
 
 run: build
 	./bin/mlgate serve --config examples/mlgate.yaml --listen $(LISTEN)
