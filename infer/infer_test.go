@@ -59,47 +59,10 @@ func readJSONTB(t testing.TB, v any, elem ...string) {
 	}
 }
 
-// flatten turns a JSON number or nested list of numbers into a flat list.
-func flatten(t *testing.T, raw any) []float64 {
-	t.Helper()
-	switch v := raw.(type) {
-	case float64:
-		return []float64{v}
-	case []any:
-		var out []float64
-		for _, e := range v {
-			out = append(out, flatten(t, e)...)
-		}
-		return out
-	}
-	t.Fatalf("unexpected JSON value %T in predictions", raw)
-	return nil
-}
+func flatten(t *testing.T, raw any) []float64 { return testutil.Flatten(t, raw) }
 
-// predictions parses a scoring response into one flat list per output,
-// whichever way it is shaped (records or dict of outputs).
 func predictions(t *testing.T, body []byte) map[string][]float64 {
-	t.Helper()
-	var resp struct{ Predictions any }
-	if err := json.Unmarshal(body, &resp); err != nil {
-		t.Fatalf("response %s: %v", body, err)
-	}
-	out := map[string][]float64{}
-	switch p := resp.Predictions.(type) {
-	case []any:
-		for _, rec := range p {
-			for k, v := range rec.(map[string]any) {
-				out[k] = append(out[k], flatten(t, v)...)
-			}
-		}
-	case map[string]any:
-		for k, v := range p {
-			out[k] = flatten(t, v)
-		}
-	default:
-		t.Fatalf("response %s: predictions of type %T", body, resp.Predictions)
-	}
-	return out
+	return testutil.Predictions(t, body)
 }
 
 func load(t *testing.T, dir string, cfg Config) *Model {

@@ -202,39 +202,29 @@ func elems(o *signature.Output) int {
 // copyBlocks copies outer blocks of n elements; block i starts at
 // i*srcStride+srcOff in src and i*dstStride in dst.
 func copyBlocks(dst, src *signature.Output, outer, n, srcOff, srcStride, dstStride int) {
-	total := outer * dstStride
 	switch src.DType {
 	case signature.Float32:
-		dst.F32 = grow(dst.F32, total)
-		for i := 0; i < outer; i++ {
-			copy(dst.F32[i*dstStride:i*dstStride+n], src.F32[i*srcStride+srcOff:])
-		}
+		dst.F32 = blocks(dst.F32, src.F32, outer, n, srcOff, srcStride, dstStride)
 	case signature.Float64:
-		dst.F64 = grow(dst.F64, total)
-		for i := 0; i < outer; i++ {
-			copy(dst.F64[i*dstStride:i*dstStride+n], src.F64[i*srcStride+srcOff:])
-		}
+		dst.F64 = blocks(dst.F64, src.F64, outer, n, srcOff, srcStride, dstStride)
 	case signature.Int32:
-		dst.I32 = grow(dst.I32, total)
-		for i := 0; i < outer; i++ {
-			copy(dst.I32[i*dstStride:i*dstStride+n], src.I32[i*srcStride+srcOff:])
-		}
+		dst.I32 = blocks(dst.I32, src.I32, outer, n, srcOff, srcStride, dstStride)
 	case signature.Int64:
-		dst.I64 = grow(dst.I64, total)
-		for i := 0; i < outer; i++ {
-			copy(dst.I64[i*dstStride:i*dstStride+n], src.I64[i*srcStride+srcOff:])
-		}
+		dst.I64 = blocks(dst.I64, src.I64, outer, n, srcOff, srcStride, dstStride)
 	case signature.Bool:
-		dst.B = grow(dst.B, total)
-		for i := 0; i < outer; i++ {
-			copy(dst.B[i*dstStride:i*dstStride+n], src.B[i*srcStride+srcOff:])
-		}
+		dst.B = blocks(dst.B, src.B, outer, n, srcOff, srcStride, dstStride)
 	case signature.String:
-		dst.S = grow(dst.S, total)
-		for i := 0; i < outer; i++ {
-			copy(dst.S[i*dstStride:i*dstStride+n], src.S[i*srcStride+srcOff:])
-		}
+		dst.S = blocks(dst.S, src.S, outer, n, srcOff, srcStride, dstStride)
 	}
+}
+
+// blocks is copyBlocks for one element type, reusing dst's backing array.
+func blocks[T any](dst, src []T, outer, n, srcOff, srcStride, dstStride int) []T {
+	dst = grow(dst, outer*dstStride)
+	for i := range outer {
+		copy(dst[i*dstStride:i*dstStride+n], src[i*srcStride+srcOff:])
+	}
+	return dst
 }
 
 func grow[T any](s []T, n int) []T {

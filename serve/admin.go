@@ -182,40 +182,35 @@ func (s *Server) admin(ctx *fasthttp.RequestCtx) bool {
 			st.Process = s.cfg.Operator.Process()
 		}
 		writeJSON(ctx, fasthttp.StatusOK, st)
-	case "/admin/refresh":
-		if !ctx.IsPost() {
-			writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s: use POST", path), "")
-			return true
-		}
-		if s.cfg.Operator == nil {
+	case "/admin/refresh", "/admin/reload":
+		op := s.cfg.Operator
+		if op == nil {
 			writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound, "%s: not available", path), "")
 			return true
 		}
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := s.cfg.Operator.Refresh(rctx); err != nil {
-			writeError(ctx, err, "refresh")
-			return true
+		if path == "/admin/refresh" {
+			s.adminAction(ctx, path, "refresh", op.Refresh)
+		} else {
+			s.adminAction(ctx, path, "reload", op.Reload)
 		}
-		writeJSON(ctx, fasthttp.StatusOK, s.Status())
-	case "/admin/reload":
-		if !ctx.IsPost() {
-			writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s: use POST", path), "")
-			return true
-		}
-		if s.cfg.Operator == nil {
-			writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound, "%s: not available", path), "")
-			return true
-		}
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := s.cfg.Operator.Reload(rctx); err != nil {
-			writeError(ctx, err, "reload")
-			return true
-		}
-		writeJSON(ctx, fasthttp.StatusOK, s.Status())
 	}
 	return true
+}
+
+// adminAction runs an operator action (POST only) and answers with the
+// status after it.
+func (s *Server) adminAction(ctx *fasthttp.RequestCtx, path, what string, action func(context.Context) error) {
+	if !ctx.IsPost() {
+		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s: use POST", path), "")
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := action(rctx); err != nil {
+		writeError(ctx, err, what)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, s.Status())
 }
 
 // webhook receives MLflow's webhook deliveries (model_version_alias.created

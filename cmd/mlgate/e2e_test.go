@@ -186,44 +186,8 @@ func expectedOutputs(t *testing.T) map[string]expectedEntry {
 	return exp
 }
 
-func flat(v any) []float64 {
-	switch x := v.(type) {
-	case float64:
-		return []float64{x}
-	case []any:
-		var out []float64
-		for _, e := range x {
-			out = append(out, flat(e)...)
-		}
-		return out
-	}
-	return nil
-}
-
 // outputs parses a scoring response into one flat list per output.
-func outputs(t *testing.T, body []byte) map[string][]float64 {
-	t.Helper()
-	var resp struct{ Predictions any }
-	if err := json.Unmarshal(body, &resp); err != nil {
-		t.Fatalf("response %s: %v", body, err)
-	}
-	out := map[string][]float64{}
-	switch p := resp.Predictions.(type) {
-	case []any:
-		for _, rec := range p {
-			for k, v := range rec.(map[string]any) {
-				out[k] = append(out[k], flat(v)...)
-			}
-		}
-	case map[string]any:
-		for k, v := range p {
-			out[k] = flat(v)
-		}
-	default:
-		t.Fatalf("response %s has no predictions", body)
-	}
-	return out
-}
+func outputs(t *testing.T, body []byte) map[string][]float64 { return testutil.Predictions(t, body) }
 
 func checkOutputs(t *testing.T, what string, body []byte, want map[string]json.RawMessage) {
 	t.Helper()
@@ -231,7 +195,7 @@ func checkOutputs(t *testing.T, what string, body []byte, want map[string]json.R
 	for name, raw := range want {
 		var w any
 		json.Unmarshal(raw, &w)
-		wv := flat(w)
+		wv := testutil.Flatten(t, w)
 		if len(got[name]) != len(wv) {
 			t.Fatalf("%s: output %s has %d values; want %d (body %s)", what, name, len(got[name]), len(wv), body)
 		}

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/mlgate/mlgate/internal/testutil"
 )
 
 // Where the recordings and the artifact store live, relative to the
@@ -72,22 +74,7 @@ func canonicalBody(body []byte) string {
 
 // RepoRoot returns the directory holding the repository's go.mod, found by
 // walking up from the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("fakemlflow: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return testutil.FindRepoRoot() }
 
 // LoadRecordings reads every case listed in <root>/testdata/mlflow-real/rest/INDEX.tsv.
 func LoadRecordings(root string) ([]*Recording, error) {

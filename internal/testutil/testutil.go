@@ -4,29 +4,41 @@
 package testutil
 
 import (
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// RepoRoot returns the repository root (the directory holding go.mod),
+// FindRepoRoot returns the repository root (the directory holding go.mod),
 // found by walking up from the working directory.
-func RepoRoot(tb testing.TB) string {
-	tb.Helper()
+func FindRepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			tb.Fatal("testutil: go.mod not found above the working directory")
+			return "", errors.New("no go.mod at or above the working directory: run from the mlgate repository")
 		}
 		dir = parent
 	}
+}
+
+// RepoRoot is FindRepoRoot for tests: it fails the test instead of
+// returning an error.
+func RepoRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := FindRepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }
 
 // Path joins elem onto the repository root.
@@ -47,4 +59,53 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// Predictions parses a scoring response, {"predictions": ...}, into one
+// flat list of numbers per output, whichever way it is shaped: one record
+// per row (column signatures) or one entry per output (tensor signatures).
+func Predictions(tb testing.TB, body []byte) map[string][]float64 {
+	tb.Helper()
+	var resp struct{ Predictions any }
+	if err := json.Unmarshal(body, &resp); err != nil {
+		tb.Fatalf("response %s: %v", body, err)
+	}
+	out := map[string][]float64{}
+	switch p := resp.Predictions.(type) {
+	case []any:
+		for _, rec := range p {
+			m, ok := rec.(map[string]any)
+			if !ok {
+				tb.Fatalf("response %s: a prediction is %T, not a record", body, rec)
+			}
+			for k, v := range m {
+				out[k] = append(out[k], Flatten(tb, v)...)
+			}
+		}
+	case map[string]any:
+		for k, v := range p {
+			out[k] = Flatten(tb, v)
+		}
+	default:
+		tb.Fatalf("response %s: predictions of type %T", body, resp.Predictions)
+	}
+	return out
+}
+
+// Flatten turns a decoded JSON number or nested list of numbers into a
+// flat list.
+func Flatten(tb testing.TB, v any) []float64 {
+	tb.Helper()
+	switch x := v.(type) {
+	case float64:
+		return []float64{x}
+	case []any:
+		var out []float64
+		for _, e := range x {
+			out = append(out, Flatten(tb, e)...)
+		}
+		return out
+	}
+	tb.Fatalf("unexpected JSON value %T in predictions", v)
+	return nil
 }
