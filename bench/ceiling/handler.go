@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/mlgate/mlgate/bench/fixture"
 )
@@ -19,6 +21,7 @@ var (
 	provenance     = prepareHeaders(fixture.Headers())
 	predictionBody = []byte(fixture.FirstRowResponse)
 	healthBody     = []byte("\n")
+	pprofPrefix    = []byte("/debug/pprof/")
 )
 
 func prepareHeaders(hs []fixture.Header) []header {
@@ -30,10 +33,15 @@ func prepareHeaders(hs []fixture.Header) []header {
 }
 
 // newServer returns the ceiling's fasthttp server, configured like mlgate's
-// (body limit, timeouts, no default Content-Type).
-func newServer() *fasthttp.Server {
+// (body limit, timeouts, no default Content-Type). With pprof it also
+// serves Go's runtime profiles under /debug/pprof/.
+func newServer(pprof bool) *fasthttp.Server {
+	h := handle
+	if pprof {
+		h = withPprof(handle)
+	}
 	return &fasthttp.Server{
-		Handler:              handle,
+		Handler:              h,
 		Name:                 "mlgate-ceiling",
 		MaxRequestBodySize:   maxBodyBytes,
 		ReadTimeout:          30 * time.Second,
@@ -63,5 +71,17 @@ func handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBody(healthBody)
 	default:
 		ctx.Error("not found", fasthttp.StatusNotFound)
+	}
+}
+
+// withPprof serves paths under /debug/pprof/ with fasthttp's pprof handler
+// and everything else with next.
+func withPprof(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if bytes.HasPrefix(ctx.Path(), pprofPrefix) {
+			pprofhandler.PprofHandler(ctx)
+			return
+		}
+		next(ctx)
 	}
 }

@@ -22,15 +22,15 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// startCeiling serves the ceiling on a free loopback port until the test
-// ends and returns its base URL.
-func startCeiling(t *testing.T) string {
+// startCeiling serves the ceiling, with or without its pprof endpoints, on
+// a free loopback port until the test ends and returns its base URL.
+func startCeiling(t *testing.T, pprof bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer()
+	srv := newServer(pprof)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -45,7 +45,7 @@ func startCeiling(t *testing.T) string {
 }
 
 func TestCeiling(t *testing.T) {
-	base := startCeiling(t)
+	base := startCeiling(t, false)
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 
@@ -127,4 +127,56 @@ func TestHandleAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("allocations per request: got %v; want 0", allocs)
 	}
+}
+
+// TestPprof checks that --pprof adds Go's profiles under /debug/pprof/ and
+// leaves the scoring answer alone, and that without it the path is unknown.
+func TestPprof(t *testing.T) {
+	tests := []struct {
+		name       string
+		pprof      bool
+		path       string
+		wantStatus int
+		wantPrefix string
+	}{
+		{"cmdline with pprof", true, "/debug/pprof/cmdline", 200, ""},
+		{"cpu profile with pprof", true, "/debug/pprof/profile?seconds=1", 200, "\x1f\x8b"},
+		{"cmdline without pprof", false, "/debug/pprof/cmdline", 404, "not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := startCeiling(t, tt.pprof)
+			client := &http.Client{Transport: &http.Transport{}}
+			defer client.CloseIdleConnections()
+			body, status := fetch(t, client, http.MethodGet, base+tt.path, "")
+			if status != tt.wantStatus {
+				t.Errorf("GET %s: status: got %d; want %d", tt.path, status, tt.wantStatus)
+			}
+			if !strings.HasPrefix(body, tt.wantPrefix) {
+				t.Errorf("GET %s: body starts %q; want %q", tt.path, body[:min(len(body), 16)], tt.wantPrefix)
+			}
+			body, status = fetch(t, client, http.MethodPost, base+"/invocations", fixture.FirstRowRequest)
+			if status != 200 || body != fixture.FirstRowResponse {
+				t.Errorf("POST /invocations: got %d %q; want 200 %q", status, body, fixture.FirstRowResponse)
+			}
+		})
+	}
+}
+
+func fetch(t *testing.T, client *http.Client, method, url, body string) (string, int) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), resp.StatusCode
 }

@@ -7,10 +7,12 @@
 // same load generator.
 //
 // GET /ping and GET /health answer 200 so that the benchmark harness can
-// tell when it is up. SIGINT or SIGTERM shuts it down.
+// tell when it is up. With --pprof it also serves Go's runtime profiles
+// under /debug/pprof/, as mlgate does with its own --pprof, so that the two
+// can be profiled alike. SIGINT or SIGTERM shuts it down.
 //
 // ceiling is a benchmark baseline, not part of mlgate. It imports fasthttp
-// and bench/fixture only; nothing may import it.
+// (with its pprofhandler) and bench/fixture only; nothing may import it.
 package main
 
 import (
@@ -27,25 +29,26 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8081", "address to serve on")
+	pprof := flag.Bool("pprof", false, "serve Go's runtime profiles at /debug/pprof/")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "ceiling: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
 	}
-	if err := run(*listen); err != nil {
+	if err := run(*listen, *pprof); err != nil {
 		fmt.Fprintf(os.Stderr, "ceiling: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen string) error {
+func run(listen string, pprof bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	srv := newServer()
+	srv := newServer(pprof)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

@@ -18,15 +18,27 @@ import (
 )
 
 // fakeServerEnv makes the test binary, started as a subprocess, act as a
-// server: "ok" serves like the baselines, "crash" fails at start-up.
-const fakeServerEnv = "MLGATE_BENCH_FAKE_SERVER"
+// server: "ok" serves like the baselines, "crash" fails at start-up. With
+// "resolve" it acts as `mlgate resolve`, printing fakeResolveEnv's value,
+// and with "resolve-fail" it prints that to standard error and fails.
+const (
+	fakeServerEnv  = "MLGATE_BENCH_FAKE_SERVER"
+	fakeResolveEnv = "MLGATE_BENCH_FAKE_RESOLVE"
+)
 
 // fakeServer runs the test binary as a server listening on the address
 // after --listen, until SIGTERM.
 func fakeServer(mode string, args []string) int {
-	if mode == "crash" {
+	switch mode {
+	case "crash":
 		fmt.Fprintln(os.Stderr, "fake server: cannot load the model")
 		return 3
+	case "resolve":
+		fmt.Println(os.Getenv(fakeResolveEnv))
+		return 0
+	case "resolve-fail":
+		fmt.Fprintln(os.Stderr, os.Getenv(fakeResolveEnv))
+		return 1
 	}
 	addr := ""
 	for i, a := range args {

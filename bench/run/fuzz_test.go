@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -41,6 +42,38 @@ func FuzzReplaceGenerated(f *testing.F) {
 		again, err := replaceGenerated(got, gen)
 		if err != nil || !bytes.Equal(again, got) {
 			t.Fatalf("regenerating the output changed it (err %v)", err)
+		}
+	})
+}
+
+// FuzzParsePprofTop checks the pprof -top reader on arbitrary text: it
+// never panics, and what it accepts splits into categories that account
+// for every row and for the dropped remainder of the total.
+func FuzzParsePprofTop(f *testing.F) {
+	f.Add([]byte("Duration: 4s, Total samples = 3.03s (75.73%)\n      flat  flat%   sum%        cum   cum%\n     1.26s 41.58% 41.58%      1.26s 41.58%  internal/runtime/syscall/linux.Syscall6\n"))
+	f.Add([]byte("Total samples = 850ms\n flat flat% sum% cum cum%\n 0 0% 0% 610ms 71.76%  main.f (inline)\n"))
+	f.Add([]byte("Total samples = 0\n"))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		total, rows, err := parsePprofTop(out)
+		if err != nil {
+			return
+		}
+		if !(total > 0) {
+			t.Fatalf("accepted a total of %v", total)
+		}
+		var flat, cats float64
+		for _, r := range rows {
+			if r.Function == "" {
+				t.Fatalf("row %+v has no function", r)
+			}
+			flat += r.Flat
+		}
+		for _, c := range categoryTimes(total, rows) {
+			cats += c.Seconds
+		}
+		want := flat + max(0, total-flat)
+		if math.Abs(cats-want) > 1e-6*max(1, math.Abs(want)) {
+			t.Fatalf("categories add up to %v; want %v (rows %v, total %v)", cats, want, flat, total)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,7 +98,95 @@ func cannedSuite() *Suite {
 			s.add(name, phaseOpen, 0, 1, f, rate, cannedReport("open", rate, int64(float64(lat[name])*f)+60, int64(float64(lat[name])*f*f*20)+300, errs))
 		}
 	}
+	s.addVariants(p)
+	s.Profiles = cannedProfiles()
+	s.Before = &Before{
+		File: "before-b470bf8.json", Commit: "b470bf8-dirty", Started: time.Date(2026, 11, 21, 5, 11, 0, 0, time.UTC),
+		MlgateCommand: "bin/mlgate serve --config examples/mlgate.yaml --listen ADDR --log-level warn",
+	}
+	for _, c := range []int{1, 8, 32, 128} {
+		for name, rps := range map[string]float64{serverCeiling: 50000, serverMlgate: 36000, serverNaive: 25000} {
+			s.Before.Throughput = append(s.Before.Throughput, BeforeThroughput{Server: name, Connections: c, Throughput: rps * math.Min(1, float64(c)/8)})
+		}
+	}
 	return s
+}
+
+// addVariants adds the batching and threads phases' processes and runs:
+// batching busy wins on mlp256 from 32 connections on, window costs
+// churn-gbm throughput, and workers=2 intra=1 is fastest.
+func (s *Suite) addVariants(p plan) {
+	for _, v := range append(batchingVariants(p), threadVariants(p)...) {
+		phase := phaseBatching
+		if v.workers > 0 {
+			phase = phaseThreads
+		}
+		s.Servers = append(s.Servers, ServerInfo{Name: v.name, Phase: phase, ReadySeconds: 0.3, Log: "logs/" + v.name + ".log",
+			Command: "bin/mlgate serve --config $BENCH_TMP/mlgate.yaml --listen ADDR --log-level info " + strings.Join(v.flags(), " ")})
+	}
+	speed := map[string]float64{churnModel: 30000, mlpModel: 4000}
+	for _, model := range []string{churnModel, mlpModel} {
+		route := churnRoute
+		if model == mlpModel {
+			route = mlpRoute
+		}
+		for _, c := range p.batchingConns {
+			for _, v := range batchingVariants(p) {
+				rps, batch := speed[model]*math.Min(1, float64(c)/8), 1.0
+				switch {
+				case v.batching == "busy" && model == mlpModel && c >= 32:
+					rps, batch = rps*3.2, float64(c)/4
+				case v.batching == "window":
+					rps, batch = rps*0.8, math.Max(1, float64(c)/2)
+				}
+				s.addVariant(phaseBatching, v, 2, model, route, c, rps, batch)
+			}
+		}
+	}
+	for _, v := range threadVariants(p) {
+		rps := speed[mlpModel] * 3 / float64(v.intraOp) * math.Min(1, float64(v.workers)/1.5)
+		s.addVariant(phaseThreads, v, v.workers, mlpModel, mlpRoute, p.threadMLPConns, rps, 6)
+		if v.intraOp == 1 {
+			s.addVariant(phaseThreads, v, v.workers, churnModel, churnRoute, p.threadChurnConns, speed[churnModel]*float64(v.workers)/2, 1)
+		}
+	}
+}
+
+func (s *Suite) addVariant(phase string, v mlgateVariant, workers int, model, route string, conns int, rps, batch float64) {
+	id := variantRunID(phase, v, route, conns)
+	rep := cannedReport("closed", rps, int64(float64(conns)*1e6/rps), int64(float64(conns)*4e6/rps), 0)
+	s.Runs = append(s.Runs, RunResult{
+		ID: id, Server: serverMlgate, Phase: phase, Instance: v.name, Route: route, Model: model, Batching: v.batching,
+		Workers: workers, IntraOpThreads: v.intraOp, Connections: conns, Rows: 1, MeanBatch: batch,
+		Summary: summarize(rep), CPUMicrosPerRequest: 1e6 / rps * 0.9, Report: "reports/" + id + ".html",
+	})
+}
+
+// cannedProfiles are profiles of the ceiling and mlgate during their
+// headline runs; the ceiling's categories are those of
+// testdata/pprof-top-edge.txt.
+func cannedProfiles() []Profile {
+	top := []ProfileRow{
+		{Flat: 1.26, FlatPct: 41.58, Cum: 1.26, CumPct: 41.58, Function: "internal/runtime/syscall/linux.Syscall6"},
+		{Flat: 0.45, FlatPct: 14.85, Cum: 0.45, CumPct: 14.85, Function: "runtime.cgocall"},
+		{Flat: 0.03, FlatPct: 0.99, Cum: 0.93, CumPct: 30.69, Function: "github.com/mlgate/mlgate/serve.(*Server).invocations"},
+	}
+	cum := []ProfileRow{
+		{Flat: 0.06, FlatPct: 1.98, Cum: 2.85, CumPct: 94.06, Function: "github.com/valyala/fasthttp.(*Server).serveConnCounted"},
+		{Flat: 0, FlatPct: 0, Cum: 1.21, CumPct: 39.93, Function: "syscall.RawSyscall6"},
+	}
+	mk := func(server string, total float64, secs []float64) Profile {
+		pr := Profile{Server: server, Run: closedID(32, 1, server), File: profileFile(server), Listing: "cpu-" + server + ".top.txt",
+			Seconds: 4, Samples: total, Top: top, TopCum: cum}
+		for i, c := range profileCategories {
+			pr.Categories = append(pr.Categories, CategoryTime{Name: c.name, Seconds: secs[i], Share: secs[i] / total})
+		}
+		return pr
+	}
+	return []Profile{
+		mk(serverCeiling, 2.4, []float64{1.6, 0, 0, 0.3, 0.3, 0.2}),
+		mk(serverMlgate, 3.03, []float64{1.31, 0.46, 0.13, 0.29, 0.36, 0.48}),
+	}
 }
 
 // add records rep as a run of the suite, as the harness does.

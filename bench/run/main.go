@@ -1,35 +1,50 @@
 // Command run is mlgate's benchmark harness, run by `make bench` through
-// scripts/bench.sh. In one process it starts three servers as subprocesses
-// on free loopback ports — bin/ceiling (the HTTP ceiling: fasthttp and a
-// fixed answer), bin/mlgate (serve --config examples/mlgate.yaml) and
-// bin/naive (net/http, encoding/json and onnxruntime_go) — checks that each
-// answers churn-gbm version 1's first example row correctly, and drives them
-// in turn with the same load from mlgate's loadtest package:
+// scripts/bench.sh. In one process it runs three phases, each with its own
+// servers, started as subprocesses on free loopback ports and checked
+// against known answers before they are measured, and drives them with
+// mlgate's own load generator (the loadtest package).
 //
-//   - a closed loop at 1, 8, 32 and 128 connections with one-row requests
-//     (32 connections is the headline saturation point);
-//   - a closed loop at 32 connections with 16 and 256 rows per request
-//     (mlgate and naive);
-//   - an open loop at 10, 25, 50, 75 and 90% of each server's saturation
-//     throughput (mlgate and naive), for latency against offered load.
+// Before anything else it copies examples/registry/mlflow.db into a
+// temporary directory, registers testdata/models/mlp256 there as mlp256
+// version 1 with the alias champion, checks with `mlgate resolve` that
+// mlgate finds it, and writes an mlgate configuration with two routes:
+// churn (models:/churn-gbm@champion, the default) and mlp
+// (models:/mlp256@champion). Every mlgate of the suite serves it.
 //
-// It then stops the servers and runs go test -bench on the hot-path
-// packages (signature, infer, serve), summarised by benchstat when it can
-// be installed through the module proxy.
+//   - headline: bin/ceiling (the HTTP ceiling: fasthttp and a fixed
+//     answer), bin/mlgate and bin/naive (net/http, encoding/json and
+//     onnxruntime_go), all on churn-gbm version 1: a closed loop at 1, 8,
+//     32 and 128 connections with one-row requests (32 connections is the
+//     saturation point, where the ceiling and mlgate are CPU-profiled
+//     through their --pprof endpoints); 16 and 256 rows per request at 32
+//     connections (mlgate and naive); an open loop at 10 to 90% of each
+//     server's saturation throughput (mlgate and naive).
+//   - batching: one mlgate per --batching mode (off, busy, window), closed
+//     loop at 1 to 128 connections on churn-gbm and on mlp256, with the
+//     mean batch from mlgate's model counters.
+//   - threads: one mlgate per --workers and --intra-op-threads pair, on
+//     mlp256 at 64 connections and churn-gbm at 32.
+//
+// It then runs go tool pprof on the profiles and go test -bench on the
+// hot-path packages (signature, infer, serve), summarised by benchstat when
+// it can be installed through the module proxy.
 //
 // Outputs, under bench/results/: one HTML report per load run (reports/),
-// the servers' logs (logs/), the load runs in Go benchmark format appended
-// to bench.txt, the go test output in gotest.txt, the latency chart as a
-// self-contained SVG, and suite.json, from which the generated section of
-// BENCHMARKS.md (everything below its marker line) is rewritten. The full
-// suite takes about seven minutes on two cores; -quick is a smoke run of
-// about a minute that writes under bench/results/quick/ and leaves
-// BENCHMARKS.md alone.
+// the servers' logs (logs/), the CPU profiles and their listings, the load
+// runs in Go benchmark format appended to bench.txt, the go test output in
+// gotest.txt, the latency chart as a self-contained SVG, and suite.json,
+// from which the generated section of BENCHMARKS.md (everything below its
+// marker line) is rewritten; it compares mlgate's ratios with an earlier
+// suite.json (-before). The full suite takes about seven and a half
+// minutes on two cores; -quick is a smoke run of every phase, about a
+// minute, that writes under bench/results/quick/ and leaves BENCHMARKS.md
+// alone.
 //
 // The harness builds nothing: `make build` builds bin/mlgate and
 // scripts/bench.sh builds bin/ceiling and bin/naive. It runs on Linux
-// (server CPU time and memory come from /proc). It imports loadtest and
-// bench/fixture, and no package that runs a server or loads a model.
+// (server CPU time and memory come from /proc). It imports loadtest,
+// bench/fixture and the SQLite driver, and no package that runs a server
+// or loads a model.
 package main
 
 import (
@@ -97,6 +112,12 @@ func runAll(ctx context.Context, opts options, args []string, logf func(string, 
 		Machine: describeMachine(ctx, opts.repo),
 		Plan:    p.info(),
 	}
+	suite.Plan.Phases = opts.phases
+	if opts.before != "" {
+		if suite.Before, err = loadBefore(opts.before, opts.results); err != nil {
+			return err
+		}
+	}
 	benchPath := filepath.Join(opts.results, benchFile)
 	bench, err := os.OpenFile(benchPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -107,8 +128,8 @@ func runAll(ctx context.Context, opts options, args []string, logf func(string, 
 	// that benchstat can put runs side by side (-col run).
 	fmt.Fprintf(bench, "\nrun: %s\n", runLabel(suite))
 
-	logf("servers %s; estimated %s of load and go test, plus start-up and compilation",
-		strings.Join(opts.servers, ", "), p.estimate(opts.servers, opts.goTest).Round(time.Second))
+	logf("phases %s, servers %s; estimated %s of load and go test, plus start-up and compilation",
+		strings.Join(opts.phases, ", "), strings.Join(opts.servers, ", "), p.estimate(opts.servers, opts.phases, opts.goTest).Round(time.Second))
 	h := &harness{opts: opts, plan: p, logf: logf, suite: suite, rows: rows, payload: map[int]loadtest.Payload{}, bench: bench}
 	if err := h.runSuite(ctx); err != nil {
 		return err
@@ -132,7 +153,8 @@ func runAll(ctx context.Context, opts options, args []string, logf func(string, 
 	if err := removeStaleReports(filepath.Join(opts.results, reportsDir), suite); err != nil {
 		return err
 	}
-	logf("wrote %s and %s in %s", opts.out, opts.results, suite.Finished.Sub(suite.Started).Round(time.Second))
+	logf("wrote %s and %s", opts.out, opts.results)
+	logf("total time of the harness: %s", suite.Finished.Sub(suite.Started).Round(time.Second))
 	return nil
 }
 

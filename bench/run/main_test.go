@@ -1,11 +1,18 @@
 package main
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/mlgate/mlgate/internal/testutil"
+	"github.com/mlgate/mlgate/loadtest"
 )
 
 func TestRemoveStaleReports(t *testing.T) {
@@ -105,6 +112,10 @@ func TestWriteOutputsKeepsUnmarkedFile(t *testing.T) {
 }
 
 func TestParseOptions(t *testing.T) {
+	before := filepath.Join(t.TempDir(), "suite.json")
+	if err := os.WriteFile(before, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args        []string
 		wantServers []string
@@ -117,6 +128,10 @@ func TestParseOptions(t *testing.T) {
 		{[]string{"-servers", "mlflow"}, nil, false, true},
 		{[]string{"-duration", "-1s"}, nil, false, true},
 		{[]string{"extra"}, nil, false, true},
+		{[]string{"-phases", "threads,batching"}, allServers, false, false},
+		{[]string{"-phases", "matrix"}, nil, false, true},
+		{[]string{"-before", before}, allServers, false, false},
+		{[]string{"-before", filepath.Join(t.TempDir(), "missing.json")}, nil, false, true},
 	}
 	for _, tt := range tests {
 		o, err := parseOptions(tt.args, &strings.Builder{})
@@ -136,5 +151,72 @@ func TestParseOptions(t *testing.T) {
 		if tt.wantQuick && !strings.HasSuffix(o.out, filepath.Join("bench", "results", "quick", "BENCHMARKS.md")) {
 			t.Errorf("parseOptions(%q): out %q; want it under bench/results/quick", tt.args, o.out)
 		}
+	}
+}
+
+func TestParseOptionsPhasesAndBefore(t *testing.T) {
+	root, err := testutil.FindRepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseOptions([]string{"-phases", "threads, headline"}, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{phaseHeadline, phaseThreads}; !slices.Equal(o.phases, want) {
+		t.Errorf("-phases: got %v; want %v", o.phases, want)
+	}
+	_, statErr := os.Stat(filepath.Join(root, defaultBefore))
+	if want := filepath.Join(root, defaultBefore); (statErr == nil) != (o.before == want) {
+		t.Errorf("default -before: got %q (the default file exists: %v); want %q exactly when it exists", o.before, statErr == nil, want)
+	}
+	if o, err = parseOptions([]string{"-before", "none"}, &strings.Builder{}); err != nil || o.before != "" {
+		t.Errorf("-before none: got %q, %v; want no file", o.before, err)
+	}
+}
+
+// TestLoadSkipsExitedServer stops a server behind the harness's back and
+// checks that its remaining runs are skipped and reported, not measured
+// and not fatal.
+func TestLoadSkipsExitedServer(t *testing.T) {
+	results := t.TempDir()
+	for _, dir := range []string{reportsDir, logsDir} {
+		if err := os.MkdirAll(filepath.Join(results, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := fakeSpec(t, "ok")
+	p, err := startServer(context.Background(), spec, t.TempDir(), filepath.Join(results, logsDir, "fake.log"), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{
+		opts:  options{results: results},
+		plan:  quickPlan(),
+		logf:  t.Logf,
+		suite: &Suite{},
+		procs: map[string]*process{"fake": p},
+		bench: io.Discard,
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+	for _, id := range []string{"one", "two"} {
+		run := RunResult{ID: id, Server: "fake", Phase: phaseClosed, Connections: 1, Rows: 1}
+		cfg := loadtest.Config{Connections: 1, Duration: time.Second, Payload: loadtest.Payload{Bodies: [][]byte{[]byte("{}")}}}
+		if err := h.load(context.Background(), run, cfg, "x", loadExtras{}); err != nil {
+			t.Fatalf("load %s: %v", id, err)
+		}
+	}
+	if err := h.stopAll(); err != nil {
+		t.Fatalf("stopAll: %v", err)
+	}
+	if len(h.suite.Runs) != 0 {
+		t.Errorf("got %d runs; want none against an exited server", len(h.suite.Runs))
+	}
+	want := "fake had exited (exit status 0) before 2 of its runs, which were not made: one, two."
+	if len(h.suite.Problems) != 1 || h.suite.Problems[0] != want {
+		t.Errorf("problems: got %q; want [%q]", h.suite.Problems, want)
 	}
 }

@@ -79,9 +79,13 @@ func renderMarkdown(s *Suite, resultsBase, chart string) string {
 	r.machine()
 	r.servers()
 	r.headline()
+	r.beforeAfter()
 	r.sweep()
 	r.batches()
 	r.openLoop()
+	r.batching()
+	r.threads()
+	r.profiles()
 	r.mlflow()
 	r.goTest()
 	r.files()
@@ -129,6 +133,13 @@ func (r *renderer) header() {
 		r.p("> **Smoke run (`-quick`)**: windows of %s after %s warmup. These numbers only show that the\n> harness works; they are not benchmark results.\n\n", s.Plan.Duration, s.Plan.Warmup)
 	}
 	r.p("Command: `%s`, run from the repository root; it took %s.\n\n", s.Command, s.Finished.Sub(s.Started).Round(1e9))
+	if len(s.Problems) > 0 {
+		r.p("**Problems in this run**: the numbers they name are missing or wrong.\n\n")
+		for _, pb := range s.Problems {
+			r.p("- %s\n", mdCell(pb))
+		}
+		r.p("\n")
+	}
 }
 
 func (r *renderer) machine() {
@@ -147,7 +158,7 @@ func (r *renderer) machine() {
 // serverBlurbs say what each server is.
 var serverBlurbs = map[string]string{
 	serverCeiling: "HTTP ceiling: fasthttp, a fixed prediction, no parsing, no inference (`bench/ceiling`)",
-	serverMlgate:  "mlgate, serving `models:/churn-gbm@champion` from the example registry",
+	serverMlgate:  "mlgate, serving `models:/churn-gbm@champion` (route churn, the default) from a copy of the example registry with mlp256 added",
 	serverNaive:   "naive baseline: net/http, encoding/json, a new ONNX Runtime tensor per request (`bench/naive`)",
 }
 
@@ -156,10 +167,15 @@ func (r *renderer) servers() {
 	r.p("### Servers\n\n")
 	r.p("| server | what it is | command | ready after | peak RSS | log |\n|---|---|---|---:|---:|---|\n")
 	for _, sv := range s.Servers {
+		if sv.Phase != "" && sv.Phase != phaseHeadline {
+			continue
+		}
 		r.p("| %s | %s | `%s` | %.2f s | %s | [log](%s) |\n", sv.Name, serverBlurbs[sv.Name], sv.Command, sv.ReadySeconds, fmtKiB(sv.PeakRSSKiB), r.link(sv.Log))
 	}
 	r.p("\nEach server answered churn-gbm v1's first example row with probability 0.23261308670043945\n")
-	r.p("and mlgate's provenance headers before it was measured. The load generator runs in the harness\n")
+	r.p("and mlgate's provenance headers before it was measured. `%s` is a temporary directory holding\n", storeDisplay)
+	r.p("a copy of `examples/registry/mlflow.db` with mlp256 version 1 registered in it and the generated\n")
+	r.p("configuration, [%s](%s). The load generator runs in the harness\n", configFile, r.link(configFile))
 	r.p("process, so client and server share the machine's %d CPUs. \"Server CPU\" is the server process's\n", s.Machine.CPUs)
 	r.p("user + system time over a run, warmup included, per request sent.\n\n")
 }
@@ -190,6 +206,23 @@ func (r *renderer) headline() {
 	if !s.ranServer(serverMlgate) {
 		r.p("mlgate did not run in this suite, so its ratios are n/a.\n\n")
 	}
+	r.halfSaturation()
+	r.targets()
+}
+
+// halfSaturation writes the latency of mlgate at half its saturation
+// throughput, from the open loop.
+func (r *renderer) halfSaturation() {
+	half, v := r.s.targetHalfSat()
+	if half == nil || half.Summary.Responses == 0 {
+		r.p("p50/p99 at half of mlgate's saturation rate: n/a (no open-loop run at %s).\n\n", fmtPercent(halfSatFraction))
+		return
+	}
+	sm := &half.Summary
+	r.p("**p50/p99 at half of mlgate's saturation rate**: %s / %s (open loop at %s req/s, %s of the\n",
+		fmtMicros(sm.P50), fmtMicros(sm.P99), fmtRate(half.Rate), fmtPercent(half.Fraction))
+	r.p("%d-connection throughput above; service time p50/p99 %s / %s). Target p99 ≤ %s: **%s**.\n\n",
+		r.s.Plan.HeadlineConns, fmtMicros(sm.ServiceP50), fmtMicros(sm.ServiceP99), fmtMicros(halfSatP99Micros), v)
 }
 
 func (r *renderer) sweep() {
@@ -318,6 +351,12 @@ func (r *renderer) goTest() {
 func (r *renderer) files() {
 	r.p("### Files\n\n")
 	r.p("- [`suite.json`](%s): every number above; `go run ./bench/run -render` rewrites this section from it.\n", r.link("suite.json"))
+	r.p("- [`%s`](%s): the mlgate configuration every mlgate ran with.\n", configFile, r.link(configFile))
+	for _, pr := range r.s.Profiles {
+		if pr.Error == "" {
+			r.p("- [`%s`](%s) and its listing [`%s`](%s): %s's CPU profile.\n", pr.File, r.link(pr.File), pr.Listing, r.link(pr.Listing), pr.Server)
+		}
+	}
 	r.p("- [`bench.txt`](%s): the load runs in Go benchmark format, appended run after run. Each run\n", r.link("bench.txt"))
 	r.p("  starts with a `run: <time>-<commit>` configuration line, so runs compare side by side with\n")
 	r.p("  `benchstat -ignore loadtest-endpoint -col run %s`; add `-filter '/server:mlgate'` for one\n", r.link("bench.txt"))

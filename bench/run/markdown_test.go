@@ -95,8 +95,10 @@ func TestRenderMarkdownWithoutMlgate(t *testing.T) {
 	}
 	s.Runs = runs
 	s.GoTest = &GoTest{Command: "go test", Output: "gotest.txt", Failed: "exit status 1", Summary: "BenchmarkRun-2 100 1173 ns/op", NoBenchstat: "go install: no network"}
+	s.Problems = []string{"naive exited (signal: terminated) before the end of its phase."}
 	md := renderMarkdown(s, "../results", "")
 	for _, want := range []string{
+		"**Problems in this run**: the numbers they name are missing or wrong.\n\n- naive exited (signal: terminated) before the end of its phase.\n",
 		"**Smoke run (`-quick`)**",
 		"| mlgate / naive throughput | n/a |",
 		"mlgate did not run in this suite",
@@ -113,5 +115,10 @@ func TestRenderMarkdownWithoutMlgate(t *testing.T) {
 	}
 	if strings.Contains(md, "| mlgate |") {
 		t.Errorf("markdown has an mlgate row; want none")
+	}
+	for _, section := range []string{"### Dynamic batching", "### Workers and intra-op threads"} {
+		if strings.Contains(md, section) {
+			t.Errorf("markdown has %q without mlgate runs; want none", section)
+		}
 	}
 }

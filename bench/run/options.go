@@ -10,15 +10,19 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mlgate/mlgate/internal/testutil"
 )
 
 // options are the harness's command-line settings, paths made absolute.
 type options struct {
-	repo         string
-	quick        bool
-	servers      []string
-	binDir       string
-	config       string
+	repo    string
+	quick   bool
+	servers []string
+	phases  []string
+	binDir  string
+	// before is the earlier suite.json to compare with; "" for none.
+	before       string
 	results      string
 	out          string
 	goTest       bool
@@ -39,17 +43,19 @@ func (o options) plan() plan {
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
-	var servers string
+	var servers, phases, before string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench/run [flags]   (from the repository root; `make bench` runs it)\n\n")
 		fs.PrintDefaults()
 	}
-	fs.BoolVar(&o.quick, "quick", false, "smoke run of about a minute; writes under bench/results/quick/ unless -results/-out say otherwise")
-	fs.StringVar(&servers, "servers", strings.Join(allServers, ","), "comma-separated servers to run: "+strings.Join(allServers, ", "))
+	fs.BoolVar(&o.quick, "quick", false, "smoke run of every phase with short windows; writes under bench/results/quick/ unless -results/-out say otherwise")
+	fs.StringVar(&servers, "servers", strings.Join(allServers, ","), "comma-separated servers to run in the headline phase: "+strings.Join(allServers, ", ")+
+		" (the batching and threads phases run only with mlgate)")
+	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "comma-separated phases to run: "+strings.Join(allPhases, ", "))
 	fs.StringVar(&o.binDir, "bin", "bin", "directory holding the mlgate, ceiling and naive binaries")
-	fs.StringVar(&o.config, "config", filepath.Join("examples", "mlgate.yaml"), "mlgate's configuration file")
+	fs.StringVar(&before, "before", "", "an earlier suite.json to compare mlgate's ratios with, or \"none\" (default "+defaultBefore+" when it exists)")
 	fs.StringVar(&o.results, "results", "", "results directory (default bench/results, or bench/results/quick with -quick)")
 	fs.StringVar(&o.out, "out", "", "markdown file to write (default BENCHMARKS.md, or <results>/BENCHMARKS.md with -quick)")
 	fs.BoolVar(&o.goTest, "gotest", true, "run go test -bench on the hot-path packages")
@@ -63,27 +69,33 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	var chosen []string
-	for _, s := range strings.Split(servers, ",") {
-		s = strings.TrimSpace(s)
-		if !slices.Contains(allServers, s) {
-			return o, fmt.Errorf("-servers: unknown server %q; want some of %s", s, strings.Join(allServers, ", "))
-		}
-		chosen = append(chosen, s)
+	var err error
+	if o.servers, err = parseList("-servers", servers, allServers); err != nil {
+		return o, err
 	}
-	for _, s := range allServers { // canonical order, no duplicates
-		if slices.Contains(chosen, s) {
-			o.servers = append(o.servers, s)
-		}
+	if o.phases, err = parseList("-phases", phases, allPhases); err != nil {
+		return o, err
 	}
 	if o.warmup < 0 || o.duration < 0 || o.readyTimeout <= 0 {
 		return o, errors.New("-warmup and -duration must be >= 0 and -ready-timeout > 0")
 	}
-	root, err := repoRoot()
+	root, err := testutil.FindRepoRoot()
 	if err != nil {
 		return o, err
 	}
 	o.repo = root
+	switch before {
+	case "none":
+	case "":
+		if _, err := os.Stat(filepath.Join(root, defaultBefore)); err == nil {
+			o.before = filepath.Join(root, defaultBefore)
+		}
+	default:
+		if _, err := os.Stat(before); err != nil {
+			return o, fmt.Errorf("-before: %w", err)
+		}
+		o.before = before
+	}
 	if o.results == "" {
 		o.results = filepath.Join(root, "bench", "results")
 		if o.quick {
@@ -96,8 +108,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			o.out = filepath.Join(o.results, "BENCHMARKS.md")
 		}
 	}
-	for _, p := range []*string{&o.binDir, &o.config, &o.results, &o.out} {
+	for _, p := range []*string{&o.binDir, &o.results, &o.out} {
 		if *p, err = filepath.Abs(*p); err != nil {
+			return o, err
+		}
+	}
+	if o.before != "" {
+		if o.before, err = filepath.Abs(o.before); err != nil {
 			return o, err
 		}
 	}
@@ -107,21 +124,27 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// repoRoot returns the nearest directory at or above the working directory
-// that holds go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
+// defaultBefore is the suite the generated section compares with when
+// -before is not given, relative to the repository root: the harness's
+// first recorded run, at commit b470bf8.
+var defaultBefore = filepath.Join("bench", "results", "before-b470bf8.json")
+
+// parseList parses a comma-separated subset of known and returns it in
+// known's order, without duplicates.
+func parseList(flagName, list string, known []string) ([]string, error) {
+	var chosen []string
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(known, s) {
+			return nil, fmt.Errorf("%s: unknown name %q; want some of %s", flagName, s, strings.Join(known, ", "))
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod at or above the working directory: run from the mlgate repository")
-		}
-		dir = parent
+		chosen = append(chosen, s)
 	}
+	var out []string
+	for _, s := range known {
+		if slices.Contains(chosen, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -29,6 +30,23 @@ type plan struct {
 	// before the next starts.
 	pause time.Duration
 
+	// batchingModes are the --batching modes of the batching phase, one
+	// mlgate each; batchingConns are the closed loop's connection counts
+	// there, for churn-gbm and mlp256 alike.
+	batchingModes []string
+	batchingConns []int
+	// threadWorkers and threadIntraOp are the --workers and
+	// --intra-op-threads of the threads phase (busy batching), one mlgate
+	// per pair, measured on mlp256 at threadMLPConns connections; the pairs
+	// with one intra-op thread also on churn-gbm at threadChurnConns.
+	threadWorkers    []int
+	threadIntraOp    []int
+	threadMLPConns   int
+	threadChurnConns int
+	// phaseWarmup and phaseDuration are the batching and threads phases'
+	// windows.
+	phaseWarmup, phaseDuration time.Duration
+
 	goTestCount     int
 	goTestBenchtime string
 	// goTestBudget is the time set aside for go test -bench in the
@@ -36,10 +54,12 @@ type plan struct {
 	goTestBudget time.Duration
 }
 
-// fullPlan is `make bench`: about seven minutes on two cores, inside the
-// ten-minute budget with room for server start-up and compilation. The Go
-// benchmarks run for 300ms each, six times: with the default second,
-// signature and infer alone took over four minutes.
+// fullPlan is `make bench`: about seven and a half minutes of load and go
+// test on two cores, inside the ten-minute budget with room for server
+// start-up and compilation. The batching and threads phases use shorter windows than the
+// headline comparison: they compare mlgate with itself, run against run.
+// The Go benchmarks run for 200ms each, six times: with the default
+// second, signature and infer alone took over four minutes.
 func fullPlan() plan {
 	return plan{
 		headlineConns: 32,
@@ -47,15 +67,24 @@ func fullPlan() plan {
 		batchRows:     []int{1, 16, 256},
 		loadFractions: []float64{0.10, 0.25, 0.50, 0.75, 0.90},
 		maxInFlight:   256,
-		warmup:        2 * time.Second,
-		duration:      10 * time.Second,
-		openWarmup:    2 * time.Second,
-		openDuration:  8 * time.Second,
-		pause:         500 * time.Millisecond,
+		warmup:        time.Second,
+		duration:      6 * time.Second,
+		openWarmup:    time.Second,
+		openDuration:  6 * time.Second,
+		pause:         300 * time.Millisecond,
+
+		batchingModes:    []string{"off", "busy", "window"},
+		batchingConns:    []int{1, 8, 32, 64, 128},
+		threadWorkers:    []int{1, 2},
+		threadIntraOp:    []int{1, 2},
+		threadMLPConns:   64,
+		threadChurnConns: 32,
+		phaseWarmup:      time.Second,
+		phaseDuration:    4 * time.Second,
 
 		goTestCount:     6,
-		goTestBenchtime: "300ms",
-		goTestBudget:    120 * time.Second,
+		goTestBenchtime: "200ms",
+		goTestBudget:    75 * time.Second,
 	}
 }
 
@@ -73,6 +102,15 @@ func quickPlan() plan {
 		openDuration:  2 * time.Second,
 		pause:         200 * time.Millisecond,
 
+		batchingModes:    []string{"off", "busy", "window"},
+		batchingConns:    []int{64},
+		threadWorkers:    []int{1, 2},
+		threadIntraOp:    []int{1, 2},
+		threadMLPConns:   64,
+		threadChurnConns: 32,
+		phaseWarmup:      300 * time.Millisecond,
+		phaseDuration:    time.Second,
+
 		goTestCount:     1,
 		goTestBenchtime: "100ms",
 		goTestBudget:    20 * time.Second,
@@ -83,10 +121,10 @@ func quickPlan() plan {
 // they are positive.
 func (p plan) withWindow(warmup, duration time.Duration) plan {
 	if warmup > 0 {
-		p.warmup, p.openWarmup = warmup, warmup
+		p.warmup, p.openWarmup, p.phaseWarmup = warmup, warmup, warmup
 	}
 	if duration > 0 {
-		p.duration, p.openDuration = duration, duration
+		p.duration, p.openDuration, p.phaseDuration = duration, duration, duration
 	}
 	return p
 }
@@ -113,47 +151,84 @@ func (p plan) validate() error {
 			return fmt.Errorf("load fraction %v: must be in (0, 1]", f)
 		}
 	}
-	if p.duration <= 0 || p.openDuration <= 0 {
+	for _, m := range p.batchingModes {
+		if !slices.Contains(batchingModes, m) {
+			return fmt.Errorf("batching mode %q: want one of %v", m, batchingModes)
+		}
+	}
+	for _, c := range slices.Concat(p.batchingConns, []int{p.threadMLPConns, p.threadChurnConns}) {
+		if c <= 0 {
+			return fmt.Errorf("connection count %d: must be positive", c)
+		}
+	}
+	for _, n := range slices.Concat(p.threadWorkers, p.threadIntraOp) {
+		if n <= 0 {
+			return fmt.Errorf("workers and intra-op threads %d: must be positive", n)
+		}
+	}
+	if p.duration <= 0 || p.openDuration <= 0 || p.phaseDuration <= 0 {
 		return fmt.Errorf("measured windows must be positive")
 	}
 	return nil
 }
 
-// runs counts the load test runs of each phase for the given servers.
-func (p plan) runs(servers []string) (closed, open int) {
-	has := func(name string) bool {
-		for _, s := range servers {
-			if s == name {
-				return true
+// batchingModes are mlgate's --batching values.
+var batchingModes = []string{"off", "busy", "window"}
+
+// profileSeconds is the length of the CPU profiles taken during the
+// headline runs: the measured window less two seconds, at least one.
+func (p plan) profileSeconds() int {
+	return max(1, int((p.duration-2*time.Second)/time.Second))
+}
+
+// profileDelay is when a profile starts after its run began: after the
+// warmup, centred in the measured window.
+func (p plan) profileDelay() time.Duration {
+	return p.warmup + (p.duration-time.Duration(p.profileSeconds())*time.Second)/2
+}
+
+// runs counts the load test runs of each kind for the given servers and
+// phases: closed and open are the headline phase's, mlgateRuns the
+// batching and threads phases' (which run only with mlgate).
+func (p plan) runs(servers, phases []string) (closed, open, mlgateRuns int) {
+	withMlgate := slices.Contains(servers, serverMlgate)
+	if slices.Contains(phases, phaseHeadline) {
+		closed = len(p.sweepConns) * len(servers)
+		for _, r := range p.batchRows {
+			if r == 1 {
+				continue
 			}
-		}
-		return false
-	}
-	closed = len(p.sweepConns) * len(servers)
-	for _, r := range p.batchRows {
-		if r == 1 {
-			continue
+			for _, s := range []string{serverMlgate, serverNaive} {
+				if slices.Contains(servers, s) {
+					closed++
+				}
+			}
 		}
 		for _, s := range []string{serverMlgate, serverNaive} {
-			if has(s) {
-				closed++
+			if slices.Contains(servers, s) {
+				open += len(p.loadFractions)
 			}
 		}
 	}
-	for _, s := range []string{serverMlgate, serverNaive} {
-		if has(s) {
-			open += len(p.loadFractions)
+	if withMlgate && slices.Contains(phases, phaseBatching) {
+		mlgateRuns += 2 * len(p.batchingModes) * len(p.batchingConns)
+	}
+	if withMlgate && slices.Contains(phases, phaseThreads) {
+		mlgateRuns += len(p.threadWorkers) * len(p.threadIntraOp)
+		if slices.Contains(p.threadIntraOp, 1) {
+			mlgateRuns += len(p.threadWorkers)
 		}
 	}
-	return closed, open
+	return closed, open, mlgateRuns
 }
 
 // estimate is how long the load runs and go test take, without server
 // start-up and compilation.
-func (p plan) estimate(servers []string, goTest bool) time.Duration {
-	closed, open := p.runs(servers)
+func (p plan) estimate(servers, phases []string, goTest bool) time.Duration {
+	closed, open, mlgateRuns := p.runs(servers, phases)
 	d := time.Duration(closed)*(p.warmup+p.duration+p.pause) +
-		time.Duration(open)*(p.openWarmup+p.openDuration+p.pause)
+		time.Duration(open)*(p.openWarmup+p.openDuration+p.pause) +
+		time.Duration(mlgateRuns)*(p.phaseWarmup+p.phaseDuration+p.pause)
 	if goTest {
 		d += p.goTestBudget
 	}
@@ -163,16 +238,25 @@ func (p plan) estimate(servers []string, goTest bool) time.Duration {
 // info is the plan as the suite records it.
 func (p plan) info() PlanInfo {
 	return PlanInfo{
-		Warmup:          p.warmup.String(),
-		Duration:        p.duration.String(),
-		OpenWarmup:      p.openWarmup.String(),
-		OpenDuration:    p.openDuration.String(),
-		HeadlineConns:   p.headlineConns,
-		SweepConns:      p.sweepConns,
-		BatchRows:       p.batchRows,
-		LoadFractions:   p.loadFractions,
-		MaxInFlight:     p.maxInFlight,
-		GoTestCount:     p.goTestCount,
-		GoTestBenchtime: p.goTestBenchtime,
+		Warmup:           p.warmup.String(),
+		Duration:         p.duration.String(),
+		OpenWarmup:       p.openWarmup.String(),
+		OpenDuration:     p.openDuration.String(),
+		HeadlineConns:    p.headlineConns,
+		SweepConns:       p.sweepConns,
+		BatchRows:        p.batchRows,
+		LoadFractions:    p.loadFractions,
+		MaxInFlight:      p.maxInFlight,
+		BatchingModes:    p.batchingModes,
+		BatchingConns:    p.batchingConns,
+		ThreadWorkers:    p.threadWorkers,
+		ThreadIntraOp:    p.threadIntraOp,
+		ThreadMLPConns:   p.threadMLPConns,
+		ThreadChurnConns: p.threadChurnConns,
+		PhaseWarmup:      p.phaseWarmup.String(),
+		PhaseDuration:    p.phaseDuration.String(),
+		ProfileSeconds:   p.profileSeconds(),
+		GoTestCount:      p.goTestCount,
+		GoTestBenchtime:  p.goTestBenchtime,
 	}
 }

@@ -20,7 +20,22 @@ const (
 // allServers lists every server the harness knows.
 var allServers = []string{serverCeiling, serverMlgate, serverNaive}
 
-// Phases of the suite.
+// Phases of the suite, in the order they run, as -phases names them.
+const (
+	// phaseHeadline compares mlgate with the ceiling and naive: its runs
+	// are of the kinds phaseClosed and phaseOpen.
+	phaseHeadline = "headline"
+	// phaseBatching is a closed-loop run of one mlgate per batching mode.
+	phaseBatching = "batching"
+	// phaseThreads is a closed-loop run of one mlgate per workers and
+	// intra-op threads setting.
+	phaseThreads = "threads"
+)
+
+// allPhases lists the phases in run order.
+var allPhases = []string{phaseHeadline, phaseBatching, phaseThreads}
+
+// Kinds of the headline phase's runs, recorded as RunResult.Phase.
 const (
 	// phaseClosed is a closed-loop run: the connection sweep and the batch
 	// sizes.
@@ -47,23 +62,45 @@ type Suite struct {
 	Servers []ServerInfo `json:"servers"`
 	// Runs are the load test runs in the order they ran.
 	Runs []RunResult `json:"runs"`
+	// Problems are what went wrong without stopping the suite: servers
+	// that exited before their phase ended, and the runs that were
+	// therefore skipped or cut short.
+	Problems []string `json:"problems,omitempty"`
+	// Profiles are the CPU profiles taken during the headline runs at
+	// HeadlineConns connections, in server order.
+	Profiles []Profile `json:"profiles,omitempty"`
+	// Before is the earlier suite this one is compared with; nil when none
+	// was given.
+	Before *Before `json:"before,omitempty"`
 	// GoTest is the go test -bench step; nil when it was skipped.
 	GoTest *GoTest `json:"gotest"`
 }
 
 // PlanInfo is the part of the plan a reader of BENCHMARKS.md needs.
 type PlanInfo struct {
-	Warmup          string    `json:"warmup"`
-	Duration        string    `json:"duration"`
-	OpenWarmup      string    `json:"open_warmup"`
-	OpenDuration    string    `json:"open_duration"`
-	HeadlineConns   int       `json:"headline_connections"`
-	SweepConns      []int     `json:"sweep_connections"`
-	BatchRows       []int     `json:"batch_rows"`
-	LoadFractions   []float64 `json:"load_fractions"`
-	MaxInFlight     int       `json:"max_inflight"`
-	GoTestCount     int       `json:"gotest_count"`
-	GoTestBenchtime string    `json:"gotest_benchtime"`
+	Warmup        string    `json:"warmup"`
+	Duration      string    `json:"duration"`
+	OpenWarmup    string    `json:"open_warmup"`
+	OpenDuration  string    `json:"open_duration"`
+	HeadlineConns int       `json:"headline_connections"`
+	SweepConns    []int     `json:"sweep_connections"`
+	BatchRows     []int     `json:"batch_rows"`
+	LoadFractions []float64 `json:"load_fractions"`
+	MaxInFlight   int       `json:"max_inflight"`
+	// Phases are the phases that ran.
+	Phases           []string `json:"phases,omitempty"`
+	BatchingModes    []string `json:"batching_modes,omitempty"`
+	BatchingConns    []int    `json:"batching_connections,omitempty"`
+	ThreadWorkers    []int    `json:"thread_workers,omitempty"`
+	ThreadIntraOp    []int    `json:"thread_intra_op,omitempty"`
+	ThreadMLPConns   int      `json:"thread_mlp_connections,omitempty"`
+	ThreadChurnConns int      `json:"thread_churn_connections,omitempty"`
+	PhaseWarmup      string   `json:"phase_warmup,omitempty"`
+	PhaseDuration    string   `json:"phase_duration,omitempty"`
+	// ProfileSeconds is the length of each CPU profile.
+	ProfileSeconds  int    `json:"profile_seconds,omitempty"`
+	GoTestCount     int    `json:"gotest_count"`
+	GoTestBenchtime string `json:"gotest_benchtime"`
 }
 
 // Machine describes where the suite ran.
@@ -79,7 +116,12 @@ type Machine struct {
 
 // ServerInfo describes one server process.
 type ServerInfo struct {
+	// Name is the server's name in the headline phase (ceiling, mlgate,
+	// naive) and the mlgate instance's name in the others
+	// ("mlgate-batching-off", "mlgate-w1-i2").
 	Name string `json:"name"`
+	// Phase is the phase the process ran in.
+	Phase string `json:"phase,omitempty"`
 	// Command is the command line it ran with, its listen address
 	// written as ADDR.
 	Command string `json:"command"`
@@ -96,10 +138,33 @@ type ServerInfo struct {
 // RunResult is one load test run against one server.
 type RunResult struct {
 	// ID names the run uniquely within the suite and is its report's file
-	// stem, e.g. "closed-c32-r1-mlgate".
+	// stem, e.g. "closed-c32-r1-mlgate", "batching-off-mlp-c64".
 	ID     string `json:"id"`
 	Server string `json:"server"`
-	Phase  string `json:"phase"`
+	// Phase is phaseClosed or phaseOpen for the headline phase's runs,
+	// phaseBatching or phaseThreads for the others'.
+	Phase string `json:"phase"`
+	// Instance names the mlgate process of a batching or threads run
+	// (ServerInfo.Name); empty in the headline phase, whose processes are
+	// named by Server.
+	Instance string `json:"instance,omitempty"`
+	// Route is the mlgate route the requests went to; empty for the
+	// default route.
+	Route string `json:"route,omitempty"`
+	// Model is the registered model served in a batching or threads run:
+	// churn-gbm or mlp256.
+	Model string `json:"model,omitempty"`
+	// Batching, Workers and IntraOpThreads are the mlgate instance's
+	// settings in a batching or threads run: Workers is --workers when
+	// given, else what mlgate reported (0 when it did not), and
+	// IntraOpThreads is 0 for mlgate's default.
+	Batching       string `json:"batching,omitempty"`
+	Workers        int    `json:"workers,omitempty"`
+	IntraOpThreads int    `json:"intra_op_threads,omitempty"`
+	// MeanBatch is the mean number of requests per ONNX Runtime call over
+	// the run, warmup included, from mlgate's model counters in GET
+	// /admin/models; 0 when unknown.
+	MeanBatch float64 `json:"mean_batch,omitempty"`
 	// Connections is the closed loop's connection count.
 	Connections int `json:"connections,omitempty"`
 	// Rows is the number of rows per request.
@@ -203,6 +268,30 @@ func (s *Suite) closedRun(server string, conns, rows int) *RunResult {
 	for i := range s.Runs {
 		r := &s.Runs[i]
 		if r.Phase == phaseClosed && r.Server == server && r.Connections == conns && r.Rows == rows {
+			return r
+		}
+	}
+	return nil
+}
+
+// modelRun returns the batching or threads run (phase) of model at conns
+// connections that matches: the batching mode for phaseBatching, workers
+// and intra-op threads for phaseThreads. It returns nil when there is none.
+func (s *Suite) modelRun(phase, model string, conns int, match func(*RunResult) bool) *RunResult {
+	for i := range s.Runs {
+		r := &s.Runs[i]
+		if r.Phase == phase && r.Model == model && r.Connections == conns && match(r) {
+			return r
+		}
+	}
+	return nil
+}
+
+// openRun returns server's open-loop run at fraction of its saturation, or
+// nil.
+func (s *Suite) openRun(server string, fraction float64) *RunResult {
+	for _, r := range s.openRuns(server) {
+		if math.Abs(r.Fraction-fraction) < 1e-9 {
 			return r
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,22 +26,6 @@ type serverSpec struct {
 // addrPlaceholder in a serverSpec's argv stands for the listen address.
 const addrPlaceholder = "ADDR"
 
-// serverSpecs returns the command lines of the named servers, built by
-// `make build` and scripts/bench.sh into binDir.
-func serverSpecs(names []string, binDir, config string) []serverSpec {
-	var out []serverSpec
-	for _, n := range names {
-		bin := filepath.Join(binDir, n)
-		switch n {
-		case serverMlgate:
-			out = append(out, serverSpec{n, []string{bin, "serve", "--config", config, "--listen", addrPlaceholder, "--log-level", "warn"}})
-		default:
-			out = append(out, serverSpec{n, []string{bin, "--listen", addrPlaceholder}})
-		}
-	}
-	return out
-}
-
 // process is a running server.
 type process struct {
 	name string
@@ -56,6 +39,8 @@ type process struct {
 	exited  chan struct{}
 	waitErr error
 	ready   time.Duration
+	// exitNoted is set by the harness once it has recorded an early exit.
+	exitNoted bool
 }
 
 // startServer starts spec on a free loopback port with dir as its working
@@ -100,6 +85,20 @@ func startServer(ctx context.Context, spec serverSpec, dir, logPath string, read
 	}
 	p.ready = time.Since(start)
 	return p, nil
+}
+
+// exitStatus reports whether the process has exited and, if so, how:
+// "exit status 0", "signal: terminated".
+func (p *process) exitStatus() (string, bool) {
+	select {
+	case <-p.exited:
+		if p.waitErr == nil {
+			return "exit status 0", true
+		}
+		return p.waitErr.Error(), true
+	default:
+		return "", false
+	}
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

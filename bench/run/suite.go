@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,53 +22,106 @@ import (
 
 // harness runs one suite.
 type harness struct {
-	opts    options
-	plan    plan
-	logf    func(string, ...any)
-	suite   *Suite
-	procs   map[string]*process
-	rows    [][]json.Number
-	payload map[int]loadtest.Payload // by rows per request
-	bench   io.Writer                // bench.txt, appended
+	opts  options
+	plan  plan
+	logf  func(string, ...any)
+	suite *Suite
+	// procs are the running servers by process name (ServerInfo.Name).
+	procs map[string]*process
+	rows  [][]json.Number
+	// payload holds churn-gbm's dataframe_split bodies by rows per request.
+	payload map[int]loadtest.Payload
+	// store is the MLflow store every mlgate serves from; nil when mlgate
+	// does not run.
+	store *benchStore
+	mlp   mlpFixture
+	bench io.Writer // bench.txt, appended
+	// skipped lists, by process name, the runs not made because the
+	// process had exited.
+	skipped map[string][]string
 }
 
 // Result file layout inside the results directory.
 const (
-	reportsDir = "reports"
-	logsDir    = "logs"
-	benchFile  = "bench.txt"
-	goTestFile = "gotest.txt"
-	suiteFile  = "suite.json"
-	chartFile  = "latency-vs-load.svg"
+	reportsDir   = "reports"
+	logsDir      = "logs"
+	benchFile    = "bench.txt"
+	goTestFile   = "gotest.txt"
+	suiteFile    = "suite.json"
+	chartFile    = "latency-vs-load.svg"
+	configFile   = "mlgate-bench.yaml"
+	storeDisplay = "$BENCH_TMP"
 )
 
-// runSuite starts the servers, checks their answers, runs the load plan
-// against them and stops them, recording everything in h.suite; on error
-// the suite holds what ran until then.
+// runSuite prepares mlgate's registry, runs the selected phases and
+// analyses the CPU profiles, recording everything in h.suite; on error the
+// suite holds what ran until then. Every server is stopped when its phase
+// ends.
 func (h *harness) runSuite(ctx context.Context) (err error) {
-	s := h.suite
 	h.procs = map[string]*process{}
+	withMlgate := slices.Contains(h.opts.servers, serverMlgate)
+	if withMlgate {
+		if h.mlp, err = loadMLPFixture(filepath.Join(h.opts.repo, mlpModelDir)); err != nil {
+			return err
+		}
+		if h.store, err = newBenchStore(ctx, h.opts.repo, time.Now()); err != nil {
+			return err
+		}
+		defer func() {
+			if rerr := h.store.remove(); err == nil {
+				err = rerr
+			}
+		}()
+		if err := os.WriteFile(filepath.Join(h.opts.results, configFile), []byte(h.store.configText), 0o644); err != nil {
+			return err
+		}
+		if err := h.store.checkResolve(ctx, filepath.Join(h.opts.binDir, serverMlgate), h.opts.repo); err != nil {
+			return err
+		}
+		h.logf("registered %s version 1 in a copy of the example registry; mlgate resolves it", mlpModel)
+	}
+	if slices.Contains(h.opts.phases, phaseHeadline) {
+		if err := h.runHeadline(ctx); err != nil {
+			return err
+		}
+	}
+	if withMlgate && slices.Contains(h.opts.phases, phaseBatching) {
+		if err := h.runBatching(ctx); err != nil {
+			return err
+		}
+	}
+	if withMlgate && slices.Contains(h.opts.phases, phaseThreads) {
+		if err := h.runThreads(ctx); err != nil {
+			return err
+		}
+	}
+	h.analyseProfiles(ctx)
+	return nil
+}
+
+// runHeadline starts the ceiling, mlgate and naive, checks their answers
+// and runs the connection sweep, the rows per request and the open loop
+// against them, profiling the ceiling and mlgate at the headline
+// connection count.
+func (h *harness) runHeadline(ctx context.Context) (err error) {
+	s := h.suite
 	defer func() {
 		if serr := h.stopAll(); err == nil {
 			err = serr
 		}
 	}()
-	for _, spec := range serverSpecs(h.opts.servers, h.opts.binDir, h.opts.config) {
-		logRel := filepath.ToSlash(filepath.Join(logsDir, spec.name+".log"))
-		h.logf("starting %s", spec.name)
-		p, err := startServer(ctx, spec, h.opts.repo, filepath.Join(h.opts.results, logRel), h.opts.readyTimeout)
+	for _, spec := range h.serverSpecs() {
+		p, err := h.start(ctx, spec, phaseHeadline)
 		if err != nil {
 			return err
 		}
-		h.procs[spec.name] = p
-		s.Servers = append(s.Servers, ServerInfo{
-			Name:         spec.name,
-			Command:      displayCommand(spec.argv, h.opts.repo),
-			ReadySeconds: p.ready.Seconds(),
-			Log:          logRel,
-		})
 		if err := checkAnswer(ctx, p.url); err != nil {
 			return fmt.Errorf("server %s answers wrongly, not measuring it: %w", spec.name, err)
+		}
+		if spec.name == serverMlgate {
+			if err := checkMLPAnswer(ctx, p.url, h.mlp); err != nil {
+				return fmt.Errorf("mlgate answers mlp256 wrongly, not measuring it: %w", err)
+			}
 		}
 		if spec.name == serverNaive {
 			s.Machine.ORTVersion = ortVersion(ctx, p.url)
@@ -107,26 +162,100 @@ func (h *harness) runSuite(ctx context.Context) (err error) {
 	return nil
 }
 
-// stopAll records each server's peak memory and stops them all at once
-// (mlgate drains for a while after SIGTERM).
-func (h *harness) stopAll() error {
-	errs := make([]error, len(h.opts.servers))
-	var wg sync.WaitGroup
-	for i, name := range h.opts.servers {
-		p := h.procs[name]
-		if p == nil {
-			continue
+// serverSpecs returns the headline phase's command lines, built by `make
+// build` and scripts/bench.sh into the bin directory. The ceiling and
+// mlgate serve Go's profiles so that their headline runs can be profiled.
+func (h *harness) serverSpecs() []serverSpec {
+	var out []serverSpec
+	for _, n := range h.opts.servers {
+		bin := filepath.Join(h.opts.binDir, n)
+		switch n {
+		case serverMlgate:
+			out = append(out, serverSpec{n, h.mlgateArgv("--pprof")})
+		case serverCeiling:
+			out = append(out, serverSpec{n, []string{bin, "--listen", addrPlaceholder, "--pprof"}})
+		default:
+			out = append(out, serverSpec{n, []string{bin, "--listen", addrPlaceholder}})
 		}
+	}
+	return out
+}
+
+// mlgateArgv is mlgate's command line serving the generated configuration,
+// with extra flags. mlgate logs nothing per request at level info, and its
+// log then shows when each model loaded and when and why it stopped.
+func (h *harness) mlgateArgv(extra ...string) []string {
+	argv := []string{filepath.Join(h.opts.binDir, serverMlgate), "serve", "--config", h.store.config,
+		"--listen", addrPlaceholder, "--log-level", "info"}
+	return append(argv, extra...)
+}
+
+// start starts spec as a process of phase and records it in the suite.
+func (h *harness) start(ctx context.Context, spec serverSpec, phase string) (*process, error) {
+	logRel := filepath.ToSlash(filepath.Join(logsDir, spec.name+".log"))
+	h.logf("starting %s", spec.name)
+	p, err := startServer(ctx, spec, h.opts.repo, filepath.Join(h.opts.results, logRel), h.opts.readyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	h.procs[spec.name] = p
+	cmd := displayCommand(spec.argv, h.opts.repo)
+	if h.store != nil {
+		cmd = strings.ReplaceAll(cmd, h.store.dir, storeDisplay)
+	}
+	h.suite.Servers = append(h.suite.Servers, ServerInfo{
+		Name:         spec.name,
+		Phase:        phase,
+		Command:      cmd,
+		ReadySeconds: p.ready.Seconds(),
+		Log:          logRel,
+	})
+	return p, nil
+}
+
+// problem records and logs something that went wrong without stopping the
+// suite.
+func (h *harness) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	h.logf("warning: %s", msg)
+	h.suite.Problems = append(h.suite.Problems, msg)
+}
+
+// stopAll records each running server's peak memory and the runs skipped
+// because it had exited, and stops them all at once (mlgate may drain for
+// a while after SIGTERM). A server that had already exited does not make
+// stopAll fail: its exit is recorded as a problem instead.
+func (h *harness) stopAll() error {
+	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, p := range h.procs {
 		if rss, ok := peakRSS(p.cmd.Process.Pid); ok {
 			h.setRSS(name, rss)
+		}
+		if status, exited := p.exitStatus(); exited {
+			switch runs := h.skipped[name]; {
+			case len(runs) > 0:
+				h.problem("%s had exited (%s) before %d of its runs, which were not made: %s.", name, status, len(runs), strings.Join(runs, ", "))
+			case !p.exitNoted:
+				h.problem("%s exited (%s) before the end of its phase.", name, status)
+			}
+			p.log.Close()
+			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.stop()
+			if err := p.stop(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
+	clear(h.procs)
+	clear(h.skipped)
 	return errors.Join(errs...)
 }
 
@@ -138,7 +267,18 @@ func (h *harness) setRSS(name string, kib int64) {
 	}
 }
 
-// closed runs the closed loop against server.
+// churnPayload returns churn-gbm's bodies of rows rows each.
+func (h *harness) churnPayload(rows int) loadtest.Payload {
+	payload, ok := h.payload[rows]
+	if !ok {
+		payload = dataframePayload(h.rows, rows)
+		h.payload[rows] = payload
+	}
+	return payload
+}
+
+// closed runs the closed loop against server; at the headline connection
+// count with one row, the ceiling and mlgate are profiled.
 func (h *harness) closed(ctx context.Context, server string, conns, rows int) error {
 	run := RunResult{
 		ID:          closedID(conns, rows, server),
@@ -147,9 +287,13 @@ func (h *harness) closed(ctx context.Context, server string, conns, rows int) er
 		Connections: conns,
 		Rows:        rows,
 	}
-	cfg := loadtest.Config{Connections: conns, Warmup: h.plan.warmup, Duration: h.plan.duration}
+	cfg := loadtest.Config{Connections: conns, Warmup: h.plan.warmup, Duration: h.plan.duration, Payload: h.churnPayload(rows)}
 	bench := fmt.Sprintf("closed/conns=%d/rows=%d/server=%s", conns, rows, server)
-	return h.load(ctx, run, cfg, bench)
+	var extra loadExtras
+	if conns == h.plan.headlineConns && rows == 1 && server != serverNaive {
+		extra.profile = profileFile(server)
+	}
+	return h.load(ctx, run, cfg, bench, extra)
 }
 
 // open runs the open loop against server at fraction of its saturation
@@ -169,9 +313,10 @@ func (h *harness) open(ctx context.Context, server string, fraction float64) err
 		Fraction: fraction,
 		Rate:     rate,
 	}
-	cfg := loadtest.Config{Rate: rate, MaxInFlight: h.plan.maxInFlight, Warmup: h.plan.openWarmup, Duration: h.plan.openDuration}
+	cfg := loadtest.Config{Rate: rate, MaxInFlight: h.plan.maxInFlight, Warmup: h.plan.openWarmup, Duration: h.plan.openDuration,
+		Payload: h.churnPayload(1)}
 	bench := fmt.Sprintf("open/load=%.0fpct/rows=1/server=%s", fraction*100, server)
-	return h.load(ctx, run, cfg, bench)
+	return h.load(ctx, run, cfg, bench, loadExtras{})
 }
 
 // closedID and openID name runs; the names are the HTML reports' stems.
@@ -183,33 +328,79 @@ func openID(fraction float64, server string) string {
 	return fmt.Sprintf("open-%02.0fpct-%s", fraction*100, server)
 }
 
-// load runs one load test, saves its HTML report and benchstat lines, and
-// records it in the suite.
-func (h *harness) load(ctx context.Context, run RunResult, cfg loadtest.Config, benchName string) error {
-	p := h.procs[run.Server]
-	payload, ok := h.payload[run.Rows]
-	if !ok {
-		payload = dataframePayload(h.rows, run.Rows)
-		h.payload[run.Rows] = payload
+// loadExtras are what a load run measures besides the load generator's
+// report and the server's CPU time.
+type loadExtras struct {
+	// profile, when set, is the file (relative to the results directory)
+	// that a CPU profile of the server taken during the measured window is
+	// saved to.
+	profile string
+	// statsRoute, when set, is the mlgate route whose model counters are
+	// read before and after the run, for the mean batch size.
+	statsRoute string
+}
+
+// load runs one load test against the process named by run.Instance, or
+// run.Server when that is empty, saves its HTML report and benchstat
+// lines, and records it in the suite. A process that has exited (another
+// program on a shared machine may stop it) is not measured: the run is
+// skipped and recorded as a problem, and so is an exit during the run.
+func (h *harness) load(ctx context.Context, run RunResult, cfg loadtest.Config, benchName string, extra loadExtras) error {
+	procName := cmp.Or(run.Instance, run.Server)
+	p := h.procs[procName]
+	if status, exited := p.exitStatus(); exited {
+		if len(h.skipped[procName]) == 0 {
+			h.logf("warning: %s has exited (%s); skipping its runs", procName, status)
+		}
+		if h.skipped == nil {
+			h.skipped = map[string][]string{}
+		}
+		h.skipped[procName] = append(h.skipped[procName], run.ID)
+		return nil
 	}
 	cfg.URL = p.url
-	cfg.Payload = payload
-	desc := fmt.Sprintf("%s: %s", run.Server, plural(run.Connections, "connection"))
+	cfg.Route = run.Route
+	desc := fmt.Sprintf("%s: %s", procName, plural(run.Connections, "connection"))
+	if run.Route != "" {
+		desc += ", route " + run.Route
+	}
 	if run.Phase == phaseOpen {
 		desc = fmt.Sprintf("%s: %s req/s (%s of saturation)", run.Server, fmtRate(run.Rate), fmtPercent(run.Fraction))
 	}
-	h.logf("%-6s %s, %s per request", run.Phase, desc, plural(run.Rows, "row"))
+	h.logf("%-8s %s, %s per request", run.Phase, desc, plural(run.Rows, "row"))
 
+	var statsBefore *modelStats
+	if extra.statsRoute != "" {
+		statsBefore = h.modelStats(ctx, p.url, extra.statsRoute)
+	}
+	var prof chan Profile
+	if extra.profile != "" {
+		prof = make(chan Profile, 1)
+		go func() {
+			prof <- h.takeProfile(ctx, run, p.url, extra.profile)
+		}()
+	}
 	pid := p.cmd.Process.Pid
 	cpu0, cpuOK := cpuTime(pid)
 	rep, err := loadtest.Run(ctx, cfg)
+	if prof != nil {
+		h.suite.Profiles = append(h.suite.Profiles, <-prof)
+	}
 	if err != nil {
 		return fmt.Errorf("load test %s: %w", run.ID, err)
+	}
+	if status, exited := p.exitStatus(); exited {
+		p.exitNoted = true
+		h.problem("%s exited (%s) during run %s, whose numbers are therefore wrong; see its log, %s.",
+			procName, status, run.ID, filepath.ToSlash(filepath.Join(logsDir, procName+".log")))
 	}
 	if cpu1, ok := cpuTime(pid); cpuOK && ok {
 		if n := rep.Requests.Warmup + rep.Requests.Sent; n > 0 {
 			run.CPUMicrosPerRequest = float64((cpu1-cpu0)/time.Microsecond) / float64(n)
 		}
+	}
+	if extra.statsRoute != "" {
+		run.MeanBatch = meanBatch(statsBefore, h.modelStats(ctx, p.url, extra.statsRoute))
 	}
 	run.Summary = summarize(rep)
 	run.Report = filepath.ToSlash(filepath.Join(reportsDir, run.ID+".html"))
@@ -221,14 +412,29 @@ func (h *harness) load(ctx context.Context, run RunResult, cfg loadtest.Config, 
 	}
 	h.suite.Runs = append(h.suite.Runs, run)
 	sm := run.Summary
-	h.logf("       %s req/s, p50 %s, p99 %s, %d errors", fmtRate(sm.Throughput), fmtMicros(sm.P50), fmtMicros(sm.P99), sm.Errors)
+	batch := ""
+	if run.MeanBatch > 0 {
+		batch = fmt.Sprintf(", %.2f requests per ONNX Runtime call", run.MeanBatch)
+	}
+	h.logf("         %s req/s, p50 %s, p99 %s, %d errors%s", fmtRate(sm.Throughput), fmtMicros(sm.P50), fmtMicros(sm.P99), sm.Errors, batch)
 	if sm.Errors > 0 {
-		h.logf("       warning: %d of %d requests failed; see %s", sm.Errors, sm.Scheduled, run.Report)
+		h.logf("         warning: %d of %d requests failed; see %s", sm.Errors, sm.Scheduled, run.Report)
 	}
 	if err := sleepCtx(ctx, h.plan.pause); err != nil {
 		return err
 	}
 	return nil
+}
+
+// modelStats reads the counters of route's model from the mlgate at base;
+// nil when mlgate does not report them.
+func (h *harness) modelStats(ctx context.Context, base, route string) *modelStats {
+	models, err := adminModels(ctx, base)
+	if err != nil {
+		h.logf("         warning: no batch size: %v", err)
+		return nil
+	}
+	return models[route].Stats
 }
 
 // checkAnswer sends the first example row and checks the answer: status

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mlgate/mlgate/loadtest"
+)
+
+// mlpFixture is what the harness sends mlp256 and expects back: the first
+// row of the model's serving input example and the reference probability
+// for it, with the fixture's tolerances.
+type mlpFixture struct {
+	// row holds the row's 256 numbers exactly as the example writes them.
+	row        []json.Number
+	want       float64
+	rtol, atol float64
+}
+
+// loadMLPFixture reads serving_input_example.json and expected.json from
+// mlp256's model directory.
+func loadMLPFixture(dir string) (mlpFixture, error) {
+	var f mlpFixture
+	var example struct {
+		Inputs [][]json.Number `json:"inputs"`
+	}
+	if err := readJSON(filepath.Join(dir, "serving_input_example.json"), &example); err != nil {
+		return f, err
+	}
+	if len(example.Inputs) == 0 || len(example.Inputs[0]) != 256 {
+		return f, fmt.Errorf("mlp256 serving example %s: want rows of 256 numbers under \"inputs\"", dir)
+	}
+	var expected struct {
+		RTol    float64 `json:"rtol"`
+		ATol    float64 `json:"atol"`
+		Outputs struct {
+			Probability struct {
+				Data [][]float64 `json:"data"`
+			} `json:"probability"`
+		} `json:"outputs"`
+	}
+	if err := readJSON(filepath.Join(dir, "expected.json"), &expected); err != nil {
+		return f, err
+	}
+	data := expected.Outputs.Probability.Data
+	if len(data) == 0 || len(data[0]) != 1 {
+		return f, fmt.Errorf("mlp256 expected.json in %s: no probability for the first row", dir)
+	}
+	return mlpFixture{row: example.Inputs[0], want: data[0][0], rtol: expected.RTol, atol: expected.ATol}, nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// request returns the one-row tensor request: {"inputs": [[...]]}.
+func (f mlpFixture) request() []byte {
+	var b strings.Builder
+	b.WriteString(`{"inputs": [[`)
+	for i, v := range f.row {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(v.String())
+	}
+	b.WriteString("]]}")
+	return []byte(b.String())
+}
+
+// payload is the load generator's body for mlp256: the one-row request.
+func (f mlpFixture) payload() loadtest.Payload {
+	return loadtest.Payload{ContentType: loadtest.ContentTypeJSON, Bodies: [][]byte{f.request()}}
+}
+
+// check compares an answer to the reference: |got - want| <= atol + rtol * |want|.
+func (f mlpFixture) check(got float64) error {
+	if math.Abs(got-f.want) > f.atol+f.rtol*math.Abs(f.want) {
+		return fmt.Errorf("probability %v; want %v within rtol %g, atol %g", got, f.want, f.rtol, f.atol)
+	}
+	return nil
+}
+
+// checkMLPAnswer sends the fixture's row to route mlp of the mlgate at
+// base and checks the probability and the provenance headers.
+func checkMLPAnswer(ctx context.Context, base string, f mlpFixture) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	path := "/routes/" + mlpRoute + "/invocations"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(f.request()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: status %d: %s", path, resp.StatusCode, body)
+	}
+	// MLflow's answer for a tensor signature: a dict of output tensors.
+	var got struct {
+		Predictions struct {
+			Probability [][]float64 `json:"probability"`
+		} `json:"predictions"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		return fmt.Errorf("POST %s: %w: %s", path, err, body)
+	}
+	p := got.Predictions.Probability
+	if len(p) != 1 || len(p[0]) != 1 {
+		return fmt.Errorf("POST %s: got %s; want one probability", path, body)
+	}
+	if err := f.check(p[0][0]); err != nil {
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	for _, h := range [][2]string{{"X-Route", mlpRoute}, {"X-Model-Name", mlpModel}, {"X-Model-Version", "1"}, {"X-Model-Alias", benchAlias}} {
+		if v := resp.Header.Get(h[0]); v != h[1] {
+			return fmt.Errorf("POST %s: header %s: got %q; want %q", path, h[0], v, h[1])
+		}
+	}
+	return nil
+}
