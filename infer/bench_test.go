@@ -82,3 +82,56 @@ func benchBody(b *testing.B, version string, rows int) string {
 	}
 	return batchBody(&src, version)
 }
+
+// BenchmarkRunMLP measures one ONNX Runtime call on mlp256 (256→512→512→1)
+// at several batch sizes, to show what batching can save per row on a
+// model whose call is the expensive part. ns/row = ns/op ÷ rows.
+func BenchmarkRunMLP(b *testing.B) {
+	for _, intra := range []int{1, 2} {
+		m, err := Load(context.Background(), testutil.Path(b, "testdata", "models", "mlp256"), Config{Workers: 1, IntraOpThreads: intra})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, rows := range []int{1, 8, 64} {
+			b.Run(fmt.Sprintf("intra=%d/rows=%d", intra, rows), func(b *testing.B) {
+				pb := m.Plan().GetBatch()
+				defer m.Plan().PutBatch(pb)
+				body := mlpBody(rows)
+				if err := m.Plan().Decode(signature.FormatJSON, body, pb); err != nil {
+					b.Fatal(err)
+				}
+				p, err := m.workers[0].plan(pb, rows, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := m.session.RunWithBinding(p.binding); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows), "ns/row")
+			})
+		}
+		m.Release()
+	}
+}
+
+// mlpBody is an {"inputs": [[...256...], ...]} request of rows rows.
+func mlpBody(rows int) []byte {
+	body := []byte(`{"inputs": [`)
+	for r := range rows {
+		if r > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, '[')
+		for c := range 256 {
+			if c > 0 {
+				body = append(body, ',')
+			}
+			body = fmt.Appendf(body, "%.3f", float64((r*256+c)%97)/97-0.5)
+		}
+		body = append(body, ']')
+	}
+	return append(body, "]}"...)
+}

@@ -58,7 +58,9 @@ type Config struct {
 	// work. Off by default: spinning burns cores the HTTP server needs.
 	Spinning bool
 	// Workers is the number of concurrent ONNX Runtime calls per loaded
-	// version. Zero means GOMAXPROCS.
+	// version. Zero means automatic: GOMAXPROCS, halved for a model whose
+	// call is expensive and much cheaper per row when batched, when
+	// batching is busy (see chooseWorkers).
 	Workers int
 
 	// Batching selects the batching mode; the zero value is BatchBusy.

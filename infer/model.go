@@ -44,6 +44,7 @@ type Model struct {
 	loadDuration   time.Duration
 	warmupDuration time.Duration
 	notBatchable   string // why batching is off, for status
+	calibration    Calibration
 
 	q       batcher
 	stats   stats
@@ -92,6 +93,7 @@ func Load(ctx context.Context, dir string, cfg Config) (_ *Model, err error) {
 		return nil, err
 	}
 	start := time.Now()
+	autoWorkers := cfg.Workers == 0
 	cfg = cfg.withDefaults()
 	ctx, span := cfg.Tracer.Start(ctx, "mlgate.load", trace.WithAttributes(attribute.String("model.dir", dir)))
 	defer func() {
@@ -175,6 +177,11 @@ func Load(ctx context.Context, dir string, cfg Config) (_ *Model, err error) {
 	start = time.Now()
 	_, warm := cfg.Tracer.Start(ctx, "mlgate.warmup")
 	err = m.probe()
+	if err == nil && autoWorkers {
+		err = m.chooseWorkers()
+	} else if err == nil {
+		m.calibration.Choice = "set by configuration"
+	}
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -190,6 +197,7 @@ func Load(ctx context.Context, dir string, cfg Config) (_ *Model, err error) {
 	span.SetAttributes(attribute.String("mlflow.run_id", m.ml.RunID), attribute.Int64("model.bytes", m.bytes))
 	m.q.idle = append(m.q.idle, m.workers...)
 	cfg.Logger.Debug("model loaded", "dir", dir, "batchable", m.batchable, "bound", m.bound,
+		"workers", len(m.workers), "workers_choice", m.calibration.Choice,
 		"load", m.loadDuration, "warmup", m.warmupDuration)
 	return m, nil
 }
@@ -282,6 +290,8 @@ type Info struct {
 	LoadDuration   time.Duration `json:"load_ns"`
 	WarmupDuration time.Duration `json:"warmup_ns"`
 	Bytes          int64         `json:"bytes"`
+	// Calibration says how Workers was chosen.
+	Calibration Calibration `json:"calibration"`
 	// Stats counts the runs so far; Requests/Runs is the mean batch.
 	Stats Stats `json:"stats"`
 }
@@ -291,7 +301,7 @@ func (m *Model) Info() Info {
 	info := Info{
 		Dir: m.dir, Workers: len(m.workers), Bytes: m.bytes,
 		LoadDuration: m.loadDuration, WarmupDuration: m.warmupDuration,
-		Batching: m.mode.String(), Stats: m.Stats(),
+		Batching: m.mode.String(), Stats: m.Stats(), Calibration: m.calibration,
 	}
 	if !m.batchable {
 		info.Batching = "off (" + m.notBatchable + ")"

@@ -262,7 +262,7 @@ var serveSettings = []setting{
 		dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"log-level", env("LOG_LEVEL"), "debug, info, warn or error (default info)", str(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", env("LOG_FORMAT"), "json or text (default json)", str(func(c *Config) *string { return &c.LogFormat })},
-	{"workers", env("WORKERS"), "concurrent ONNX Runtime calls per model version (0: GOMAXPROCS)",
+	{"workers", env("WORKERS"), "concurrent ONNX Runtime calls per model version (0: automatic, one per core or half that for models that batch well)",
 		integer(func(c *Config) *int { return &c.Inference.Workers })},
 	{"intra-op-threads", env("INTRA_OP_THREADS"), "ONNX Runtime intra-op threads per session (0: 1)",
 		integer(func(c *Config) *int { return &c.Inference.IntraOpThreads })},
