@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/mlgate/mlgate/loadtest"
 )
@@ -101,26 +98,10 @@ func (f mlpFixture) check(got float64) error {
 // checkMLPAnswer sends the fixture's row to route mlp of the mlgate at
 // base and checks the probability and the provenance headers.
 func checkMLPAnswer(ctx context.Context, base string, f mlpFixture) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	path := "/routes/" + mlpRoute + "/invocations"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(f.request()))
+	header, body, err := postJSON(ctx, base, path, f.request())
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: status %d: %s", path, resp.StatusCode, body)
 	}
 	// MLflow's answer for a tensor signature: a dict of output tensors.
 	var got struct {
@@ -139,7 +120,7 @@ func checkMLPAnswer(ctx context.Context, base string, f mlpFixture) error {
 		return fmt.Errorf("POST %s: %w", path, err)
 	}
 	for _, h := range [][2]string{{"X-Route", mlpRoute}, {"X-Model-Name", mlpModel}, {"X-Model-Version", "1"}, {"X-Model-Alias", benchAlias}} {
-		if v := resp.Header.Get(h[0]); v != h[1] {
+		if v := header.Get(h[0]); v != h[1] {
 			return fmt.Errorf("POST %s: header %s: got %q; want %q", path, h[0], v, h[1])
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -440,25 +441,9 @@ func (h *harness) modelStats(ctx context.Context, base, route string) *modelStat
 // checkAnswer sends the first example row and checks the answer: status
 // 200, churn-gbm v1's probability and its provenance headers.
 func checkAnswer(ctx context.Context, base string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/invocations", strings.NewReader(fixture.FirstRowRequest))
+	header, body, err := postJSON(ctx, base, "/invocations", []byte(fixture.FirstRowRequest))
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /invocations: status %d: %s", resp.StatusCode, body)
 	}
 	var got struct {
 		Predictions []struct {
@@ -472,11 +457,38 @@ func checkAnswer(ctx context.Context, base string) error {
 		return fmt.Errorf("POST /invocations: got %s; want probability %v", body, fixture.FirstRowProbability)
 	}
 	for _, hd := range fixture.Headers() {
-		if v := resp.Header.Get(hd.Name); v != hd.Value {
+		if v := header.Get(hd.Name); v != hd.Value {
 			return fmt.Errorf("POST /invocations: header %s: got %q; want %q", hd.Name, v, hd.Value)
 		}
 	}
 	return nil
+}
+
+// postJSON posts a JSON body to base+path on a fresh connection and returns
+// the answer's headers and body (up to 1 MiB); a status other than 200 is an
+// error.
+func postJSON(ctx context.Context, base, path string, reqBody []byte) (http.Header, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(reqBody))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("POST %s: status %d: %s", path, resp.StatusCode, body)
+	}
+	return resp.Header, body, nil
 }
 
 // ortVersion asks the naive server which ONNX Runtime it loaded; mlgate
