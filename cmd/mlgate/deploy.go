@@ -116,8 +116,9 @@ func (d *deployer) load(ctx context.Context, key, dir string, cfg infer.Config, 
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", dir, err)
 		}
+		info := m.Info()
 		d.log.Info("model version loaded", "key", key, "took", time.Since(start), "bytes", m.Bytes(),
-			"batching", m.Info().Batching)
+			"batching", info.Batching, "workers", info.Workers, "workers_choice", info.Calibration.Choice)
 		d.models.Add(key, m)
 		return m, nil
 	})
