@@ -14,9 +14,10 @@ import (
 // expensive the lanes take every core from the HTTP server while running one
 // row at a time. Measured on 2 cores (BENCHMARKS.md, "Workers and intra-op
 // threads"): mlp256, whose one-row call costs about 38 µs and whose 64-row
-// call costs about 7 µs a row, served 1.2–1.4× more requests with one worker
-// than with two, because one lane stays busy and gathers 2–3 requests per
-// call; churn-gbm, whose call costs about 1 µs, served 4–11% more with two.
+// call costs about 7 µs a row, served 1.03–1.43× more requests with one
+// worker than with two in four runs, because one lane stays busy and gathers
+// 2–3 requests per call; churn-gbm, whose call costs about 1 µs, served
+// 0.94–1.20× as many with two as with one.
 //
 // So when Workers is left at zero and batching is busy, Load times the
 // model's example run alone and batched, and halves the lanes when the call
