@@ -303,7 +303,7 @@ func TestServeEndToEnd(t *testing.T) {
 				}
 			}
 			// The default route is the first: churn-gbm@champion, with the
-			// provenance the issue's quick start shows.
+			// provenance the README's quick start shows.
 			r := postJSON(t, mg.url+"/invocations", `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 36.0, 1306.52, 1]]}}`)
 			if string(r.body) != `{"predictions": [{"probability": 0.23261308670043945}]}` ||
 				r.header.Get("X-Mlflow-Run-Id") != "cf2941b1111242ff806c0b75daaf749d" || r.header.Get("X-Model-Alias") != "champion" {
