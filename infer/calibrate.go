@@ -2,7 +2,6 @@ package infer
 
 import (
 	"fmt"
-	"runtime"
 	"time"
 )
 
@@ -111,6 +110,6 @@ func (m *Model) chooseWorkers() error {
 		w.destroy()
 	}
 	m.workers = m.workers[:keep]
-	c.Choice = fmt.Sprintf("%d of %d cores: the call is expensive and batching makes it cheaper per row, so fewer lanes gather larger batches", keep, runtime.GOMAXPROCS(0))
+	c.Choice = fmt.Sprintf("%d of %d cores: the call is expensive and batching makes it cheaper per row, so fewer lanes gather larger batches", keep, n)
 	return nil
 }
