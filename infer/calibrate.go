@@ -52,7 +52,9 @@ type Calibration struct {
 
 // chooseWorkers sets the number of workers of a model whose Workers setting
 // was left at zero, from timed runs of its example. It runs after probe and
-// before warmUp, so dropped workers have done nothing yet.
+// before warmUp, so dropped workers have done nothing yet. The timing is
+// measurement; the choice itself is decideWorkers, a pure function of the
+// figures.
 func (m *Model) chooseWorkers() error {
 	n := len(m.workers)
 	c := &m.calibration
@@ -70,7 +72,7 @@ func (m *Model) chooseWorkers() error {
 	}
 	defer m.plan.PutBatch(b)
 	w := m.workers[0]
-	time1 := func(k int) (time.Duration, error) {
+	timeRuns := func(k int) (time.Duration, error) {
 		batch := make([]*job, k)
 		for i := range batch {
 			batch[i] = &job{b: b}
@@ -81,35 +83,57 @@ func (m *Model) chooseWorkers() error {
 			if err := m.runBatch(w, batch); err != nil {
 				return 0, err
 			}
-			if d := time.Since(start); best < 0 || d < best {
+			d := time.Since(start)
+			if m.cfg.callCost != nil {
+				d = m.cfg.callCost(k, k*b.Rows)
+			}
+			if best < 0 || d < best {
 				best = d
 			}
 		}
 		return best, nil
 	}
-	if c.OneRow, err = time1(1); err != nil {
+	oneRun, err := timeRuns(1)
+	if err != nil {
 		return fmt.Errorf("time the example: %w", err)
 	}
-	c.OneRow /= time.Duration(b.Rows)
-	if c.OneRow < calibrateMinRun || c.OneRow > calibrateMaxRun {
-		c.Choice = "one per core (call is cheap or slow)"
-		return nil
-	}
+	c.OneRow = oneRun / time.Duration(b.Rows)
 	k := max(1, min(calibrateBatch, m.cfg.MaxBatchRows/b.Rows))
-	batched, err := time1(k)
-	if err != nil {
-		return fmt.Errorf("time the example batched: %w", err)
+	if worthBatchedTiming(c.OneRow) {
+		batched, err := timeRuns(k)
+		if err != nil {
+			return fmt.Errorf("time the example batched: %w", err)
+		}
+		c.BatchedPerRow = batched / time.Duration(k*b.Rows)
 	}
-	c.BatchedPerRow = batched / time.Duration(k*b.Rows)
-	if float64(c.OneRow) < calibrateGain*float64(c.BatchedPerRow) {
-		c.Choice = "one per core (batching saves little per row)"
-		return nil
-	}
-	keep := max(1, n/2)
+	keep, choice := decideWorkers(n, c.OneRow, c.BatchedPerRow)
 	for _, w := range m.workers[keep:] {
 		w.destroy()
 	}
 	m.workers = m.workers[:keep]
-	c.Choice = fmt.Sprintf("%d of %d cores: the call is expensive and batching makes it cheaper per row, so fewer lanes gather larger batches", keep, n)
+	c.Choice = choice
 	return nil
+}
+
+// worthBatchedTiming reports whether a model whose one-row call takes
+// oneRow is worth timing batched: only expensive calls that are not so slow
+// that timing a batch would hold the load up.
+func worthBatchedTiming(oneRow time.Duration) bool {
+	return oneRow >= calibrateMinRun && oneRow <= calibrateMaxRun
+}
+
+// decideWorkers chooses how many of n lanes a model keeps, from its one-row
+// call time and its per-row time in a batched call (zero when not timed),
+// and says why.
+func decideWorkers(n int, oneRow, batchedPerRow time.Duration) (int, string) {
+	switch {
+	case n < 2:
+		return n, "one core"
+	case !worthBatchedTiming(oneRow) || batchedPerRow <= 0:
+		return n, "one per core (call is cheap or slow)"
+	case float64(oneRow) < calibrateGain*float64(batchedPerRow):
+		return n, "one per core (batching saves little per row)"
+	}
+	keep := max(1, n/2)
+	return keep, fmt.Sprintf("%d of %d cores: the call is expensive and batching makes it cheaper per row, so fewer lanes gather larger batches", keep, n)
 }

@@ -78,6 +78,12 @@ type Config struct {
 	// Tracer records load and warm-up spans, children of the context
 	// given to Load. Nil means none.
 	Tracer trace.Tracer
+
+	// callCost, when set, replaces the measured duration of each timed
+	// calibration call (on the example repeated requests times, rows rows
+	// in all). Tests set it so that the worker choice does not depend on
+	// the speed of the machine.
+	callCost func(requests, rows int) time.Duration
 }
 
 func (c Config) withDefaults() Config {

@@ -91,13 +91,21 @@ func status(url string) int {
 }
 
 // TestReadinessUntilWarm checks that /ready (and MLflow's /health) answer
-// 503 while the model is not loaded and /live 200: the registry hangs, so
-// the process is seen listening but not ready, and then fails its start.
-// A second start with the registry up turns ready once the model is warm.
+// 503 while the model is not loaded and /live 200: the registry holds
+// mlgate's first call unanswered, so the process is seen listening but not
+// ready, and then fails its start when the call times out. A second start
+// with the registry up turns ready once the model is warm.
 func TestReadinessUntilWarm(t *testing.T) {
 	fake := fakemlflow.New(t)
 	fake.SetDown(fakemlflow.Hang)
 	p := startProcess(t, fake.URL(), "--registry-timeout", "3s")
+	// Wait until the registry holds mlgate's first call: from then on, and
+	// until that call times out, the model cannot be loaded.
+	select {
+	case <-fake.Held():
+	case err := <-p.done:
+		t.Fatalf("mlgate exited before calling the registry: %v", err)
+	}
 	for _, path := range []string{"/ready", "/health"} {
 		if got := status(p.url + path); got != 503 {
 			t.Errorf("%s before the model is loaded: %d; want 503", path, got)
@@ -106,26 +114,21 @@ func TestReadinessUntilWarm(t *testing.T) {
 	if got := status(p.url + "/live"); got != 200 {
 		t.Errorf("/live while loading: %d; want 200", got)
 	}
-	// The hanging first call times out after --registry-timeout. With no
-	// cached version to fall back on, the start fails.
-	fake.SetUp()
-	select {
-	case err := <-p.done:
-		// A start whose registry never answered fails fast, with the
-		// reason in the log.
-		if err == nil {
-			t.Fatal("mlgate exited 0 after failing to load its model")
-		}
-		p.mu.Lock()
-		logs := p.logs.String()
-		p.mu.Unlock()
-		if !strings.Contains(logs, "no cached version") {
-			t.Errorf("logs do not explain the failed start:\n%s", logs)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("mlgate neither loaded nor exited")
+	// The held call times out after --registry-timeout. With no cached
+	// version to fall back on, the start fails, with the reason in the
+	// log. The registry stays down until then, so no later call can load.
+	err := <-p.done
+	if err == nil {
+		t.Fatal("mlgate exited 0 after failing to load its model")
+	}
+	p.mu.Lock()
+	logs := p.logs.String()
+	p.mu.Unlock()
+	if !strings.Contains(logs, "no cached version") {
+		t.Errorf("logs do not explain the failed start:\n%s", logs)
 	}
 
+	fake.SetUp()
 	q := startProcess(t, fake.URL())
 	deadline := time.Now().Add(20 * time.Second)
 	for status(q.url+"/ready") != 200 {

@@ -75,6 +75,8 @@ type Server struct {
 	dirty        map[string]bool   // dependencies whose recordings are stale
 	overrides    map[string]override
 	down         DownMode
+	held         chan struct{} // closed once a request is held by Hang
+	heldClosed   bool
 	requests     []Request
 	webhooks     []webhook
 	deliveries   []Delivery
@@ -114,6 +116,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		truncated:    map[string]bool{},
 		dirty:        map[string]bool{},
 		overrides:    map[string]override{},
+		held:         make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -151,7 +154,20 @@ func (s *Server) Requests() []Request {
 func (s *Server) SetDown(mode DownMode) {
 	s.mu.Lock()
 	s.down = mode
+	if s.heldClosed {
+		s.held, s.heldClosed = make(chan struct{}), false
+	}
 	s.mu.Unlock()
+}
+
+// Held returns a channel that is closed once a request has arrived and is
+// being held by the Hang outage set by the last SetDown. A test waits on it
+// to know that the client's call is in progress, instead of guessing with a
+// sleep.
+func (s *Server) Held() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 // SetUp ends an outage started by SetDown.
@@ -182,6 +198,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 		Query: r.URL.Query(), Header: r.Header.Clone(), Body: body})
 	down := s.down
+	if down == Hang && !s.heldClosed {
+		close(s.held)
+		s.heldClosed = true
+	}
 	ov, hasOverride := s.overrides[r.Method+" "+r.URL.Path+"?"+r.URL.Query().Encode()]
 	s.mu.Unlock()
 
