@@ -105,7 +105,7 @@ func Load(ctx context.Context, dir string, cfg Config) (_ *Model, err error) {
 	}()
 	m := &Model{cfg: cfg, dir: dir, mode: cfg.Batching}
 	m.q.windowFull = make(chan struct{}, 1)
-	m.jobs.New = func() any { return &job{done: make(chan struct{}, 1)} }
+	m.jobs.New = func() any { return &job{m: m, done: make(chan struct{}, 1)} }
 
 	raw, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
 	if err != nil {
@@ -296,6 +296,10 @@ type Info struct {
 	Stats Stats `json:"stats"`
 }
 
+// Describe returns m's Info, for status pages that know a model only by
+// interface.
+func (m *Model) Describe() any { return m.Info() }
+
 // Info returns a description of m.
 func (m *Model) Info() Info {
 	info := Info{
@@ -316,31 +320,29 @@ func (m *Model) Info() Info {
 }
 
 // Predict runs the decoded request b through the model, alone or batched
-// with concurrent requests, and appends the scoring server's response body
-// ({"predictions": ...}) to dst. b must have been decoded by m.Plan(). The
-// caller must hold a reference to m.
+// with concurrent requests, and returns the request's outputs. b must have
+// been decoded by m.Plan() and must stay untouched until the Prediction is
+// released; the caller must hold a reference to m until then, and must call
+// Release on the Prediction exactly once. Predict allocates nothing once
+// the model's pools are warm.
 //
 // Errors: ErrOverloaded when the queue is full; ctx's error when it ends
 // before a worker took the request; ErrRun (wrapped) when ONNX Runtime
 // fails.
-func (m *Model) Predict(ctx context.Context, b *signature.Batch, dst []byte) ([]byte, error) {
+func (m *Model) Predict(ctx context.Context, b *signature.Batch) (signature.Prediction, error) {
 	j := m.jobs.Get().(*job)
 	j.b, j.err = b, nil
 	if err := m.submit(ctx, j); err != nil {
 		if j.state.Load() != jobCancelled {
 			m.putJob(j)
 		}
-		return dst, err
+		return nil, err
 	}
-	defer m.putJob(j)
-	if j.err != nil {
-		return dst, j.err
+	if err := j.err; err != nil {
+		m.putJob(j)
+		return nil, err
 	}
-	out, err := signature.AppendPredictions(dst, b.Records, j.outs)
-	if err != nil {
-		return dst, fmt.Errorf("encode predictions: %w", err)
-	}
-	return out, nil
+	return j, nil
 }
 
 // maxPooledOutputElems caps the output scratch a pooled job keeps.

@@ -10,8 +10,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
-
-	"github.com/mlgate/mlgate/infer"
 )
 
 // Operator is what the admin and webhook endpoints need from the rest of
@@ -89,7 +87,7 @@ type TargetStatus struct {
 	Alias   string        `json:"alias,omitempty"`
 	Weight  float64       `json:"weight"`
 	Serving *ServingInfo  `json:"serving"`
-	Model   *infer.Info   `json:"model,omitempty"`
+	Model   any           `json:"model,omitempty"`
 	Follow  *FollowStatus `json:"registry,omitempty"`
 	Swaps   []Swap        `json:"swaps"`
 }
@@ -118,9 +116,8 @@ func (s *Server) Status() ModelsStatus {
 			ts := TargetStatus{URI: tg.b.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, tg.b.history...)}
 			if d := tg.b.cur.Load(); d != nil {
 				ts.Serving = &ServingInfo{Provenance: d.prov, LoadedSince: d.since}
-				if in, ok := d.model.(interface{ Info() infer.Info }); ok {
-					info := in.Info()
-					ts.Model = &info
+				if in, ok := d.model.(interface{ Describe() any }); ok {
+					ts.Model = in.Describe()
 				}
 			}
 			if s.cfg.Operator != nil {

@@ -46,12 +46,12 @@ type slowModel struct {
 	fail  bool
 }
 
-func (m slowModel) Predict(ctx context.Context, b *signature.Batch, dst []byte) ([]byte, error) {
+func (m slowModel) Predict(ctx context.Context, b *signature.Batch) (signature.Prediction, error) {
 	if m.fail {
-		return dst, errors.New("shadow model failed")
+		return nil, errors.New("shadow model failed")
 	}
 	time.Sleep(m.delay)
-	return m.Model.Predict(ctx, b, dst)
+	return m.Model.Predict(ctx, b)
 }
 
 // BenchmarkShadowOverhead measures the primary's latency, from its own

@@ -2,6 +2,8 @@ package serve
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -118,7 +120,7 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, r *route, rs requestS
 	}
 	sp = rs.child("infer")
 	inferStart := time.Now()
-	out, err := d.model.Predict(dc, b, buf.b[:0])
+	out, err := predict(dc, d.model, b, buf.b[:0])
 	*inferTime = time.Since(inferStart)
 	endChild(sp, err)
 	dc.stop()
@@ -138,6 +140,21 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, r *route, rs requestS
 			body: bytes.Clone(ctx.PostBody()), primary: bytes.Clone(out),
 		})
 	}
+}
+
+// predict runs b through m and appends MLflow's scoring response,
+// {"predictions": ...}, to dst.
+func predict(ctx context.Context, m Model, b *signature.Batch, dst []byte) ([]byte, error) {
+	p, err := m.Predict(ctx, b)
+	if err != nil {
+		return dst, err
+	}
+	out, err := signature.AppendPredictions(dst, b.Records, p.Outputs())
+	p.Release()
+	if err != nil {
+		return dst, fmt.Errorf("encode predictions: %w", err)
+	}
+	return out, nil
 }
 
 // mediaFormat maps a Content-Type to a request format the way MLflow's

@@ -9,7 +9,8 @@ import (
 )
 
 // Model is what serve needs from a loaded model version. *infer.Model
-// implements it; tests use pure-Go fakes.
+// implements it; tests use pure-Go fakes. A Model may also implement
+// Describe() any, whose value /admin/models shows as the target's "model".
 type Model interface {
 	// Acquire takes a reference; false means the model is gone and the
 	// caller must look up the current one again.
@@ -18,9 +19,11 @@ type Model interface {
 	Release()
 	// Plan decodes requests for this model.
 	Plan() *signature.Plan
-	// Predict runs a decoded request and appends {"predictions": ...} to
-	// dst.
-	Predict(ctx context.Context, b *signature.Batch, dst []byte) ([]byte, error)
+	// Predict runs a decoded request. The caller encodes the Prediction's
+	// outputs, then releases it; b must stay untouched until then. An
+	// error with a method Overloaded() bool that returns true means the
+	// model's queue is full (429).
+	Predict(ctx context.Context, b *signature.Batch) (signature.Prediction, error)
 }
 
 // Provenance identifies the model version behind a response. It is sent as

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -332,5 +334,40 @@ func TestNotReady(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(data) != "\n" {
 		t.Errorf("/health after publish: %d %q; want 200 \"\\n\" as MLflow answers", resp.StatusCode, data)
+	}
+}
+
+// TestModelErrorsByBehaviour serves pure-Go fakes: an answer is encoded by
+// serve from the model's outputs, a model whose queue is full (an error
+// with Overloaded() true, whatever its package) gets 429, and any other
+// model error 500; /admin/models shows what the model describes.
+func TestModelErrorsByBehaviour(t *testing.T) {
+	ok, full, broken := newFakeModel(t, 0.5), newFakeModel(t, 0), newFakeModel(t, 0)
+	full.err = fmt.Errorf("waiting for a worker: %w", overloadedError{})
+	broken.err = errors.New("inference failed: onnx runtime: bad tensor")
+	specs := []RouteSpec{
+		{Name: "ok", Targets: []TargetSpec{{URI: "models:/ok/1"}}},
+		{Name: "full", Targets: []TargetSpec{{URI: "models:/full/1"}}},
+		{Name: "broken", Targets: []TargetSpec{{URI: "models:/broken/1"}}},
+	}
+	ts := startServer(t, Config{}, specs, map[string]Model{"models:/ok/1": ok, "models:/full/1": full, "models:/broken/1": broken})
+	body := `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 36.0, 1306.52, 1], [1, 2.0, 3.0, 4]]}}`
+	tests := []struct {
+		route  string
+		status int
+		want   string
+	}{
+		{"ok", 200, `{"predictions": [{"probability": 0.5}, {"probability": 0.5}]}`},
+		{"full", 429, "REQUEST_LIMIT_EXCEEDED"},
+		{"broken", 500, "bad tensor"},
+	}
+	for _, tt := range tests {
+		r := post(t, ts.url+"/routes/"+tt.route+"/invocations", "application/json", body)
+		if r.status != tt.status || !strings.Contains(string(r.body), tt.want) {
+			t.Errorf("route %s: %d %s; want %d with %s", tt.route, r.status, r.body, tt.status, tt.want)
+		}
+	}
+	if got := ts.Status().Routes[0].Targets[0].Model; !reflect.DeepEqual(got, map[string]string{"kind": "fake"}) {
+		t.Errorf("status model %v; want what the model describes", got)
 	}
 }

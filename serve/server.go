@@ -2,10 +2,12 @@
 // endpoints (/invocations, /routes/<route>/invocations, /ping, /health,
 // /version), the route table and the choice of target per request, the
 // per-request deadline, provenance headers, and the mapping of every error to
-// an HTTP status and MLflow's error body.
+// an HTTP status and MLflow's error body. serve encodes responses: a model
+// hands it output views (signature.Prediction), never bytes.
 //
-// serve imports signature and infer; it does not import resolver. Loaded
-// models reach it through Publish, behind the small Model interface.
+// serve imports signature and telemetry; it imports neither infer (cgo) nor
+// resolver. Loaded models reach it through Publish, behind the small Model
+// interface.
 // fasthttp types and request byte slices never leave this package nor
 // outlive a request.
 package serve

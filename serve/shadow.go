@@ -146,7 +146,7 @@ func (p *shadowPool) run(j *shadowJob) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.RequestTimeout)
 	defer cancel()
-	out, err := d.model.Predict(ctx, b, nil)
+	out, err := predict(ctx, d.model, b, nil)
 	if err != nil {
 		st.fail(d.errorTag + ": " + err.Error())
 		return
