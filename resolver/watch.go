@@ -123,9 +123,10 @@ type Watcher struct {
 	d   Deployer
 	cfg WatchConfig
 
-	mu   sync.Mutex
-	refs map[URI]*ref
-	wg   sync.WaitGroup
+	mu     sync.Mutex
+	refs   map[URI]*ref
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // ref is the watch state of one URI.
@@ -210,8 +211,7 @@ func NewWatcher(r *Resolver, d Deployer, cfg WatchConfig) *Watcher {
 // resolved, fetched or loaded and no cached version can stand in. Watching
 // a URI already watched does nothing.
 func (w *Watcher) Watch(ctx context.Context, u URI) error {
-	rf := &ref{uri: u, trigger: make(chan struct{}, 1)}
-	rf.st.URI = u.String()
+	rf := newRef(u)
 	w.mu.Lock()
 	if _, ok := w.refs[u]; ok {
 		w.mu.Unlock()
@@ -223,7 +223,12 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	w.mu.Unlock()
 
 	rf.check.Lock()
-	err := w.initial(ctx, rf)
+	p, err := w.Prepare(ctx, u, func(ctx context.Context, res *Resolution, dir string) error {
+		return w.d.Deploy(ctx, u, res, dir)
+	})
+	if err == nil {
+		w.started(rf, p)
+	}
 	rf.check.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -234,45 +239,99 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 		delete(w.refs, u)
 		return err
 	}
+	w.startLoop(rf)
+	return nil
+}
+
+func newRef(u URI) *ref {
+	rf := &ref{uri: u, trigger: make(chan struct{}, 1)}
+	rf.st.URI = u.String()
+	return rf
+}
+
+// startLoop follows rf in the background. Called with w.mu held.
+func (w *Watcher) startLoop(rf *ref) {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	rf.cancel = cancel
 	w.wg.Add(1)
 	go w.loop(loopCtx, rf)
-	return nil
 }
 
-// initial is the first resolution of a URI, with the cache as fallback when
-// the registry is unreachable.
-func (w *Watcher) initial(ctx context.Context, rf *ref) error {
+// Prepared is a URI's first version, resolved, fetched and loaded by
+// Prepare: what Follow starts from once it serves.
+type Prepared struct {
+	// Resolution is the version; Dir holds its files.
+	Resolution *Resolution
+	Dir        string
+	// FromCache is true when the registry could not be reached and the
+	// last version that served the URI stands in, from the on-disk cache;
+	// RegistryErr says why.
+	FromCache   bool
+	RegistryErr error
+	// at is when the registry was asked.
+	at time.Time
+}
+
+// Prepare resolves u, fetches its version and hands it to load, which
+// loads it for serving, all inside one update span. When the registry
+// cannot be reached, load gets the last version that served u, from the
+// on-disk cache, and the result says so. Prepare fails when u cannot be
+// resolved, fetched or loaded and no cached version can stand in. It
+// changes nothing the Watcher follows: Follow starts following u once its
+// version serves.
+func (w *Watcher) Prepare(ctx context.Context, u URI, load func(ctx context.Context, res *Resolution, dir string) error) (*Prepared, error) {
 	now := time.Now()
-	ctx, span := w.startUpdate(ctx, rf.uri, "start")
+	ctx, span := w.startUpdate(ctx, u, "start")
 	defer span.End()
-	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
+	res, dir, err := w.resolveAndFetch(ctx, u)
 	if err == nil {
-		if err := w.d.Deploy(ctx, rf.uri, res, dir); err != nil {
-			return fmt.Errorf("%s: %w", res, err)
+		if err := load(ctx, res, dir); err != nil {
+			return nil, fmt.Errorf("%s: %w", res, err)
 		}
-		w.served(rf, res, now, false)
-		return nil
+		return &Prepared{Resolution: res, Dir: dir, at: now}, nil
 	}
 	if !errors.Is(err, ErrUnavailable) {
-		return err
+		return nil, err
 	}
-	cached, cdir, cerr := w.r.Cached(rf.uri)
+	cached, cdir, cerr := w.r.Cached(u)
 	if cerr != nil {
-		return fmt.Errorf("%w; and no cached version to serve instead (cache %s): %w", err, w.r.Cache().Root(), cerr)
+		return nil, fmt.Errorf("%w; and no cached version to serve instead (cache %s): %w", err, w.r.Cache().Root(), cerr)
 	}
-	if derr := w.d.Deploy(ctx, rf.uri, cached, cdir); derr != nil {
-		return fmt.Errorf("%w; and the cached %s failed to load: %w", err, cached, derr)
+	if derr := load(ctx, cached, cdir); derr != nil {
+		return nil, fmt.Errorf("%w; and the cached %s failed to load: %w", err, cached, derr)
+	}
+	return &Prepared{Resolution: cached, Dir: cdir, FromCache: true, RegistryErr: err, at: now}, nil
+}
+
+// Follow starts following u, which now serves p's version (from Prepare):
+// from now on it is re-resolved on the poll interval and its new versions
+// are deployed, as after Watch. Following a URI already followed, or
+// following after Close, does nothing.
+func (w *Watcher) Follow(u URI, p *Prepared) {
+	rf := newRef(u)
+	w.started(rf, p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.refs[u]; ok || w.closed {
+		return
+	}
+	w.refs[u] = rf
+	w.startLoop(rf)
+}
+
+// started records the first version of rf, from Prepare.
+func (w *Watcher) started(rf *ref, p *Prepared) {
+	if !p.FromCache {
+		w.served(rf, p.Resolution, p.at, false)
+		return
 	}
 	w.cfg.Logger.Warn("registry unreachable at start: serving the cached version",
-		"uri", rf.uri.String(), "version", cached.Version, "resolved_at", cached.ResolvedAt, "err", err)
-	w.served(rf, cached, now, true)
+		"uri", rf.uri.String(), "version", p.Resolution.Version, "resolved_at", p.Resolution.ResolvedAt, "err", p.RegistryErr)
+	w.served(rf, p.Resolution, p.at, true)
 	rf.mu.Lock()
-	rf.st.LastCheck = now
-	rf.st.LastError, rf.st.LastErrorAt = err.Error(), now
+	rf.st.LastCheck = p.at
+	rf.st.LastError, rf.st.LastErrorAt = p.RegistryErr.Error(), p.at
 	rf.mu.Unlock()
-	return nil
 }
 
 // startUpdate starts the background span that covers resolving,
@@ -353,6 +412,7 @@ func (w *Watcher) Unwatch(u URI) {
 // Close stops following every URI and waits for checks in progress.
 func (w *Watcher) Close() {
 	w.mu.Lock()
+	w.closed = true
 	for u, rf := range w.refs {
 		if rf.cancel != nil {
 			rf.cancel()

@@ -98,30 +98,32 @@ type ServingInfo struct {
 	LoadedSince time.Time `json:"loaded_since"`
 }
 
-// Status returns the state of every route and target.
+// Status returns the state of every route and target of the live
+// Snapshot.
 func (s *Server) Status() ModelsStatus {
-	t := s.table.Load()
 	st := ModelsStatus{Ready: s.Ready(), Draining: s.draining.Load(), Admission: s.admissionStatus()}
-	if t == nil {
+	snap := s.acquire()
+	if snap == nil {
 		return st
 	}
-	st.DefaultRoute = t.def.name
+	defer snap.release()
+	st.DefaultRoute = snap.def.name
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, spec := range t.specs {
-		r := t.routes[spec.Name]
+	for _, spec := range snap.specs {
+		r := snap.routes[spec.Name]
 		rs := RouteStatus{Name: r.name, Sticky: spec.Sticky, Override: !r.noOverride}
 		for i := range r.targets {
 			tg := &r.targets[i]
-			ts := TargetStatus{URI: tg.b.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, tg.b.history...)}
-			if d := tg.b.cur.Load(); d != nil {
+			ts := TargetStatus{URI: tg.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, s.history[tg.uri]...)}
+			if d := tg.d; d != nil {
 				ts.Serving = &ServingInfo{Provenance: d.prov, LoadedSince: d.since}
 				if in, ok := d.model.(interface{ Describe() any }); ok {
 					ts.Model = in.Describe()
 				}
 			}
 			if s.cfg.Operator != nil {
-				if f, ok := s.cfg.Operator.Follow(tg.b.uri); ok {
+				if f, ok := s.cfg.Operator.Follow(tg.uri); ok {
 					ts.Follow = &f
 				}
 			}
@@ -130,7 +132,7 @@ func (s *Server) Status() ModelsStatus {
 		if sh := r.shadow; sh != nil {
 			ss := sh.stats.status()
 			ss.URI, ss.Alias, ss.Sample = sh.spec.URI, sh.spec.Alias, sh.sample
-			if d := sh.b.cur.Load(); d != nil {
+			if d := sh.d; d != nil {
 				p := d.prov
 				ss.Serving = &p
 			}

@@ -19,6 +19,10 @@ type fakeModel struct {
 	value float32
 	err   error
 	refs  atomic.Int64
+	// entered, when set, receives a value when Predict starts, and Predict
+	// then waits for gate.
+	entered chan struct{}
+	gate    chan struct{}
 }
 
 // newFakeModel returns a fake holding one reference, owned by the test.
@@ -71,6 +75,10 @@ func (m *fakeModel) live() bool { return m.refs.Load() > 0 }
 func (m *fakeModel) Plan() *signature.Plan { return m.plan }
 
 func (m *fakeModel) Predict(_ context.Context, b *signature.Batch) (signature.Prediction, error) {
+	if m.entered != nil {
+		m.entered <- struct{}{}
+		<-m.gate
+	}
 	if m.err != nil {
 		return nil, m.err
 	}

@@ -29,12 +29,12 @@ const maxPooledResponse = 1 << 20
 
 var responsePool = sync.Pool{New: func() any { return &responseBuf{b: make([]byte, 0, 4096)} }}
 
-// invocations serves one scoring request on route r: admit it, choose the
-// target, stamp provenance, check the media type, decode and validate
-// against the model's signature, run, encode, and record metrics (and a
-// span when tracing is on). It allocates nothing once pools are warm and
-// tracing is off.
-func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
+// invocations serves one scoring request on route r of snap (held by the
+// caller): admit it, choose the target, stamp provenance, check the media
+// type, decode and validate against the model's signature, run, encode,
+// and record metrics (and a span when tracing is on). It allocates nothing
+// once pools are warm and tracing is off.
+func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route) {
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if !ctx.IsPost() {
 		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest,
@@ -49,25 +49,21 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 	defer s.leave()
 	rs := s.startRequestSpan(ctx, r)
 	var (
-		d     *deployment
 		tg    *target
 		infer time.Duration
 	)
-	s.serveInvocation(ctx, r, rs, &d, &tg, &infer)
+	s.serveInvocation(ctx, snap, r, rs, &tg, &infer)
 	status := ctx.Response.StatusCode()
-	if d != nil {
-		if rec := s.recorder(r, tg, d); rec != nil {
-			rec.Done(ctx, status, "POST", time.Since(start), infer)
-		}
-		d.model.Release()
+	if tg != nil && tg.rec != nil {
+		tg.rec.Done(ctx, status, "POST", time.Since(start), infer)
 	}
 	rs.end(status)
 }
 
-// serveInvocation does the work of invocations; the deployment it chose
-// (with a reference held) and the time spent in the model are handed back
-// for metrics.
-func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, r *route, rs requestSpan, dp **deployment, tgp **target, inferTime *time.Duration) {
+// serveInvocation does the work of invocations; the target it chose, once
+// a model serves it, and the time spent in the model are handed back for
+// metrics.
+func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, rs requestSpan, tgp **target, inferTime *time.Duration) {
 	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	buf := responsePool.Get().(*responseBuf)
 	defer func() {
@@ -80,13 +76,13 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, r *route, rs requestS
 		writeError(ctx, err, "")
 		return
 	}
-	d, ok := tg.b.acquire()
-	if !ok {
+	d := tg.d
+	if d == nil {
 		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
-			"route %s: model %s is not loaded yet", r.name, tg.b.uri), "")
+			"route %s: model %s is not loaded yet", r.name, tg.uri), "")
 		return
 	}
-	*dp, *tgp = d, tg
+	*tgp = tg
 	rs.model(d)
 	h := &ctx.Response.Header
 	for i := range d.headers {
@@ -136,7 +132,7 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, r *route, rs requestS
 	if sh := r.shadow; sh != nil && rand.Float64() < sh.sample {
 		sh.stats.sampled.Add(1)
 		s.offerShadow(&shadowJob{
-			route: r, format: format, latency: since(shadowStart),
+			snap: snap, route: r, format: format, latency: since(shadowStart),
 			body: bytes.Clone(ctx.PostBody()), primary: bytes.Clone(out),
 		})
 	}

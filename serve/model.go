@@ -51,9 +51,10 @@ const (
 
 type header struct{ key, value []byte }
 
-// deployment is an immutable pairing of a loaded model with the provenance
-// of the target it serves. Header values and the error-message prefix are
-// prepared once, when the deployment is published.
+// deployment is a loaded model serving one URI in a Snapshot, with the
+// provenance of its version. Header values and the error-message prefix are
+// prepared when the Snapshot is compiled; since is set when it is
+// published, and nothing changes afterwards.
 type deployment struct {
 	model    Model
 	prov     Provenance
@@ -62,8 +63,8 @@ type deployment struct {
 	errorTag string // "model churn-gbm version 1 (alias champion)"
 }
 
-func newDeployment(m Model, p Provenance, since time.Time) *deployment {
-	d := &deployment{model: m, prov: p, since: since}
+func newDeployment(m Model, p Provenance) *deployment {
+	d := &deployment{model: m, prov: p}
 	add := func(k, v string) {
 		if v != "" {
 			d.headers = append(d.headers, header{[]byte(k), []byte(v)})

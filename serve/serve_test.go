@@ -68,20 +68,35 @@ type testServer struct {
 	url string
 }
 
-func startServer(t *testing.T, cfg Config, specs []RouteSpec, publish map[string]Model) *testServer {
+// served deploys each model with v1Provenance.
+func served(models map[string]Model) map[string]Deployment {
+	deps := map[string]Deployment{}
+	for uri, m := range models {
+		deps[uri] = Deployment{Model: m, Provenance: v1Provenance}
+	}
+	return deps
+}
+
+// publish compiles specs (default route: the first) with deps and makes
+// them live.
+func publish(tb testing.TB, s *Server, specs []RouteSpec, deps map[string]Deployment) {
+	tb.Helper()
+	snap, err := s.Compile(specs, "", deps)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Publish(snap); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func startServer(t *testing.T, cfg Config, specs []RouteSpec, models map[string]Model) *testServer {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetRoutes(specs, ""); err != nil {
-		t.Fatal(err)
-	}
-	for uri, m := range publish {
-		if err := s.Publish(uri, m, v1Provenance); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, s, specs, served(models))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +112,7 @@ func startServer(t *testing.T, cfg Config, specs []RouteSpec, publish map[string
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+		s.Close()
 		http.DefaultClient.CloseIdleConnections()
 	})
 	return &testServer{Server: s, url: "http://" + ln.Addr().String()}
@@ -310,7 +326,8 @@ func TestErrors(t *testing.T) {
 }
 
 func TestNotReady(t *testing.T) {
-	ts := startServer(t, Config{}, []RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: champion}}}}, nil)
+	specs := []RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: champion}}}}
+	ts := startServer(t, Config{}, specs, nil)
 	for _, path := range []string{"/health", "/ping"} {
 		resp, err := http.Get(ts.url + path)
 		if err != nil {
@@ -325,7 +342,7 @@ func TestNotReady(t *testing.T) {
 	if r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte(champion)) {
 		t.Errorf("invocations before a model is published: %d %s; want 503 naming %s", r.status, r.body, champion)
 	}
-	ts.Publish(champion, loadModel(t, testutil.RecordedModel(t, "churn-gbm", 1)), v1Provenance)
+	publish(t, ts.Server, specs, served(map[string]Model{champion: loadModel(t, testutil.RecordedModel(t, "churn-gbm", 1))}))
 	resp, err := http.Get(ts.url + "/health")
 	if err != nil {
 		t.Fatal(err)

@@ -154,36 +154,34 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Server serves MLflow's scoring protocol for a table of routes. Its
-// methods are safe for concurrent use.
+// Server serves MLflow's scoring protocol for the routes of its live
+// Snapshot. Its methods are safe for concurrent use.
 type Server struct {
-	cfg   Config
-	http  *fasthttp.Server
-	table atomic.Pointer[table]
+	cfg  Config
+	http *fasthttp.Server
+	live atomic.Pointer[Snapshot]
 
 	draining atomic.Bool
 
 	admit admission
 
-	mu       sync.Mutex // guards bindings and their swap history
-	bindings map[string]*binding
-	// pending holds bindings published ahead of the SetRoutes that uses
-	// them (a reload warms new models before swapping routes in).
-	pending map[string]*binding
-
-	// shadows runs shadow copies; started by the first SetRoutes with a
-	// shadow, stopped by Shutdown or Close. Guarded by mu.
+	mu sync.Mutex // serialises Publish; guards the fields below
+	// history holds the recent swaps of each URI the live routes use.
+	history map[string][]Swap
+	closed  bool
+	// shadows runs shadow copies; started by the first Publish with a
+	// shadow, stopped by Shutdown or Close.
 	shadows *shadowPool
 	metrics fasthttp.RequestHandler
 }
 
-// New returns a Server with no routes; SetRoutes must be called before it
-// serves scoring requests.
+// New returns a Server with no routes; a Snapshot must be published before
+// it serves scoring requests.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg.withDefaults(), bindings: map[string]*binding{}, pending: map[string]*binding{}}
+	s := &Server{cfg: cfg.withDefaults(), history: map[string][]Swap{}}
 	if s.cfg.MaxInflight > 0 {
 		s.admit.slots = make(chan struct{}, s.cfg.MaxInflight)
 	}
@@ -237,14 +235,9 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 // benchmarks (fasthttp.RequestCtx without a network).
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
-	t := s.table.Load()
 	switch string(path) {
 	case "/invocations":
-		if t == nil {
-			writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "no routes configured"), "")
-			return
-		}
-		s.invocations(ctx, t.def)
+		s.score(ctx, nil)
 		return
 	case "/ping", "/health", "/ready":
 		s.health(ctx)
@@ -262,14 +255,8 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	if name, ok := routeInvocations(path); ok && t != nil {
-		r := t.routes[string(name)]
-		if r == nil {
-			writeError(ctx, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
-				"route %q does not exist", name), "")
-			return
-		}
-		s.invocations(ctx, r)
+	if name, ok := routeInvocations(path); ok && s.live.Load() != nil {
+		s.score(ctx, name)
 		return
 	}
 	if s.admin(ctx) {
@@ -277,6 +264,28 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
 		"no endpoint %s %s", ctx.Method(), path), "")
+}
+
+// score serves a scoring request on the route named name (the default
+// route when name is nil) of the live Snapshot, which it holds until the
+// response is ready.
+func (s *Server) score(ctx *fasthttp.RequestCtx, name []byte) {
+	snap := s.acquire()
+	if snap == nil {
+		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "no routes configured"), "")
+		return
+	}
+	r := snap.def
+	if name != nil {
+		if r = snap.routes[string(name)]; r == nil {
+			writeError(ctx, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
+				"route %q does not exist", name), "")
+			snap.release()
+			return
+		}
+	}
+	s.invocations(ctx, snap, r)
+	snap.release()
 }
 
 // routeInvocations matches /routes/<name>/invocations.

@@ -81,9 +81,8 @@ type app struct {
 	resolver *resolver.Resolver
 	models   *infer.Cache
 	server   *serve.Server
-	deployer *deployer
+	fleet    *fleet
 	watcher  *resolver.Watcher
-	routes   []routeSpec // guarded by reloadMu after start
 
 	tel       *telemetry.Telemetry
 	observers metric.Registration
@@ -173,15 +172,13 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := server.SetRoutes(specsOf(routes), cfg.DefaultRoute); err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
-	}
 	onMissing, _ := resolver.ParseMissingPolicy(cfg.OnMissing)
 	models := infer.NewCache(cfg.ModelCacheBytes)
-	d := newDeployer(server, models, icfg, log)
-	d.setConfigs(configs)
-	d.ins, d.tracer = ins, tracer
-	w := resolver.NewWatcher(res, d, resolver.WatchConfig{
+	f := newFleet(server, models, log, ins, tracer)
+	if err := f.start(routes, cfg.DefaultRoute, configs); err != nil {
+		return nil, err
+	}
+	w := resolver.NewWatcher(res, f, resolver.WatchConfig{
 		PollInterval: cfg.PollInterval, MaxAttempts: cfg.MaxAttempts,
 		OnMissing: onMissing, Logger: log, Tracer: tracer,
 	})
@@ -191,7 +188,7 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	a := &app{cfg: cfg, log: log, resolver: res, models: models, server: server,
-		deployer: d, watcher: w, routes: routes, tel: tel, observers: reg}
+		fleet: f, watcher: w, tel: tel, observers: reg}
 	op.reload = a.reload
 	return a, nil
 }
@@ -219,7 +216,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) int {
 	a.log.Info("listening; loading models", "listen", ln.Addr().String(), "version", version,
 		"onnxruntime", infer.Version(), "tracking_uri", a.cfg.TrackingURI)
 
-	routes := len(a.routes) // read before reloads may start
+	routes := len(a.fleet.current().routes) // read before reloads may start
 	loaded := make(chan error, 1)
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -250,7 +247,7 @@ func (a *app) watchAll(ctx context.Context) error {
 	a.reloadMu.Lock() // a SIGHUP during start waits for the first load
 	defer a.reloadMu.Unlock()
 	g, ctx := errgroup.WithContext(ctx)
-	for _, u := range urisOf(a.routes) {
+	for _, u := range urisOf(a.fleet.current().routes) {
 		g.Go(func() error { return a.watcher.Watch(ctx, u) })
 	}
 	return g.Wait()
