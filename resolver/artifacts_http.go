@@ -47,7 +47,11 @@ func (s *httpStore) List(ctx context.Context, dir string) ([]FileInfo, error) {
 		} `json:"files"`
 	}
 	if err := s.hc.doJSON(ctx, http.MethodGet, u, nil, &resp); err != nil {
-		return nil, fmt.Errorf("list artifacts %s: %w", joinRel(s.String(), dir), err)
+		where := s.String()
+		if dir != "" {
+			where += "/" + dir
+		}
+		return nil, fmt.Errorf("list artifacts %s: %w", where, err)
 	}
 	out := make([]FileInfo, 0, len(resp.Files))
 	for _, f := range resp.Files {

@@ -12,32 +12,49 @@ import (
 	"strings"
 )
 
-// localStore reads a directory on the local file system. All access goes
-// through os.Root, so neither ".." nor symbolic links can leave the
-// directory.
+// localStore reads a directory on the local file system, rel under an
+// allowed root. All access goes through os.Root, opened at the root and
+// then at rel, so neither ".." nor symbolic links can leave the root (on
+// the way to the directory) or the directory (inside it).
 type localStore struct {
-	dir     string
+	root    string
+	rel     string // "." for the root itself
 	display string
 }
 
 var _ ArtifactStore = (*localStore)(nil)
 
-func newLocalStore(dir, display string) (*localStore, error) {
-	if !filepath.IsAbs(dir) {
-		return nil, fmt.Errorf("artifact directory %q is not absolute: %w", dir, ErrInvalid)
+// openLocalStore returns the store for rel under root. A directory that
+// can only be reached through a link leaving root is refused now; one that
+// does not exist is reported by List.
+func openLocalStore(root, rel, display string) (*localStore, error) {
+	if !filepath.IsAbs(root) || !filepath.IsLocal(rel) {
+		return nil, fmt.Errorf("artifact directory %q is not a path under %s: %w", display, root, ErrInvalid)
 	}
-	return &localStore{dir: filepath.Clean(dir), display: display}, nil
+	s := &localStore{root: filepath.Clean(root), rel: filepath.Clean(rel), display: display}
+	r, err := s.open()
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return s, nil
+		}
+		return nil, err
+	}
+	r.Close()
+	return s, nil
 }
 
 func (s *localStore) String() string { return s.display }
 
 func (s *localStore) open() (*os.Root, error) {
-	root, err := os.OpenRoot(s.dir)
+	root, err := os.OpenRoot(s.root)
+	if err == nil && s.rel != "." {
+		var sub *os.Root
+		sub, err = root.OpenRoot(s.rel)
+		root.Close()
+		root = sub
+	}
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("artifact directory %s: %w", s.display, withKind(ErrNotFound, err))
-		}
-		return nil, fmt.Errorf("artifact directory %s: %w", s.display, withKind(ErrUnavailable, err))
+		return nil, s.fsError("open", "", err)
 	}
 	return root, nil
 }
@@ -116,8 +133,11 @@ func (s *localStore) Download(ctx context.Context, file string, w io.Writer) (in
 	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
 		return 0, fmt.Errorf("artifact store %s: %q is not a regular file: %w", s.display, file, ErrInvalid)
 	}
-	n, err := io.Copy(w, f)
+	n, err := io.Copy(w, ctxReader{ctx, f})
 	if err != nil {
+		if errors.Is(err, ErrInvalid) || ctx.Err() != nil {
+			return n, fmt.Errorf("artifact store %s: read %s: %w", s.display, file, err)
+		}
 		return n, fmt.Errorf("artifact store %s: read %s: %w", s.display, file, withKind(ErrUnavailable, err))
 	}
 	return n, nil
@@ -132,6 +152,23 @@ func (s *localStore) fsError(op, p string, err error) error {
 		kind = ErrUnauthorized
 	case strings.Contains(err.Error(), "path escapes from parent"): // os.Root refused a link or ".."
 		kind = ErrInvalid
+		err = fmt.Errorf("a symbolic link or \"..\" leads out of the allowed directory %s: %w", s.root, err)
+	}
+	if p == "" {
+		return fmt.Errorf("artifact directory %s: %s: %w", s.display, op, withKind(kind, err))
 	}
 	return fmt.Errorf("artifact store %s: %s %q: %w", s.display, op, p, withKind(kind, err))
+}
+
+// ctxReader stops a local copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,8 +33,8 @@ func (c *s3Clients) get() (*minio.Client, error) {
 		lookup := minio.BucketLookupAuto
 		if c.cfg.EndpointURL != "" {
 			u, err := url.Parse(c.cfg.EndpointURL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
-				c.err = fmt.Errorf("S3 endpoint %q (MLFLOW_S3_ENDPOINT_URL): want http(s)://host[:port]: %w", c.cfg.EndpointURL, ErrInvalid)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.User != nil {
+				c.err = fmt.Errorf("S3 endpoint %q (MLFLOW_S3_ENDPOINT_URL): want http(s)://host[:port] without user information: %w", Redact(c.cfg.EndpointURL), ErrInvalid)
 				return
 			}
 			// S3-compatible stores such as MinIO need path-style addressing.
@@ -176,6 +177,9 @@ func (s *s3Store) Download(ctx context.Context, file string, w io.Writer) (int64
 func s3Error(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if errors.Is(err, ErrInvalid) { // a size limit
+		return err
 	}
 	switch minio.ToErrorResponse(err).Code {
 	case "NoSuchKey", "NoSuchBucket":

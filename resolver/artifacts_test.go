@@ -19,27 +19,45 @@ import (
 	"time"
 )
 
-func newOpener(t *testing.T, s3 S3Config) *artifactOpener {
+// newOpener returns an opener for a tracking server at http://mlflow:5000
+// that may read the local directories roots.
+func newOpener(t *testing.T, s3 S3Config, roots ...string) *artifactOpener {
 	t.Helper()
-	cfg, err := Config{TrackingURI: "http://unused", S3: s3}.withDefaults()
+	cfg, err := Config{TrackingURI: "http://mlflow:5000", S3: s3, AllowedHosts: []string{"artifacts.example:8443"}}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := newHTTPClient(cfg, &tls.Config{})
-	o := newArtifactOpener(hc, cfg.S3, cfg.Timeout, func(host, p string) (ArtifactStore, error) {
+	policy, err := newHostPolicy([]string{cfg.TrackingURI}, cfg.AllowedHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := newHTTPClient(cfg, &tls.Config{}, policy)
+	o := newArtifactOpener(hc, cfg.S3, cfg.Timeout, roots, func(host, p string) (ArtifactStore, error) {
 		return nil, fmt.Errorf("mlflow-artifacts host=%q path=%q", host, p)
 	})
 	t.Cleanup(o.close)
 	return o
 }
 
-// fetchAll downloads a store into a fresh cache entry and returns the files.
-func fetchAll(t *testing.T, store ArtifactStore) (map[string][]byte, error) {
+// openCache opens a cache under a temporary directory, closed at the end
+// of the test.
+func openCache(t *testing.T, cfg CacheConfig) *Cache {
 	t.Helper()
-	cache, err := OpenCache(t.TempDir(), nil)
+	if cfg.Root == "" {
+		cfg.Root = t.TempDir()
+	}
+	c, err := OpenCache(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// fetchAll downloads a store into a fresh cache entry and returns the files.
+func fetchAll(t *testing.T, store ArtifactStore) (map[string][]byte, error) {
+	t.Helper()
+	cache := openCache(t, CacheConfig{})
 	res := &Resolution{Name: "m", Version: "1", ArtifactURI: store.String()}
 	dir, err := cache.Fetch(context.Background(), res, store)
 	if err != nil {
@@ -67,7 +85,7 @@ func TestLocalStore(t *testing.T) {
 	if err := os.Symlink("model.onnx", filepath.Join(root, "alias.onnx")); err != nil {
 		t.Fatal(err)
 	}
-	o := newOpener(t, S3Config{})
+	o := newOpener(t, S3Config{}, filepath.Dir(filepath.Dir(root)))
 	fileURI := (&url.URL{Scheme: "file", Path: root}).String()
 	if !strings.Contains(fileURI, "my%20models") {
 		t.Fatalf("test setup: %s is not percent-encoded", fileURI)
@@ -107,7 +125,7 @@ func TestLocalStoreRefusesEscapes(t *testing.T) {
 			if err := os.Symlink(target, filepath.Join(root, "model.onnx")); err != nil {
 				t.Fatal(err)
 			}
-			store, err := newOpener(t, S3Config{}).open(root)
+			store, err := newOpener(t, S3Config{}, filepath.Dir(outside)).open(root)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +139,7 @@ func TestLocalStoreRefusesEscapes(t *testing.T) {
 			}
 		})
 	}
-	store, err := newOpener(t, S3Config{}).open(filepath.Join(outside, "missing"))
+	store, err := newOpener(t, S3Config{}, outside).open(filepath.Join(outside, "missing"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +156,15 @@ func TestOpenArtifactURIs(t *testing.T) {
 	}{
 		{"http://mlflow:5000/prefix/api/2.0/mlflow-artifacts/artifacts/1/models/m-1/artifacts",
 			"http://mlflow:5000/prefix/api/2.0/mlflow-artifacts/artifacts/1/models/m-1/artifacts", nil},
+		{"https://artifacts.example:8443/api/2.0/mlflow-artifacts/artifacts/1/x",
+			"https://artifacts.example:8443/api/2.0/mlflow-artifacts/artifacts/1/x", nil},
+		{"http://other:5000/api/2.0/mlflow-artifacts/artifacts/1/x", "host http://other:5000 refused", ErrInvalid},
+		{"http://mlflow:5001/api/2.0/mlflow-artifacts/artifacts/1/x", "host http://mlflow:5001 refused", ErrInvalid},
+		{"https://mlflow:5000/api/2.0/mlflow-artifacts/artifacts/1/x", "host https://mlflow:5000 refused", ErrInvalid},
+		{"http://artifacts.example:9000/api/2.0/mlflow-artifacts/artifacts/1/x", "host http://artifacts.example:9000 refused", ErrInvalid},
+		{"http://user:pw@mlflow:5000/api/2.0/mlflow-artifacts/artifacts/1/x", `"http://redacted@mlflow:5000/api/2.0/mlflow-artifacts/artifacts/1/x": user information`, ErrInvalid},
+		{"file:///etc", "outside the directories mlgate may read", ErrInvalid},
+		{"/etc/ssh", "outside the directories mlgate may read", ErrInvalid},
 		{"mlflow-artifacts:/1/models/m-1/artifacts", `mlflow-artifacts host="" path="1/models/m-1/artifacts"`, nil},
 		{"mlflow-artifacts://other:5000/1/x", `mlflow-artifacts host="other:5000" path="1/x"`, nil},
 		{"mlflow-artifacts:/1/../etc", `has an empty, ".", ".." or backslash element`, ErrInvalid},
@@ -170,9 +197,11 @@ func TestOpenArtifactURIs(t *testing.T) {
 // fakeS3 serves ListObjectsV2 (path style, "/" delimiter) and GetObject from
 // memory.
 type fakeS3 struct {
-	mu      sync.Mutex
-	objects map[string][]byte // "bucket/key" → data
-	paths   []string
+	mu       sync.Mutex
+	objects  map[string][]byte // "bucket/key" → data
+	paths    []string
+	auth     []string // Authorization headers received
+	redirect string   // when set, object reads answer 307 to it
 }
 
 type s3List struct {
@@ -199,6 +228,7 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.paths = append(f.paths, r.URL.Path)
+	f.auth = append(f.auth, r.Header.Get("Authorization"))
 	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	if key == "" && r.URL.Query().Get("list-type") == "2" {
 		prefix := r.URL.Query().Get("prefix")
@@ -227,6 +257,11 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out.KeyCount = len(out.Contents) + len(out.CommonPrefixes)
 		w.Header().Set("Content-Type", "application/xml")
 		_ = xml.NewEncoder(w).Encode(out)
+		return
+	}
+	if f.redirect != "" {
+		w.Header().Set("Location", f.redirect+r.URL.RequestURI())
+		w.WriteHeader(http.StatusTemporaryRedirect)
 		return
 	}
 	data, ok := f.objects[bucket+"/"+key]

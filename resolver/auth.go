@@ -51,19 +51,24 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 	return tc, nil
 }
 
-// newTransport returns the HTTP transport shared by the REST registry and the
-// HTTP artifact stores. Response headers must arrive within timeout; bodies
-// are bounded by the callers.
+// maxHeaderBytes bounds the response headers of one registry or artifact
+// request.
+const maxHeaderBytes = 1 << 20
+
+// newTransport returns an HTTP transport for the REST registry and the
+// HTTP artifact stores. Response headers must arrive within timeout and
+// hold at most maxHeaderBytes; bodies are bounded by the callers.
 func newTransport(tc *tls.Config, timeout time.Duration) *http.Transport {
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tc,
-		TLSHandshakeTimeout:   timeout,
-		ResponseHeaderTimeout: timeout,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          16,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       90 * time.Second,
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:        tc,
+		TLSHandshakeTimeout:    timeout,
+		ResponseHeaderTimeout:  timeout,
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           16,
+		MaxIdleConnsPerHost:    8,
+		IdleConnTimeout:        90 * time.Second,
 	}
 }

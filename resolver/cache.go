@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -19,47 +22,122 @@ import (
 const (
 	tmpDirName  = ".tmp"
 	refsDirName = "refs"
-	// staleTempAge is how old a leftover download directory (from a crash)
-	// must be before OpenCache removes it.
-	staleTempAge = 24 * time.Hour
 	// Limits on one version's artifact tree.
 	maxArtifactFiles = 10000
 	maxArtifactDepth = 32
 )
 
+// CacheConfig configures a Cache. The zero value of each field means the
+// default its comment states.
+type CacheConfig struct {
+	// Root is the cache directory. Required.
+	Root string
+	// Logger receives download logs. Nil means no logging.
+	Logger *slog.Logger
+	// MaxModelBytes caps the bytes of one version's artifacts, as listed
+	// and as received. Zero means DefaultMaxModelBytes.
+	MaxModelBytes int64
+	// DownloadTimeout bounds the download of one version's artifacts.
+	// Zero means DefaultDownloadTimeout.
+	DownloadTimeout time.Duration
+	// MinDownloadRate abandons a download that brings fewer bytes than
+	// this per second, averaged over each RateWindow. Zero means
+	// DefaultMinDownloadRate; negative means no minimum.
+	MinDownloadRate int64
+	// RateWindow is the period the minimum rate is measured over. Zero
+	// means DefaultRateWindow.
+	RateWindow time.Duration
+}
+
+func (c CacheConfig) withDefaults() (CacheConfig, error) {
+	switch {
+	case c.Root == "":
+		return c, fmt.Errorf("artifact cache: empty directory: %w", ErrInvalid)
+	case c.MaxModelBytes < 0:
+		return c, fmt.Errorf("artifact cache: MaxModelBytes %d is negative: %w", c.MaxModelBytes, ErrInvalid)
+	case c.DownloadTimeout < 0:
+		return c, fmt.Errorf("artifact cache: DownloadTimeout %v is negative: %w", c.DownloadTimeout, ErrInvalid)
+	case c.RateWindow < 0:
+		return c, fmt.Errorf("artifact cache: RateWindow %v is negative: %w", c.RateWindow, ErrInvalid)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxModelBytes == 0 {
+		c.MaxModelBytes = DefaultMaxModelBytes
+	}
+	if c.DownloadTimeout == 0 {
+		c.DownloadTimeout = DefaultDownloadTimeout
+	}
+	if c.MinDownloadRate == 0 {
+		c.MinDownloadRate = DefaultMinDownloadRate
+	}
+	if c.RateWindow == 0 {
+		c.RateWindow = DefaultRateWindow
+	}
+	return c, nil
+}
+
 // Cache is the on-disk artifact cache. A version's artifacts never change,
 // so each is stored once under <root>/<sanitized-name>/<version>-<hash>/,
 // where hash is derived from Resolution.Key. An entry directory exists only
-// when it is complete: downloads go to <root>/.tmp/ and are renamed into
-// place. Cache is safe for concurrent use, also by several processes
-// sharing the root.
+// when it is complete: downloads go to this Cache's own directory under
+// <root>/.tmp/ and are renamed into place. Cache is safe for concurrent
+// use, also by several processes sharing the root. Close it when done.
 type Cache struct {
 	root  string
+	cfg   CacheConfig
 	log   *slog.Logger
 	group singleflight.Group
+	tick  ticker
+	temp  *tempDir // this Cache's download directory, locked while open
+
+	mu     sync.Mutex
+	closed bool
+	active sync.WaitGroup // downloads in progress
 }
 
-// OpenCache creates the cache directories under root and removes leftover
-// download directories older than a day. A nil logger logs nothing.
-func OpenCache(root string, logger *slog.Logger) (*Cache, error) {
-	if root == "" {
-		return nil, fmt.Errorf("artifact cache: empty directory: %w", ErrInvalid)
-	}
-	abs, err := filepath.Abs(root)
+// OpenCache creates the cache directories under cfg.Root, removes the
+// download directories that no open Cache holds (what a crashed or killed
+// process left), and claims a locked download directory of its own. Each
+// open Cache holds an flock(2) on its download directory until Close (the
+// kernel drops it if the process dies), so a starting process never removes
+// another live process's download in progress.
+func OpenCache(cfg CacheConfig) (*Cache, error) {
+	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("artifact cache %s: %w", root, withKind(ErrInvalid, err))
+		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	abs, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("artifact cache %s: %w", cfg.Root, withKind(ErrInvalid, err))
 	}
-	c := &Cache{root: abs, log: logger}
+	c := &Cache{root: abs, cfg: cfg, log: cfg.Logger, tick: realTicker}
 	for _, d := range []string{c.tmpDir(), filepath.Join(abs, refsDirName)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("artifact cache %s: %w", abs, withKind(ErrInvalid, err))
 		}
 	}
-	c.removeStaleTemps(time.Now().Add(-staleTempAge))
+	c.removeAbandonedTemps()
+	if c.temp, err = claimTempDir(c.tmpDir()); err != nil {
+		return nil, fmt.Errorf("artifact cache %s: %w", abs, withKind(ErrUnavailable, err))
+	}
 	return c, nil
+}
+
+// Close waits for the downloads in progress (their callers' contexts and
+// the download deadline bound them), then removes this Cache's download
+// directory and releases its lock. Fetch fails afterwards.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.active.Wait()
+	return c.temp.release()
 }
 
 // Root returns the cache's root directory.
@@ -67,19 +145,22 @@ func (c *Cache) Root() string { return c.root }
 
 func (c *Cache) tmpDir() string { return filepath.Join(c.root, tmpDirName) }
 
-func (c *Cache) removeStaleTemps(before time.Time) {
+// removeAbandonedTemps removes every entry of <root>/.tmp that no live
+// Cache holds locked.
+func (c *Cache) removeAbandonedTemps() {
 	entries, err := os.ReadDir(c.tmpDir())
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil || info.ModTime().After(before) {
+		p := filepath.Join(c.tmpDir(), e.Name())
+		removed, err := removeIfUnlocked(p)
+		if err != nil {
+			c.log.Warn("cannot remove leftover artifact download", "dir", p, "err", err)
 			continue
 		}
-		p := filepath.Join(c.tmpDir(), e.Name())
-		if err := os.RemoveAll(p); err != nil {
-			c.log.Warn("cannot remove leftover artifact download", "dir", p, "err", err)
+		if removed {
+			c.log.Info("removed an abandoned artifact download", "dir", p)
 		}
 	}
 }
@@ -105,27 +186,38 @@ func (c *Cache) Lookup(res *Resolution) (string, bool) {
 // Fetch returns the directory holding the whole artifact directory of res,
 // downloading it from store unless a complete entry exists. Concurrent
 // fetches of one key in this process share one download, which runs under
-// the context of the first caller. Each file is checked against the size the
-// listing reports; on any failure nothing is left in the cache.
+// the context of the first caller; every caller stops waiting when its own
+// context ends. A download is bounded by the listed size of each file, by
+// MaxModelBytes, by DownloadTimeout and by MinDownloadRate; on any failure
+// nothing is left in the cache.
 func (c *Cache) Fetch(ctx context.Context, res *Resolution, store ArtifactStore) (string, error) {
 	dir := c.Dir(res)
 	if isDir(dir) {
 		return dir, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("fetch %s: %w", res, err)
+	}
 	for attempt := 0; ; attempt++ {
-		_, err, shared := c.group.Do(res.Key(), func() (any, error) {
+		ch := c.group.DoChan(res.Key(), func() (any, error) {
 			if isDir(dir) {
 				return nil, nil
 			}
 			return nil, c.download(ctx, res, store, dir)
 		})
+		var r singleflight.Result
+		select {
+		case r = <-ch:
+		case <-ctx.Done():
+			return "", fmt.Errorf("fetch %s: %w", res, ctx.Err())
+		}
 		// A shared download cancelled by its first caller is retried for a
 		// caller whose own context is still live.
-		if err != nil && shared && attempt == 0 && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+		if r.Err != nil && r.Shared && attempt == 0 && ctx.Err() == nil && errors.Is(r.Err, context.Canceled) {
 			continue
 		}
-		if err != nil {
-			return "", err
+		if r.Err != nil {
+			return "", r.Err
 		}
 		return dir, nil
 	}
@@ -133,7 +225,15 @@ func (c *Cache) Fetch(ctx context.Context, res *Resolution, store ArtifactStore)
 
 func (c *Cache) download(ctx context.Context, res *Resolution, store ArtifactStore, dir string) (err error) {
 	start := time.Now()
-	tmp, err := os.MkdirTemp(c.tmpDir(), sanitizeName(filepath.Base(filepath.Dir(dir)))+"-"+filepath.Base(dir)+"-")
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fmt.Errorf("artifact cache %s: closed: %w", c.root, ErrInvalid)
+	}
+	c.active.Add(1)
+	c.mu.Unlock()
+	defer c.active.Done()
+	tmp, err := os.MkdirTemp(c.temp.path, sanitizeName(filepath.Base(filepath.Dir(dir)))+"-"+filepath.Base(dir)+"-")
 	if err != nil {
 		return fmt.Errorf("artifact cache %s: %w", c.root, withKind(ErrUnavailable, err))
 	}
@@ -142,8 +242,19 @@ func (c *Cache) download(ctx context.Context, res *Resolution, store ArtifactSto
 			os.RemoveAll(tmp)
 		}
 	}()
-	files, bytes, err := copyTree(ctx, store, tmp)
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	dctx, cancelTimeout := context.WithTimeoutCause(dctx, c.cfg.DownloadTimeout,
+		withKind(ErrUnavailable, fmt.Errorf("not finished within %v (download-timeout): %w", c.cfg.DownloadTimeout, errDownloadTimeout)))
+	defer cancelTimeout()
+	var progress atomic.Int64
+	stop := watchRate(cancel, &progress, c.cfg.MinDownloadRate, c.cfg.RateWindow, c.tick)
+	files, bytes, err := copyTree(dctx, store, tmp, c.cfg.MaxModelBytes, &progress)
+	stop()
 	if err != nil {
+		if cause := context.Cause(dctx); ctx.Err() == nil && (errors.Is(cause, errTooSlow) || errors.Is(cause, errDownloadTimeout)) {
+			err = cause
+		}
 		return fmt.Errorf("fetch %s from %s: %w", res, store, err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -165,9 +276,52 @@ func (c *Cache) download(ctx context.Context, res *Resolution, store ArtifactSto
 	return nil
 }
 
+// ReadOne returns one file of store, bounded like a download: by its size
+// limit (fileLimit, else MaxModelBytes), DownloadTimeout and
+// MinDownloadRate.
+func (c *Cache) ReadOne(ctx context.Context, store ArtifactStore, name string) ([]byte, error) {
+	limit, why := fileLimit(name)
+	if limit == 0 {
+		limit, why = c.cfg.MaxModelBytes, "max-model-bytes"
+	}
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	dctx, cancelTimeout := context.WithTimeoutCause(dctx, c.cfg.DownloadTimeout,
+		withKind(ErrUnavailable, fmt.Errorf("not finished within %v (download-timeout): %w", c.cfg.DownloadTimeout, errDownloadTimeout)))
+	defer cancelTimeout()
+	var progress atomic.Int64
+	stop := watchRate(cancel, &progress, c.cfg.MinDownloadRate, c.cfg.RateWindow, c.tick)
+	var buf bytes.Buffer
+	_, err := store.Download(dctx, name, &boundedWriter{w: &buf, file: name, limit: limit, why: why, progress: &progress})
+	stop()
+	if err != nil {
+		if cause := context.Cause(dctx); ctx.Err() == nil && (errors.Is(cause, errTooSlow) || errors.Is(cause, errDownloadTimeout)) {
+			err = cause
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// readCached reads one file of a cached entry, bounded as ReadOne is.
+func (c *Cache) readCached(dir, name string) ([]byte, error) {
+	limit, why := fileLimit(name)
+	if limit == 0 {
+		limit, why = c.cfg.MaxModelBytes, "max-model-bytes"
+	}
+	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readLimited(f, name, limit, why)
+}
+
 // copyTree downloads every file under the store root into dst, recursing
-// into directories, and checks each file against its listed size.
-func copyTree(ctx context.Context, store ArtifactStore, dst string) (files int, bytes int64, err error) {
+// into directories. Each file may hold at most its listed size, its own
+// limit (fileLimit) and what is left of maxBytes; progress counts the bytes
+// written.
+func copyTree(ctx context.Context, store ArtifactStore, dst string, maxBytes int64, progress *atomic.Int64) (files int, bytes int64, err error) {
 	root, err := os.OpenRoot(dst)
 	if err != nil {
 		return 0, 0, withKind(ErrUnavailable, err)
@@ -203,7 +357,12 @@ func copyTree(ctx context.Context, store ArtifactStore, dst string) (files int, 
 			if files++; files > maxArtifactFiles {
 				return files, bytes, fmt.Errorf("artifact directory has more than %d files: %w", maxArtifactFiles, ErrInvalid)
 			}
-			n, err := downloadFile(ctx, store, root, e)
+			w, err := fileBounds(e, maxBytes-bytes, maxBytes)
+			if err != nil {
+				return files, bytes, err
+			}
+			w.progress = progress
+			n, err := downloadFile(ctx, store, root, e, w)
 			bytes += n
 			if err != nil {
 				return files, bytes, err
@@ -214,6 +373,23 @@ func copyTree(ctx context.Context, store ArtifactStore, dst string) (files int, 
 		return 0, 0, fmt.Errorf("artifact directory is empty or does not exist: %w", ErrNotFound)
 	}
 	return files, bytes, nil
+}
+
+// fileBounds returns the writer limits for a listed file, given the bytes
+// left of the version's budget, or refuses the file before any byte is
+// downloaded when its listed size is over a limit.
+func fileBounds(e FileInfo, left, maxBytes int64) (*boundedWriter, error) {
+	w := &boundedWriter{file: e.Path, limit: left, why: fmt.Sprintf("max-model-bytes (%d for a version)", maxBytes)}
+	if own, why := fileLimit(e.Path); own > 0 && own < w.limit {
+		w.limit, w.why = own, why
+	}
+	switch {
+	case e.Size > w.limit:
+		return nil, fmt.Errorf("artifact %s: listed as %d bytes, over %s of %d bytes: %w", e.Path, e.Size, w.why, w.limit, ErrInvalid)
+	case e.Size >= 0:
+		w.limit, w.why = e.Size, "the listing's size"
+	}
+	return w, nil
 }
 
 // checkListed verifies that a listed path is a direct child of the listed
@@ -229,14 +405,15 @@ func checkListed(store ArtifactStore, dir, p string) error {
 	return nil
 }
 
-func downloadFile(ctx context.Context, store ArtifactStore, root *os.Root, e FileInfo) (int64, error) {
+func downloadFile(ctx context.Context, store ArtifactStore, root *os.Root, e FileInfo, w *boundedWriter) (int64, error) {
 	// O_EXCL: a listing that names one file twice is refused rather than
 	// silently overwritten.
 	f, err := root.OpenFile(filepath.FromSlash(e.Path), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("create %q: %w", e.Path, withKind(ErrInvalid, err))
 	}
-	n, err := store.Download(ctx, e.Path, f)
+	w.w = f
+	n, err := store.Download(ctx, e.Path, w)
 	if err == nil {
 		err = f.Sync()
 	}

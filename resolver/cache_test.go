@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/mlgate/mlgate/internal/fakemlflow"
 )
@@ -49,7 +48,7 @@ func checkNoEntry(t *testing.T, r *Resolver, res *Resolution) {
 	if dir, ok := r.Cache().Lookup(res); ok {
 		t.Errorf("cache entry %s exists after a failed fetch", dir)
 	}
-	tmp, err := os.ReadDir(filepath.Join(r.Cache().Root(), tmpDirName))
+	tmp, err := os.ReadDir(r.Cache().temp.path)
 	if err != nil || len(tmp) != 0 {
 		t.Errorf("temporary directories left: %v (%v)", tmp, err)
 	}
@@ -223,22 +222,31 @@ func quoteJSON(s string) []byte {
 	return b.Bytes()
 }
 
+// TestFetchAfterCrashLeftovers: what a process killed mid-download leaves
+// (a partial temporary directory, in the old flat layout or in a process
+// directory of its own) is removed by the next start, and fetching works.
 func TestFetchAfterCrashLeftovers(t *testing.T) {
 	s := fakemlflow.New(t)
 	cacheDir := t.TempDir()
+	var leftovers []string
+	for _, dir := range []string{"churn-gbm-1-abc-123456", "proc-987/churn-gbm-1-abc-654321"} {
+		p := filepath.Join(cacheDir, tmpDirName, filepath.FromSlash(dir))
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "model.onnx"), []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		leftovers = append(leftovers, p)
+	}
 	r := newResolver(t, Config{TrackingURI: s.URL(), CacheDir: cacheDir})
+	for _, p := range leftovers {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("leftover %s after a new start: got %v; want it removed", p, err)
+		}
+	}
 	res, err := r.Resolve(context.Background(), mustURI(t, "models:/churn-gbm@champion"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	// What a process killed mid-download leaves behind: a partial temporary
-	// directory named like the entry.
-	entry := r.Cache().Dir(res)
-	crashed := filepath.Join(cacheDir, tmpDirName, "churn-gbm-"+filepath.Base(entry)+"-123456")
-	if err := os.MkdirAll(crashed, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(crashed, "model.onnx"), []byte("partial"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dir, err := r.Fetch(context.Background(), res)
@@ -261,34 +269,49 @@ func TestFetchAfterCrashLeftovers(t *testing.T) {
 	if _, ok := r.Cache().Lookup(other); ok {
 		t.Error("cancelled fetch left a cache entry")
 	}
-	left, _ := os.ReadDir(filepath.Join(cacheDir, tmpDirName))
-	if len(left) != 1 || left[0].Name() != filepath.Base(crashed) {
-		t.Errorf("temporary directories: got %v; want only the crashed one (it is recent)", left)
+	r.cache.active.Wait()
+	left, _ := os.ReadDir(r.Cache().temp.path)
+	if len(left) != 0 {
+		t.Errorf("temporary directories after a cancelled fetch: got %v; want none", left)
 	}
 }
 
-func TestOpenCacheRemovesStaleTemps(t *testing.T) {
+// TestOpenCacheKeepsLiveDownloads opens two caches on one root, as two
+// processes sharing it would (flock(2) locks belong to open files, so two
+// Caches in one process exclude each other as two processes do): a cache
+// opening while another is downloading must not remove its download
+// directory, and the next opening after Close finds nothing to remove.
+func TestOpenCacheKeepsLiveDownloads(t *testing.T) {
 	root := t.TempDir()
-	stale := filepath.Join(root, tmpDirName, "churn-gbm-1-abc-1")
-	if err := os.MkdirAll(stale, 0o700); err != nil {
+	first := openCache(t, CacheConfig{Root: root})
+	inProgress := filepath.Join(first.temp.path, "churn-gbm-1-abc-1")
+	if err := os.MkdirAll(inProgress, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	old := time.Now().Add(-2 * staleTempAge)
-	if err := os.Chtimes(stale, old, old); err != nil {
+	abandoned := filepath.Join(root, tmpDirName, "proc-crashed")
+	if err := os.MkdirAll(filepath.Join(abandoned, "churn-gbm-2-def-1"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	fresh := filepath.Join(root, tmpDirName, "churn-gbm-1-abc-2")
-	if err := os.MkdirAll(fresh, 0o700); err != nil {
+	second := openCache(t, CacheConfig{Root: root})
+	if _, err := os.Stat(inProgress); err != nil {
+		t.Errorf("live download of another cache: got %v; want it kept", err)
+	}
+	if _, err := os.Stat(abandoned); !os.IsNotExist(err) {
+		t.Errorf("abandoned download directory: got %v; want it removed", err)
+	}
+	if first.temp.path == second.temp.path {
+		t.Fatalf("two caches share the download directory %s", first.temp.path)
+	}
+	firstTemp := first.temp.path
+	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenCache(root, nil); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(firstTemp); !os.IsNotExist(err) {
+		t.Errorf("closed cache's download directory: got %v; want it removed", err)
 	}
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Errorf("stale temporary directory: got %v; want it removed", err)
-	}
-	if _, err := os.Stat(fresh); err != nil {
-		t.Errorf("fresh temporary directory: got %v; want it kept (another process may own it)", err)
+	left, _ := os.ReadDir(filepath.Join(root, tmpDirName))
+	if len(left) != 1 || filepath.Join(root, tmpDirName, left[0].Name()) != second.temp.path {
+		t.Errorf("temporary directories: got %v; want only the open cache's %s", left, second.temp.path)
 	}
 }
 
@@ -359,10 +382,7 @@ func TestResolutionKey(t *testing.T) {
 	if len(keys) != 4 {
 		t.Errorf("keys are not distinct: %v", keys)
 	}
-	cache, err := OpenCache(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cache := openCache(t, CacheConfig{})
 	if cache.Dir(a) == cache.Dir(&b) || filepath.Base(filepath.Dir(cache.Dir(lm))) != championModelID {
 		t.Errorf("dirs: %s %s %s", cache.Dir(a), cache.Dir(&b), cache.Dir(lm))
 	}

@@ -16,6 +16,15 @@ const (
 	DefaultTimeout = 30 * time.Second
 	// DefaultUserAgent is sent when Config.UserAgent is empty.
 	DefaultUserAgent = "mlgate/dev"
+	// DefaultMaxModelBytes caps the artifacts of one version: 4 GiB.
+	DefaultMaxModelBytes = 4 << 30
+	// DefaultDownloadTimeout bounds the download of one version.
+	DefaultDownloadTimeout = 10 * time.Minute
+	// DefaultMinDownloadRate is the slowest download kept going, in bytes
+	// per second averaged over DefaultRateWindow: 64 KiB/s.
+	DefaultMinDownloadRate = 64 << 10
+	// DefaultRateWindow is the period the minimum rate is measured over.
+	DefaultRateWindow = 30 * time.Second
 )
 
 // Config configures a Resolver. The zero value of each field means the
@@ -63,6 +72,34 @@ type Config struct {
 
 	// S3 configures s3:// artifact downloads.
 	S3 S3Config
+
+	// AllowedHosts lists the hosts other than the tracking and registry
+	// servers that artifacts may be downloaded from (http(s):// artifact
+	// locations, mlflow-artifacts://host/ locations, redirects), as host,
+	// host:port or scheme://host[:port]; a missing scheme matches http and
+	// https, a missing port any port. They never receive the tracking
+	// credentials (token, basic auth, client certificate), which go only
+	// to the tracking and registry servers' own scheme, host and port.
+	// Empty means no other host.
+	AllowedHosts []string
+	// AllowedRoots lists the local directories that file: and plain-path
+	// artifact locations may be read from; symbolic links may not leave
+	// them. Empty means ArtifactsRoot (when it is a directory) and
+	// CacheDir.
+	AllowedRoots []string
+	// MaxModelBytes caps the bytes of one version's artifacts, as listed
+	// and as received. Zero means DefaultMaxModelBytes.
+	MaxModelBytes int64
+	// DownloadTimeout bounds the download of one version's artifacts (and
+	// one ReadFile). Zero means DefaultDownloadTimeout.
+	DownloadTimeout time.Duration
+	// MinDownloadRate abandons a download that brings fewer bytes than
+	// this per second, averaged over each RateWindow. Zero means
+	// DefaultMinDownloadRate; negative means no minimum.
+	MinDownloadRate int64
+	// RateWindow is the period MinDownloadRate is measured over. Zero
+	// means DefaultRateWindow.
+	RateWindow time.Duration
 
 	// UserAgent is sent on every HTTP request. Empty means DefaultUserAgent;
 	// callers set "mlgate/<version>".
@@ -163,6 +200,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Timeout < 0 {
 		return cfg, fmt.Errorf("resolver config: Timeout %v is negative: %w", cfg.Timeout, ErrInvalid)
+	}
+	if cfg.MaxModelBytes < 0 || cfg.DownloadTimeout < 0 || cfg.RateWindow < 0 {
+		return cfg, fmt.Errorf("resolver config: MaxModelBytes %d, DownloadTimeout %v and RateWindow %v must not be negative: %w",
+			cfg.MaxModelBytes, cfg.DownloadTimeout, cfg.RateWindow, ErrInvalid)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout

@@ -23,33 +23,92 @@ const (
 	maxErrorText = 300
 )
 
-// httpClient sends MLflow requests with mlgate's User-Agent, the configured
-// Authorization header and the per-request timeout. It is safe for
-// concurrent use.
+// httpClient sends MLflow requests with mlgate's User-Agent and the
+// per-request timeout. The Authorization header and the client certificate
+// go only to the tracking and registry servers (scheme, host and port
+// equal); other hosts are reached only when allowed, and never with them,
+// redirects included. It is safe for concurrent use.
 type httpClient struct {
 	client    *http.Client
-	transport *http.Transport
-	auth      string
+	trusted   *http.Transport
+	foreign   *http.Transport
+	policy    *hostPolicy
 	userAgent string
 	timeout   time.Duration
 }
 
-func newHTTPClient(cfg Config, tc *tls.Config) *httpClient {
-	tr := newTransport(tc.Clone(), cfg.Timeout)
-	var rt http.RoundTripper = tr
+func newHTTPClient(cfg Config, tc *tls.Config, policy *hostPolicy) *httpClient {
+	trusted := newTransport(tc.Clone(), cfg.Timeout)
+	// Other hosts are verified against the same roots but get neither the
+	// client certificate nor InsecureTLS, which are for the tracking server.
+	foreign := newTransport(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: tc.RootCAs}, cfg.Timeout)
+	var rt http.RoundTripper = &credentialTransport{policy: policy, auth: authHeader(cfg), trusted: trusted, foreign: foreign}
 	if cfg.WrapTransport != nil {
-		rt = cfg.WrapTransport(tr)
+		rt = cfg.WrapTransport(rt)
 	}
 	return &httpClient{
-		client:    &http.Client{Transport: rt},
-		transport: tr,
-		auth:      authHeader(cfg),
+		client:    &http.Client{Transport: rt, CheckRedirect: policy.checkRedirect},
+		trusted:   trusted,
+		foreign:   foreign,
+		policy:    policy,
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 	}
 }
 
-func (c *httpClient) close() { c.transport.CloseIdleConnections() }
+func (c *httpClient) close() {
+	c.trusted.CloseIdleConnections()
+	c.foreign.CloseIdleConnections()
+}
+
+// maxRedirects bounds a chain of redirects, as net/http's default does.
+const maxRedirects = 10
+
+// checkRedirect refuses a redirect to a host mlgate may not talk to.
+// (net/http itself would forward the Authorization header to the same host
+// on another port, and to its subdomains; credentialTransport decides that
+// per request instead.)
+func (p *hostPolicy) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects: %w", maxRedirects, ErrInvalid)
+	}
+	if err := p.check(req.URL); err != nil {
+		return fmt.Errorf("redirect to %s: %w", Redact(req.URL.String()), err)
+	}
+	return nil
+}
+
+// credentialTransport adds the tracking credentials to requests for a
+// trusted origin and sends them through the transport holding the client
+// certificate; it sends requests for allowed hosts, stripped of any
+// Authorization header, through a transport without one, and refuses the
+// rest.
+type credentialTransport struct {
+	policy           *hostPolicy
+	auth             string
+	trusted, foreign http.RoundTripper
+}
+
+func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.policy.isTrusted(req.URL) {
+		if t.auth != "" {
+			req = req.Clone(req.Context())
+			req.Header.Set("Authorization", t.auth)
+		}
+		return t.trusted.RoundTrip(req)
+	}
+	if err := t.policy.check(req.URL); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	if req.Header.Get("Authorization") != "" {
+		req = req.Clone(req.Context())
+		req.Header.Del("Authorization")
+	}
+	return t.foreign.RoundTrip(req)
+}
 
 func (c *httpClient) newRequest(ctx context.Context, method, target string, body []byte) (*http.Request, error) {
 	var rd io.Reader
@@ -58,15 +117,12 @@ func (c *httpClient) newRequest(ctx context.Context, method, target string, body
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, target, withKind(ErrInvalid, err))
+		return nil, fmt.Errorf("%s %s: %w", method, Redact(target), withKind(ErrInvalid, err))
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.auth != "" {
-		req.Header.Set("Authorization", c.auth)
 	}
 	return req, nil
 }
@@ -106,8 +162,16 @@ func (c *httpClient) doJSON(ctx context.Context, method, target string, body []b
 // context is reported as such; everything else (refused, reset, timed out,
 // truncated) is ErrUnavailable.
 func (c *httpClient) transportError(parent context.Context, method, u string, err error) error {
+	u = Redact(u)
 	if perr := parent.Err(); perr != nil {
 		return fmt.Errorf("%s %s: %w", method, u, perr)
+	}
+	if errors.Is(err, ErrInvalid) { // refused by the host policy or a size limit
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%s %s: %w", method, u, err)
 	}
 	var te interface{ Timeout() bool }
 	timeout := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &te) && te.Timeout())
@@ -227,8 +291,12 @@ func (c *httpClient) download(ctx context.Context, target string, w io.Writer) (
 }
 
 func (c *httpClient) downloadError(parent, dctx context.Context, target string, n int64, err error) error {
+	target = Redact(target)
 	if perr := parent.Err(); perr != nil {
 		return fmt.Errorf("GET %s: %w", target, perr)
+	}
+	if errors.Is(err, ErrInvalid) { // refused by the host policy or a size limit
+		return c.transportError(parent, http.MethodGet, target, err)
 	}
 	if errors.Is(context.Cause(dctx), errStalled) {
 		return fmt.Errorf("GET %s: no data for %v after %d bytes: %w", target, c.timeout, n, withKind(ErrUnavailable, errStalled))

@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -25,8 +24,8 @@ type Resolver struct {
 
 // New validates cfg, opens the registry and tracking backends and the cache
 // directory. Errors name the bad setting and wrap ErrInvalid.
-func New(cfg Config) (*Resolver, error) {
-	cfg, err := cfg.withDefaults()
+func New(cfg Config) (_ *Resolver, err error) {
+	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -41,17 +40,32 @@ func New(cfg Config) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache, err := OpenCache(cfg.CacheDir, cfg.Logger)
+	policy, err := newHostPolicy([]string{cfg.TrackingURI, cfg.RegistryURI}, cfg.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := localRoots(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := OpenCache(CacheConfig{Root: cfg.CacheDir, Logger: cfg.Logger, MaxModelBytes: cfg.MaxModelBytes,
+		DownloadTimeout: cfg.DownloadTimeout, MinDownloadRate: cfg.MinDownloadRate, RateWindow: cfg.RateWindow})
 	if err != nil {
 		return nil, fmt.Errorf("resolver config: CacheDir: %w", err)
 	}
-	tracking, err := openBackend(cfg.TrackingURI, cfg, tc)
+	defer func() {
+		if err != nil {
+			cache.Close()
+		}
+	}()
+	b := backendDeps{cfg: cfg, tls: tc, policy: policy, roots: roots}
+	tracking, err := b.open(cfg.TrackingURI)
 	if err != nil {
 		return nil, fmt.Errorf("resolver config: TrackingURI: %w", err)
 	}
 	registry := tracking
 	if cfg.RegistryURI != cfg.TrackingURI {
-		if registry, err = openBackend(cfg.RegistryURI, cfg, tc); err != nil {
+		if registry, err = b.open(cfg.RegistryURI); err != nil {
 			tracking.Close()
 			return nil, fmt.Errorf("resolver config: RegistryURI: %w", err)
 		}
@@ -59,30 +73,66 @@ func New(cfg Config) (*Resolver, error) {
 	return &Resolver{registry: registry, tracking: tracking, cache: cache, log: cfg.Logger}, nil
 }
 
-// openBackend opens a REST or SQLite backend for a store URI. Each backend
-// owns its HTTP connection pool.
-func openBackend(raw string, cfg Config, tc *tls.Config) (Registry, error) {
+// localRoots returns the absolute directories file: and plain-path
+// artifact locations may be read from: cfg.AllowedRoots, else the local
+// ArtifactsRoot and the CacheDir.
+func localRoots(cfg Config) ([]string, error) {
+	var in []string
+	if len(cfg.AllowedRoots) > 0 {
+		in = cfg.AllowedRoots
+	} else {
+		in = []string{cfg.CacheDir}
+		if root, err := artifactsRoot(cfg.ArtifactsRoot); err == nil && root != "" && !strings.HasPrefix(root, "s3://") {
+			in = append(in, root)
+		}
+	}
+	var out []string
+	for _, r := range in {
+		if strings.TrimSpace(r) == "" {
+			continue
+		}
+		abs, err := filepath.Abs(r)
+		if err != nil || strings.Contains(r, "://") {
+			return nil, fmt.Errorf("resolver config: AllowedRoots: %q is not a directory path: %w", Redact(r), ErrInvalid)
+		}
+		out = append(out, filepath.Clean(abs))
+	}
+	return out, nil
+}
+
+// backendDeps is what every backend is built from.
+type backendDeps struct {
+	cfg    Config
+	tls    *tls.Config
+	policy *hostPolicy
+	roots  []string
+}
+
+// open opens a REST or SQLite backend for a store URI. Each backend owns
+// its HTTP connection pool.
+func (b backendDeps) open(raw string) (Registry, error) {
 	scheme, _, _ := strings.Cut(raw, ":")
-	hc := newHTTPClient(cfg, tc)
+	hc := newHTTPClient(b.cfg, b.tls, b.policy)
 	switch strings.ToLower(scheme) {
 	case "http", "https":
-		return newREST(raw, hc, cfg.S3)
+		return newREST(raw, hc, b.cfg.S3, b.roots)
 	case "sqlite":
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 		defer cancel()
-		return newSQLite(ctx, raw, cfg, hc)
+		return newSQLite(ctx, raw, b.cfg, hc, b.roots)
 	default:
-		return nil, fmt.Errorf("store URI %q: want http(s)://host[:port][/prefix], sqlite:///relative.db or sqlite:////absolute.db: %w", raw, ErrInvalid)
+		return nil, fmt.Errorf("store URI %q: want http(s)://host[:port][/prefix], sqlite:///relative.db or sqlite:////absolute.db: %w", Redact(raw), ErrInvalid)
 	}
 }
 
-// Close releases the backends. The Resolver must not be used afterwards.
+// Close releases the backends and the cache. The Resolver must not be used
+// afterwards.
 func (r *Resolver) Close() error {
 	err := r.tracking.Close()
 	if r.registry != r.tracking {
 		err = errors.Join(err, r.registry.Close())
 	}
-	return err
+	return errors.Join(err, r.cache.Close())
 }
 
 // Cache returns the resolver's artifact cache.
@@ -119,7 +169,7 @@ func (r *Resolver) Resolve(ctx context.Context, u URI) (*Resolution, error) {
 		return nil, err
 	}
 	r.log.Debug("model URI resolved", "uri", u.String(), "name", res.Name, "version", res.Version,
-		"model_id", res.ModelID, "artifact_uri", res.ArtifactURI, "run_id", res.RunID, "run", res.Run, "logged_model", res.LoggedModel)
+		"model_id", res.ModelID, "artifact_uri", Redact(res.ArtifactURI), "run_id", res.RunID, "run", res.Run, "logged_model", res.LoggedModel)
 	return res, nil
 }
 
@@ -151,6 +201,9 @@ func (r *Resolver) resolve(ctx context.Context, u URI) (*Resolution, error) {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
 	if loc, err = r.artifactLocation(ctx, loc, 0); err != nil {
+		return nil, fmt.Errorf("%s: model %s version %s: %w", u, mv.Name, mv.Version, err)
+	}
+	if _, err := r.tracking.Artifacts(loc); err != nil {
 		return nil, fmt.Errorf("%s: model %s version %s: %w", u, mv.Name, mv.Version, err)
 	}
 	res := &Resolution{
@@ -191,6 +244,9 @@ func (r *Resolver) resolveLoggedModel(ctx context.Context, u URI) (*Resolution, 
 	}
 	loc, err := r.artifactLocation(ctx, lm.ArtifactURI, 0)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", u, err)
+	}
+	if _, err := r.tracking.Artifacts(loc); err != nil {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
 	id := lm.ID
@@ -260,20 +316,20 @@ const maxIndirections = 4
 // to a concrete artifact URI.
 func (r *Resolver) artifactLocation(ctx context.Context, loc string, depth int) (string, error) {
 	if depth > maxIndirections {
-		return "", fmt.Errorf("artifact location %q: more than %d runs:/ or models:/ indirections: %w", loc, maxIndirections, ErrInvalid)
+		return "", fmt.Errorf("artifact location %q: more than %d runs:/ or models:/ indirections: %w", Redact(loc), maxIndirections, ErrInvalid)
 	}
 	switch {
 	case strings.HasPrefix(loc, "runs:/"):
 		runID, rel, _ := strings.Cut(strings.TrimPrefix(loc, "runs:/"), "/")
 		if runID == "" {
-			return "", fmt.Errorf("artifact location %q has no run ID: %w", loc, ErrInvalid)
+			return "", fmt.Errorf("artifact location %q has no run ID: %w", Redact(loc), ErrInvalid)
 		}
 		run, err := r.tracking.Run(ctx, runID)
 		if err != nil {
-			return "", fmt.Errorf("artifact location %q: %w", loc, err)
+			return "", fmt.Errorf("artifact location %q: %w", Redact(loc), err)
 		}
 		if run.ArtifactURI == "" {
-			return "", fmt.Errorf("artifact location %q: run has no artifact_uri: %w", loc, ErrInvalid)
+			return "", fmt.Errorf("artifact location %q: run has no artifact_uri: %w", Redact(loc), ErrInvalid)
 		}
 		next := strings.TrimRight(run.ArtifactURI, "/")
 		if rel = strings.Trim(rel, "/"); rel != "" {
@@ -288,7 +344,7 @@ func (r *Resolver) artifactLocation(ctx context.Context, loc string, depth int) 
 		if u.Kind == KindLoggedModel {
 			lm, err := r.tracking.LoggedModel(ctx, u.ModelID)
 			if err != nil {
-				return "", fmt.Errorf("artifact location %q: %w", loc, err)
+				return "", fmt.Errorf("artifact location %q: %w", Redact(loc), err)
 			}
 			return r.artifactLocation(ctx, lm.ArtifactURI, depth+1)
 		}
@@ -298,7 +354,7 @@ func (r *Resolver) artifactLocation(ctx context.Context, loc string, depth int) 
 		}
 		next, err := r.registry.DownloadURI(ctx, mv.Name, mv.Version)
 		if err != nil {
-			return "", fmt.Errorf("artifact location %q: %w", loc, err)
+			return "", fmt.Errorf("artifact location %q: %w", Redact(loc), err)
 		}
 		return r.artifactLocation(ctx, next, depth+1)
 	default:
@@ -322,23 +378,26 @@ func (r *Resolver) Fetch(ctx context.Context, res *Resolution) (string, error) {
 
 // ReadFile returns one file of res's artifact directory, such as "MLmodel",
 // from the cache when the version is there and from the artifact store
-// otherwise (without downloading the rest). name must be a local path.
+// otherwise (without downloading the rest). name must be a local path. The
+// read is bounded like a download: MLmodel by MaxMLmodelBytes, input
+// examples by MaxInputExampleBytes, other files by MaxModelBytes.
 func (r *Resolver) ReadFile(ctx context.Context, res *Resolution, name string) ([]byte, error) {
 	if !filepath.IsLocal(name) {
 		return nil, fmt.Errorf("artifact file %q: not a path inside the model directory: %w", name, ErrInvalid)
 	}
+	slash := filepath.ToSlash(filepath.Clean(name))
 	if dir, ok := r.cache.Lookup(res); ok {
-		return os.ReadFile(filepath.Join(dir, name))
+		return r.cache.readCached(dir, slash)
 	}
 	store, err := r.tracking.Artifacts(res.ArtifactURI)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", res, err)
 	}
-	var buf bytes.Buffer
-	if _, err := store.Download(ctx, name, &buf); err != nil {
+	data, err := r.cache.ReadOne(ctx, store, slash)
+	if err != nil {
 		return nil, fmt.Errorf("%s: read %s: %w", res, name, err)
 	}
-	return buf.Bytes(), nil
+	return data, nil
 }
 
 // Remember records res as the last good resolution of res.URI, the one

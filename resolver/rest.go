@@ -24,20 +24,20 @@ var _ Registry = (*restRegistry)(nil)
 
 // newREST returns a registry for an http(s) tracking URI; the path prefix of
 // the URI is kept in front of /api/2.0.
-func newREST(raw string, hc *httpClient, s3 S3Config) (*restRegistry, error) {
+func newREST(raw string, hc *httpClient, s3 S3Config, roots []string) (*restRegistry, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("MLflow URI %q: want http(s)://host[:port][/prefix]: %w", raw, ErrInvalid)
+		return nil, fmt.Errorf("MLflow URI %q: want http(s)://host[:port][/prefix]: %w", Redact(raw), ErrInvalid)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("MLflow URI %q: query strings, fragments and user info are not supported (use MLFLOW_TRACKING_USERNAME/PASSWORD): %w", raw, ErrInvalid)
+		return nil, fmt.Errorf("MLflow URI %q: query strings, fragments and user info are not supported (use MLFLOW_TRACKING_USERNAME/PASSWORD): %w", Redact(raw), ErrInvalid)
 	}
 	r := &restRegistry{
 		base:   strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"),
 		scheme: u.Scheme,
 		hc:     hc,
 	}
-	r.artifacts = newArtifactOpener(hc, s3, hc.timeout, r.mlflowArtifacts)
+	r.artifacts = newArtifactOpener(hc, s3, hc.timeout, roots, r.mlflowArtifacts)
 	return r, nil
 }
 
@@ -246,11 +246,16 @@ func (r *restRegistry) Artifacts(artifactURI string) (ArtifactStore, error) {
 // mlflowArtifacts maps mlflow-artifacts:[//host]/<path> to this server's
 // proxied artifact API, as MLflow's MlflowArtifactsRepository does: a host in
 // the URI replaces the tracking host, keeping the tracking scheme and prefix.
+// Another host than the tracking server must be allowed, and gets no
+// credentials.
 func (r *restRegistry) mlflowArtifacts(host, path string) (ArtifactStore, error) {
 	base := r.base
 	if host != "" {
 		u, _ := url.Parse(r.base) // r.base was built from a parsed URL
 		u.Host = host
+		if err := r.hc.policy.check(u); err != nil {
+			return nil, fmt.Errorf("artifact URI mlflow-artifacts://%s/%s: %w", host, path, err)
+		}
 		base = strings.TrimRight(u.String(), "/")
 	}
 	return newHTTPStore(r.hc, base+mlflowArtifactsAPI, path), nil

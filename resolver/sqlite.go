@@ -49,33 +49,33 @@ var _ Registry = (*sqliteRegistry)(nil)
 func sqlitePath(raw string) (string, error) {
 	const prefix = "sqlite://"
 	if len(raw) < len(prefix) || !strings.EqualFold(raw[:len(prefix)], prefix) {
-		return "", fmt.Errorf("store URI %q is not sqlite://: %w", raw, ErrInvalid)
+		return "", fmt.Errorf("store URI %q is not sqlite://: %w", Redact(raw), ErrInvalid)
 	}
 	rest := raw[len(prefix):]
 	if strings.ContainsAny(rest, "?#") {
-		return "", fmt.Errorf("store URI %q: query parameters are not supported: %w", raw, ErrInvalid)
+		return "", fmt.Errorf("store URI %q: query parameters are not supported: %w", Redact(raw), ErrInvalid)
 	}
 	if !strings.HasPrefix(rest, "/") || len(rest) == 1 || rest[1:] == ":memory:" {
-		return "", fmt.Errorf("store URI %q: want sqlite:///relative/path.db or sqlite:////absolute/path.db: %w", raw, ErrInvalid)
+		return "", fmt.Errorf("store URI %q: want sqlite:///relative/path.db or sqlite:////absolute/path.db: %w", Redact(raw), ErrInvalid)
 	}
 	p, err := filepath.Abs(rest[1:])
 	if err != nil {
-		return "", fmt.Errorf("store URI %q: %w", raw, withKind(ErrInvalid, err))
+		return "", fmt.Errorf("store URI %q: %w", Redact(raw), withKind(ErrInvalid, err))
 	}
 	return p, nil
 }
 
 // newSQLite opens an MLflow SQLite store read-only (mode=ro, query_only,
 // busy timeout) and checks that it holds MLflow's registry tables.
-func newSQLite(ctx context.Context, raw string, cfg Config, hc *httpClient) (*sqliteRegistry, error) {
+func newSQLite(ctx context.Context, raw string, cfg Config, hc *httpClient, roots []string) (*sqliteRegistry, error) {
 	p, err := sqlitePath(raw)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(p); err != nil {
-		return nil, fmt.Errorf("sqlite store %s: %w", raw, withKind(ErrInvalid, err))
+		return nil, fmt.Errorf("sqlite store %s: %w", Redact(raw), withKind(ErrInvalid, err))
 	}
-	r := &sqliteRegistry{uri: raw, timeout: cfg.Timeout}
+	r := &sqliteRegistry{uri: Redact(raw), timeout: cfg.Timeout}
 	if r.artifactsRoot, err = artifactsRoot(cfg.ArtifactsRoot); err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func newSQLite(ctx context.Context, raw string, cfg Config, hc *httpClient) (*sq
 		"?mode=ro&_query_only=1&_busy_timeout=" + strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)
 	r.db, err = sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite store %s: %w", raw, withKind(ErrInvalid, err))
+		return nil, fmt.Errorf("sqlite store %s: %w", Redact(raw), withKind(ErrInvalid, err))
 	}
 	r.db.SetMaxOpenConns(4)
 	r.db.SetConnMaxIdleTime(time.Minute)
@@ -92,10 +92,10 @@ func newSQLite(ctx context.Context, raw string, cfg Config, hc *httpClient) (*sq
 	for _, table := range []string{"registered_models", "model_versions", "registered_model_aliases", "runs"} {
 		if _, err := r.db.ExecContext(cctx, "SELECT 1 FROM "+table+" LIMIT 1"); err != nil {
 			r.db.Close()
-			return nil, fmt.Errorf("sqlite store %s is not an MLflow 2.3+ store (no usable table %s): %w", raw, table, withKind(ErrInvalid, err))
+			return nil, fmt.Errorf("sqlite store %s is not an MLflow 2.3+ store (no usable table %s): %w", Redact(raw), table, withKind(ErrInvalid, err))
 		}
 	}
-	r.artifacts = newArtifactOpener(hc, cfg.S3, cfg.Timeout, r.mlflowArtifacts)
+	r.artifacts = newArtifactOpener(hc, cfg.S3, cfg.Timeout, roots, r.mlflowArtifacts)
 	return r, nil
 }
 
@@ -110,13 +110,13 @@ func artifactsRoot(root string) (string, error) {
 	case strings.HasPrefix(root, "file:"):
 		u, err := url.Parse(root)
 		if err != nil || (u.Host != "" && u.Host != "localhost") {
-			return "", fmt.Errorf("resolver config: ArtifactsRoot %q: want a directory, file:///dir or s3://bucket/prefix: %w", root, ErrInvalid)
+			return "", fmt.Errorf("resolver config: ArtifactsRoot %q: want a directory, file:///dir or s3://bucket/prefix: %w", Redact(root), ErrInvalid)
 		}
 		root = u.Path
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
-		return "", fmt.Errorf("resolver config: ArtifactsRoot %q: %w", root, withKind(ErrInvalid, err))
+		return "", fmt.Errorf("resolver config: ArtifactsRoot %q: %w", Redact(root), withKind(ErrInvalid, err))
 	}
 	return abs, nil
 }
@@ -391,7 +391,11 @@ func (r *sqliteRegistry) mlflowArtifacts(_, p string) (ArtifactStore, error) {
 		u, _ := url.Parse(r.artifactsRoot + "/" + p)
 		return r.artifacts.newS3Store(u.Host, u.Path, display)
 	default:
-		return newLocalStore(filepath.Join(r.artifactsRoot, filepath.FromSlash(p)), display)
+		rel := "."
+		if p != "" {
+			rel = filepath.FromSlash(p)
+		}
+		return openLocalStore(r.artifactsRoot, rel, display)
 	}
 }
 

@@ -199,11 +199,7 @@ func TestSQLiteFetch(t *testing.T) {
 	cfg := sqliteConfig(t, copyStore(t))
 	cfg.ArtifactsRoot = ""
 	bare := newResolver(t, cfg)
-	res, err = bare.Resolve(context.Background(), mustURI(t, "models:/churn-gbm@champion"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = bare.Fetch(context.Background(), res)
+	_, err = bare.Resolve(context.Background(), mustURI(t, "models:/churn-gbm@champion"))
 	checkIs(t, err, ErrInvalid)
 	if !strings.Contains(err.Error(), "--artifacts-root") {
 		t.Errorf("error %q does not say to pass --artifacts-root", err)

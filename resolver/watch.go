@@ -135,7 +135,9 @@ type ref struct {
 	trigger chan struct{}
 	cancel  context.CancelFunc
 
-	check sync.Mutex // one check at a time
+	// check holds a token while a check runs: one check at a time, and a
+	// caller waiting for its turn gives up when its context ends.
+	check chan struct{}
 
 	mu sync.Mutex // guards the fields below
 	st RefStatus
@@ -212,6 +214,7 @@ func NewWatcher(r *Resolver, d Deployer, cfg WatchConfig) *Watcher {
 // a URI already watched does nothing.
 func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	rf := newRef(u)
+	rf.check <- struct{}{} // held through the first check
 	w.mu.Lock()
 	if _, ok := w.refs[u]; ok {
 		w.mu.Unlock()
@@ -222,14 +225,13 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	w.refs[u] = rf
 	w.mu.Unlock()
 
-	rf.check.Lock()
 	p, err := w.Prepare(ctx, u, func(ctx context.Context, res *Resolution, dir string) error {
 		return w.d.Deploy(ctx, u, res, dir)
 	})
 	if err == nil {
 		w.started(rf, p)
 	}
-	rf.check.Unlock()
+	<-rf.check
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.refs[u] != rf { // unwatched or closed meanwhile
@@ -244,7 +246,7 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 }
 
 func newRef(u URI) *ref {
-	rf := &ref{uri: u, trigger: make(chan struct{}, 1)}
+	rf := &ref{uri: u, trigger: make(chan struct{}, 1), check: make(chan struct{}, 1)}
 	rf.st.URI = u.String()
 	return rf
 }
@@ -445,7 +447,9 @@ func (w *Watcher) Trigger(name string) int {
 }
 
 // Refresh re-checks every watched URI now and returns when all checks are
-// done, with the errors of those that failed.
+// done, with the errors of those that failed. A check already in progress
+// for a URI is waited for, until ctx ends; each check is bounded by
+// CheckTimeout and the resolver's deadlines.
 func (w *Watcher) Refresh(ctx context.Context) error {
 	w.mu.Lock()
 	refs := make([]*ref, 0, len(w.refs))
@@ -524,10 +528,14 @@ func (w *Watcher) delay(rf *ref) time.Duration {
 // checkNow asks the registry what rf points at and deploys a new version.
 // force skips a pending retry's backoff (an explicit refresh).
 func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
-	rf.check.Lock()
-	defer rf.check.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.CheckTimeout)
 	defer cancel()
+	select {
+	case rf.check <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the check in progress: %w", ctx.Err())
+	}
+	defer func() { <-rf.check }()
 	now := time.Now()
 	rf.mu.Lock()
 	rf.st.Checks++

@@ -29,6 +29,9 @@ type Config struct {
 	DefaultRoute    string        `yaml:"default_route"`
 	RequestTimeout  time.Duration `yaml:"request_timeout"`
 	RegistryTimeout time.Duration `yaml:"registry_timeout"`
+	DownloadTimeout time.Duration `yaml:"download_timeout"`
+	MinDownloadRate int64         `yaml:"min_download_rate"`
+	MaxModelBytes   int64         `yaml:"max_model_bytes"`
 	MaxBodyBytes    int           `yaml:"max_body_bytes"`
 	MaxInflight     int           `yaml:"max_inflight"`
 	MaxQueue        int           `yaml:"max_queue"`
@@ -48,6 +51,7 @@ type Config struct {
 	ShutdownTimeout      time.Duration `yaml:"shutdown_timeout"`
 
 	Inference InferenceConfig `yaml:"inference"`
+	Artifacts ArtifactsConfig `yaml:"artifacts"`
 	Routes    []RouteConfig   `yaml:"routes"`
 
 	// path is the config file's path, "" without one.
@@ -109,6 +113,19 @@ type StickyConfig struct {
 type ShadowConfig struct {
 	Model  string  `yaml:"model"`
 	Sample float64 `yaml:"sample"`
+}
+
+// ArtifactsConfig says where model artifacts may be read from besides the
+// tracking server and the artifacts root.
+type ArtifactsConfig struct {
+	// AllowedHosts are other hosts (host, host:port or scheme://host[:port])
+	// artifacts may be downloaded from; they never get the tracking
+	// credentials.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AllowedRoots are the local directories file: and plain-path
+	// locations may be read from; empty means the artifacts root and the
+	// cache directory.
+	AllowedRoots []string `yaml:"allowed_roots"`
 }
 
 func defaultConfig() Config {
@@ -232,6 +249,16 @@ var serveSettings = []setting{
 		dur(func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{"registry-timeout", env("REGISTRY_TIMEOUT"), "timeout of one registry or artifact request (default 30s)",
 		dur(func(c *Config) *time.Duration { return &c.RegistryTimeout })},
+	{"download-timeout", env("DOWNLOAD_TIMEOUT"), "deadline of downloading one model version (default 10m)",
+		dur(func(c *Config) *time.Duration { return &c.DownloadTimeout })},
+	{"min-download-rate", env("MIN_DOWNLOAD_RATE"), "abandon a download slower than this many bytes/s over 30s; -1 for no minimum (default 65536)",
+		int64s(func(c *Config) *int64 { return &c.MinDownloadRate })},
+	{"max-model-bytes", env("MAX_MODEL_BYTES"), "largest model version downloaded, all files together (default 4294967296)",
+		int64s(func(c *Config) *int64 { return &c.MaxModelBytes })},
+	{"artifacts-allowed-hosts", env("ARTIFACTS_ALLOWED_HOSTS"), "comma-separated hosts besides the tracking server that artifacts may come from, never with its credentials (default none)",
+		list(func(c *Config) *[]string { return &c.Artifacts.AllowedHosts })},
+	{"artifacts-allowed-roots", env("ARTIFACTS_ALLOWED_ROOTS"), "comma-separated local directories file: artifact locations may be read from (default the artifacts root and the cache dir)",
+		list(func(c *Config) *[]string { return &c.Artifacts.AllowedRoots })},
 	{"max-body-bytes", env("MAX_BODY_BYTES"), "largest request body accepted, 413 beyond (default 16777216)",
 		integer(func(c *Config) *int { return &c.MaxBodyBytes })},
 	{"max-inflight", env("MAX_INFLIGHT"), "scoring requests served at once; -1 for no limit (default 512)",
@@ -371,6 +398,11 @@ func (c *Config) readFile(path string) error {
 			*p = filepath.Join(base, *p)
 		}
 	}
+	for i, p := range c.Artifacts.AllowedRoots {
+		if p != "" && !filepath.IsAbs(p) {
+			c.Artifacts.AllowedRoots[i] = filepath.Join(base, p)
+		}
+	}
 	return nil
 }
 
@@ -410,6 +442,7 @@ func (c *Config) validate() error {
 	if c.RegistryTimeout <= 0 {
 		bad("registry-timeout", "%s: must be positive", c.RegistryTimeout)
 	}
+	errs = append(errs, c.validateDownloads()...)
 	if c.MaxBodyBytes <= 0 {
 		bad("max-body-bytes", "%d: must be positive", c.MaxBodyBytes)
 	}

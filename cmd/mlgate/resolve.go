@@ -28,6 +28,14 @@ var resolveSettings = []setting{
 		str(func(c *Config) *string { return &c.CacheDir })},
 	{"registry-timeout", env("REGISTRY_TIMEOUT"), "timeout of one registry request",
 		dur(func(c *Config) *time.Duration { return &c.RegistryTimeout })},
+	{"download-timeout", env("DOWNLOAD_TIMEOUT"), "deadline of reading the MLmodel (default 10m)",
+		dur(func(c *Config) *time.Duration { return &c.DownloadTimeout })},
+	{"min-download-rate", env("MIN_DOWNLOAD_RATE"), "abandon a download slower than this many bytes/s over 30s; -1 for no minimum (default 65536)",
+		int64s(func(c *Config) *int64 { return &c.MinDownloadRate })},
+	{"artifacts-allowed-hosts", env("ARTIFACTS_ALLOWED_HOSTS"), "comma-separated hosts besides the tracking server that artifacts may come from, never with its credentials",
+		list(func(c *Config) *[]string { return &c.Artifacts.AllowedHosts })},
+	{"artifacts-allowed-roots", env("ARTIFACTS_ALLOWED_ROOTS"), "comma-separated local directories file: artifact locations may be read from (default the artifacts root and the cache dir)",
+		list(func(c *Config) *[]string { return &c.Artifacts.AllowedRoots })},
 	{"json", env("RESOLVE_JSON"), "print JSON instead of a table",
 		boolean(func(c *Config) *bool { return &c.resolveJSON })},
 }
@@ -41,7 +49,8 @@ type resolveOutput struct {
 
 // cmdResolve is `mlgate resolve models:/...`: resolve the URI through the
 // registry and print the version, its provenance, where its artifacts are and
-// a summary of its signature, without serving anything.
+// a summary of its signature, without serving anything. SIGTERM or SIGINT
+// (ctx) stops it at once, with exit code 1.
 func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var uris []string
 	var flags []string
@@ -68,17 +77,18 @@ func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "mlgate resolve: tracking-uri: not set: give --tracking-uri or MLFLOW_TRACKING_URI")
 		return 2
 	}
-	rc, err := resolver.ConfigFromEnv(os.Getenv)
+	if errs := cfg.validateDownloads(); len(errs) > 0 {
+		fmt.Fprintf(stderr, "mlgate resolve: %v\n", errors.Join(errs...))
+		return 2
+	}
+	rc, err := resolverConfig(cfg, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "mlgate resolve: %v\n", err)
 		return 2
 	}
-	rc.TrackingURI, rc.RegistryURI = cfg.TrackingURI, cfg.RegistryURI
-	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
-	rc.UserAgent = "mlgate/" + version
 	r, err := resolver.New(rc)
 	if err != nil {
-		fmt.Fprintf(stderr, "mlgate resolve: %v\n", err)
+		fmt.Fprintf(stderr, "mlgate resolve: tracking-uri %s: %v\n", resolver.Redact(cfg.TrackingURI), err)
 		return 2
 	}
 	defer r.Close()
@@ -92,6 +102,10 @@ func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			continue
 		}
 		out, err := describe(ctx, r, u)
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "mlgate resolve: interrupted while resolving %s: %v\n", u, context.Cause(ctx))
+			return 1
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "mlgate resolve: %v\n", err)
 			code = 1
@@ -111,6 +125,9 @@ func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return code
 }
 
+// describe resolves u and summarises its MLmodel. The MLmodel is read
+// within resolver.MaxMLmodelBytes and parsed off the caller's goroutine, so
+// that ctx ending stops describe even while parsing.
 func describe(ctx context.Context, r *resolver.Resolver, u resolver.URI) (*resolveOutput, error) {
 	res, err := r.Resolve(ctx, u)
 	if err != nil {
@@ -122,7 +139,7 @@ func describe(ctx context.Context, r *resolver.Resolver, u resolver.URI) (*resol
 		out.Signature = "unknown: " + err.Error()
 		return out, nil
 	}
-	ml, err := signature.ParseMLmodel(raw)
+	ml, err := parseMLmodel(ctx, raw)
 	if err != nil {
 		out.Signature = "unknown: " + err.Error()
 		return out, nil
@@ -136,6 +153,67 @@ func describe(ctx context.Context, r *resolver.Resolver, u resolver.URI) (*resol
 		res.RunID = ml.RunID
 	}
 	return out, nil
+}
+
+// parseMLmodel parses raw, returning early with ctx's error when ctx ends
+// first (the parse then finishes in the background and is dropped).
+func parseMLmodel(ctx context.Context, raw []byte) (*signature.MLmodel, error) {
+	type parsed struct {
+		ml  *signature.MLmodel
+		err error
+	}
+	done := make(chan parsed, 1)
+	go func() {
+		ml, err := signature.ParseMLmodel(raw)
+		done <- parsed{ml, err}
+	}()
+	select {
+	case p := <-done:
+		return p.ml, p.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// resolverConfig builds the resolver's settings from MLflow's environment
+// variables (getenv) and cfg, which wins.
+func resolverConfig(cfg Config, getenv func(string) string) (resolver.Config, error) {
+	rc, err := resolver.ConfigFromEnv(getenv)
+	if err != nil {
+		return resolver.Config{}, err
+	}
+	rc.TrackingURI, rc.RegistryURI = cfg.TrackingURI, cfg.RegistryURI
+	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
+	rc.DownloadTimeout, rc.MinDownloadRate, rc.MaxModelBytes = cfg.DownloadTimeout, cfg.MinDownloadRate, cfg.MaxModelBytes
+	rc.AllowedHosts, rc.AllowedRoots = cfg.Artifacts.AllowedHosts, cfg.Artifacts.AllowedRoots
+	rc.UserAgent = "mlgate/" + version
+	return rc, nil
+}
+
+// validateDownloads checks the download settings; zero means the default.
+func (c *Config) validateDownloads() []error {
+	var errs []error
+	if c.DownloadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("download-timeout: %s: must not be negative (0 means 10m)", c.DownloadTimeout))
+	}
+	if c.MaxModelBytes < 0 {
+		errs = append(errs, fmt.Errorf("max-model-bytes: %d: must not be negative (0 means 4294967296)", c.MaxModelBytes))
+	}
+	return errs
+}
+
+// list is a comma-separated list setting; empty items are dropped.
+func list(p func(*Config) *[]string) applier {
+	return applyFunc(func(c *Config, v string) error {
+		var out []string
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+		*p(c) = out
+		return nil
+	})
 }
 
 func printResolution(w io.Writer, out *resolveOutput) {
@@ -160,7 +238,7 @@ func printResolution(w io.Writer, out *resolveOutput) {
 	row("run_id", run)
 	row("git_commit", res.GitCommit)
 	row("model_id", res.ModelID)
-	row("artifact_uri", res.ArtifactURI)
+	row("artifact_uri", resolver.Redact(res.ArtifactURI))
 	if res.CreationTimestamp > 0 {
 		row("created", time.UnixMilli(res.CreationTimestamp).UTC().Format(time.RFC3339))
 	}

@@ -143,19 +143,17 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 		}
 	}
 
-	rc, err := resolver.ConfigFromEnv(os.Getenv)
+	rc, err := resolverConfig(cfg, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	rc.TrackingURI, rc.RegistryURI = cfg.TrackingURI, cfg.RegistryURI
-	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
-	rc.UserAgent, rc.Logger = "mlgate/"+version, log
+	rc.Logger = log
 	rc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		return telemetry.Transport(rt, tel.TracerProvider(), tel.Propagator())
 	}
 	res, err := resolver.New(rc)
 	if err != nil {
-		return nil, fmt.Errorf("tracking-uri %s: %w", cfg.TrackingURI, err)
+		return nil, fmt.Errorf("tracking-uri %s: %w", resolver.Redact(cfg.TrackingURI), err)
 	}
 	undo = append(undo, func() { res.Close() })
 
@@ -214,7 +212,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) int {
 	served := make(chan error, 1)
 	go func() { served <- a.server.Serve(ln) }()
 	a.log.Info("listening; loading models", "listen", ln.Addr().String(), "version", version,
-		"onnxruntime", infer.Version(), "tracking_uri", a.cfg.TrackingURI)
+		"onnxruntime", infer.Version(), "tracking_uri", resolver.Redact(a.cfg.TrackingURI))
 
 	routes := len(a.fleet.current().routes) // read before reloads may start
 	loaded := make(chan error, 1)

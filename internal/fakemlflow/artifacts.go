@@ -101,6 +101,7 @@ func (s *Server) handleDownloadArtifact(w http.ResponseWriter, r *http.Request) 
 	s.mu.Lock()
 	data, ok := s.files[p]
 	truncated := s.truncated[p]
+	body := s.bodies[p]
 	isDir := false
 	if !ok {
 		for f := range s.files {
@@ -124,6 +125,10 @@ func (s *Server) handleDownloadArtifact(w http.ResponseWriter, r *http.Request) 
 	h := w.Header()
 	h.Set("Content-Type", guessMIMEType(p))
 	h.Set("Content-Disposition", "attachment; filename="+path.Base(p))
+	if body != 0 {
+		s.writeHostile(w, r, p, data, body)
+		return
+	}
 	if truncated {
 		// Promise every byte, send half, and let the server drop the
 		// connection.

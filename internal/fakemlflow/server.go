@@ -72,6 +72,9 @@ type Server struct {
 	files        map[string][]byte // artifact path under the destination → bytes
 	listedSize   map[string]int64  // artifact path → size reported by listings
 	truncated    map[string]bool   // artifact path → send half the bytes
+	bodies       map[string]Body   // artifact path → hostile body
+	sent         map[string]int64  // artifact path → hostile body bytes sent
+	redirect     string            // artifacts requests answer 307 to here
 	dirty        map[string]bool   // dependencies whose recordings are stale
 	overrides    map[string]override
 	down         DownMode
@@ -114,6 +117,8 @@ func New(t testing.TB, opts ...Option) *Server {
 		files:        map[string][]byte{},
 		listedSize:   map[string]int64{},
 		truncated:    map[string]bool{},
+		bodies:       map[string]Body{},
+		sent:         map[string]int64{},
 		dirty:        map[string]bool{},
 		overrides:    map[string]override{},
 		held:         make(chan struct{}),
@@ -229,6 +234,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if hasOverride {
 		writeText(w, ov.status, ov.contentType, string(ov.body))
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, artifactsAPI) && s.redirected(w, r) {
 		return
 	}
 	_, pattern := s.mux.Handler(r)

@@ -1,0 +1,84 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlgate/mlgate/internal/fakemlflow"
+)
+
+// recordingDeployer accepts every version and records what it deployed.
+type recordingDeployer struct {
+	mu       sync.Mutex
+	versions []string
+}
+
+func (d *recordingDeployer) Deploy(_ context.Context, _ URI, res *Resolution, _ string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.versions = append(d.versions, res.Version)
+	return nil
+}
+
+func (d *recordingDeployer) Withdraw(URI, error) {}
+
+// TestRefreshNotBlockedByHangingDownload: the alias moves to a version
+// whose model.onnx stalls forever and a background check starts
+// downloading it. Refresh, which must wait for that check, returns when
+// its own context ends instead of waiting with it. With a download
+// deadline the hanging check itself ends, the version is recorded as
+// failing, and the version serving keeps serving. (Before: Refresh was
+// still blocked 20 s after its 5 s context ended.)
+func TestRefreshNotBlockedByHangingDownload(t *testing.T) {
+	for _, deadline := range []time.Duration{time.Hour, 100 * time.Millisecond} {
+		s := fakemlflow.New(t)
+		r := newResolver(t, Config{TrackingURI: s.URL(), Timeout: time.Hour, DownloadTimeout: deadline, MinDownloadRate: -1})
+		d := &recordingDeployer{}
+		w := NewWatcher(r, d, WatchConfig{PollInterval: time.Hour, CheckTimeout: time.Hour})
+		u := mustURI(t, "models:/churn-gbm@champion")
+		if err := w.Watch(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		v := s.AddVersion(fakemlflow.Version{Name: "churn-gbm", Files: s.Files("churn-gbm", "1")})
+		s.SetFileBody("churn-gbm", v, "model.onnx", fakemlflow.Stall)
+		s.SetAlias("churn-gbm", "champion", v)
+		w.Trigger("churn-gbm")
+		onnx := artifactsAPIPath + "/" + s.ArtifactDir("churn-gbm", v) + "/model.onnx"
+		waitFor(t, "the background check to download model.onnx", func() bool { return countRequests(s, http.MethodGet, onnx) > 0 })
+
+		if deadline == time.Hour {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- w.Refresh(ctx) }()
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "waiting for the check in progress") {
+				t.Errorf("Refresh during a hanging check: got %v; want it to give up with its context", err)
+			}
+			w.Close() // cancels the hanging check
+			continue
+		}
+		waitFor(t, "the hanging check to fail", func() bool {
+			st, _ := w.StatusOf(u)
+			return st.Failures > 0
+		})
+		st, _ := w.StatusOf(u)
+		if !strings.Contains(st.LastError, "download-timeout") || st.Pending != v || st.Serving.Version != "1" {
+			t.Errorf("status after the deadline: last error %q, pending %q, serving %s; want download-timeout, %s pending, 1 serving",
+				st.LastError, st.Pending, st.Serving.Version, v)
+		}
+		if err := w.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), "download-timeout") {
+			t.Errorf("Refresh: got %v; want the version's download-timeout", err)
+		}
+		w.Close()
+		d.mu.Lock()
+		if len(d.versions) != 1 || d.versions[0] != "1" {
+			t.Errorf("deployed %v; want only version 1", d.versions)
+		}
+		d.mu.Unlock()
+	}
+}
