@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -154,77 +152,6 @@ func defaultConfig() Config {
 	}
 }
 
-// setting is one configuration knob settable by flag and environment.
-type setting struct {
-	flag  string
-	env   []string // first one set wins
-	usage string
-	apply applier
-}
-
-// applier sets one setting from its text.
-type applier interface {
-	apply(c *Config, v string) error
-}
-
-type applyFunc func(c *Config, v string) error
-
-func (f applyFunc) apply(c *Config, v string) error { return f(c, v) }
-
-// boolApply is a boolean setting: its flag takes no value (--pprof means
-// --pprof=true).
-type boolApply func(c *Config, v string) error
-
-func (f boolApply) apply(c *Config, v string) error { return f(c, v) }
-
-func str(p func(*Config) *string) applier {
-	return applyFunc(func(c *Config, v string) error { *p(c) = v; return nil })
-}
-
-func dur(p func(*Config) *time.Duration) applier {
-	return applyFunc(func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration like 30s or 500ms", v)
-		}
-		*p(c) = d
-		return nil
-	})
-}
-
-func integer(p func(*Config) *int) applier {
-	return applyFunc(func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%q is not an integer", v)
-		}
-		*p(c) = n
-		return nil
-	})
-}
-
-func int64s(p func(*Config) *int64) applier {
-	return applyFunc(func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not an integer", v)
-		}
-		*p(c) = n
-		return nil
-	})
-}
-
-func boolean(p func(*Config) *bool) applier {
-	return boolApply(func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v)
-		}
-		*p(c) = b
-		return nil
-	})
-}
-
 func env(name string) []string { return []string{"MLGATE_" + name} }
 
 var serveSettings = []setting{
@@ -304,77 +231,6 @@ var serveSettings = []setting{
 		dur(func(c *Config) *time.Duration { return &c.Inference.MaxBatchDelay })},
 	{"queue-rows", env("QUEUE_ROWS"), "rows that may wait for a worker per model before 429 (0: 4096)",
 		integer(func(c *Config) *int { return &c.Inference.QueueRows })},
-}
-
-// rawFlag keeps a flag's text for loadConfig to apply in precedence order.
-// Boolean settings are bool flags: a bare --pprof means --pprof=true.
-type rawFlag struct {
-	s      string
-	isBool bool
-}
-
-func (f *rawFlag) String() string     { return f.s }
-func (f *rawFlag) Set(v string) error { f.s = v; return nil }
-func (f *rawFlag) IsBoolFlag() bool   { return f.isBool }
-
-// loadConfig builds the configuration from args, the environment (getenv)
-// and the config file. Errors name the setting at fault.
-func loadConfig(name string, settings []setting, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	raw := map[string]*string{}
-	for _, s := range settings {
-		names := make([]string, len(s.env))
-		copy(names, s.env)
-		_, isBool := s.apply.(boolApply)
-		v := &rawFlag{isBool: isBool}
-		raw[s.flag] = &v.s
-		fs.Var(v, s.flag, s.usage+" (env "+strings.Join(names, ", ")+")")
-	}
-	if err := fs.Parse(args); err != nil {
-		return Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	setByFlag := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { setByFlag[f.Name] = true })
-	value := func(s setting) (string, string, bool) {
-		if setByFlag[s.flag] {
-			return *raw[s.flag], "--" + s.flag, true
-		}
-		for _, e := range s.env {
-			if v := getenv(e); v != "" {
-				return v, e, true
-			}
-		}
-		return "", "", false
-	}
-
-	cfg := defaultConfig()
-	for _, s := range settings {
-		if s.flag != "config" {
-			continue
-		}
-		if path, _, ok := value(s); ok {
-			if err := cfg.readFile(path); err != nil {
-				return Config{}, err
-			}
-		}
-	}
-	for _, s := range settings {
-		if s.apply == nil {
-			continue
-		}
-		v, from, ok := value(s)
-		if !ok {
-			continue
-		}
-		if err := s.apply.apply(&cfg, v); err != nil {
-			return Config{}, fmt.Errorf("%s: %w", from, err)
-		}
-	}
-	return cfg, nil
 }
 
 // readFile overlays the YAML file at path on c. Unknown keys are errors.

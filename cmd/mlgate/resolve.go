@@ -202,20 +202,6 @@ func (c *Config) validateDownloads() []error {
 	return errs
 }
 
-// list is a comma-separated list setting; empty items are dropped.
-func list(p func(*Config) *[]string) applier {
-	return applyFunc(func(c *Config, v string) error {
-		var out []string
-		for _, item := range strings.Split(v, ",") {
-			if item = strings.TrimSpace(item); item != "" {
-				out = append(out, item)
-			}
-		}
-		*p(c) = out
-		return nil
-	})
-}
-
 func printResolution(w io.Writer, out *resolveOutput) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {

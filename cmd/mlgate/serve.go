@@ -25,9 +25,10 @@ import (
 )
 
 // cmdServe is `mlgate serve`: build everything, start listening (not ready),
-// resolve and load every route's models, report ready, and run until
-// SIGTERM or SIGINT, then drain and stop in reverse order.
-func cmdServe(args []string, stdout, stderr io.Writer) int {
+// resolve and load every route's models, report ready, and run until ctx
+// ends (SIGTERM or SIGINT), then drain and stop in reverse order. SIGHUP
+// reloads the configuration file.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig("serve", serveSettings, args, os.Getenv, stderr)
 	if err != nil {
 		if errors.Is(err, flagHelp) {
@@ -69,8 +70,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			cancel()
 		}
 	}()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	return a.run(ctx, ln)
 }
 
