@@ -537,22 +537,46 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 	}
 	defer func() { <-rf.check }()
 	now := time.Now()
+	mv, serving, withdrawn, err := w.ask(ctx, rf, now)
+	if err != nil {
+		return err
+	}
+	key := versionKey(mv)
+	if serving != nil && key == resolutionKey(serving) && !withdrawn {
+		w.unchanged(rf)
+		return nil
+	}
+	if mv.Status != StatusReady {
+		err := fmt.Errorf("model %s version %s has status %q, not READY: %w", mv.Name, mv.Version, mv.Status, ErrNotReady)
+		w.failed(rf, now, "", err, false)
+		w.cfg.Logger.Warn("new version is not READY: not served", "uri", rf.uri.String(), "version", mv.Version, "status", mv.Status)
+		return err
+	}
+	if !w.due(rf, key, now, force) {
+		return nil
+	}
+	return w.deployMoved(ctx, rf, now, key, mv, serving)
+}
+
+// ask asks the registry what rf points at now, and records the check: a
+// failure, a vanished URI, or an answer. It returns the version rf serves
+// and whether it was withdrawn, as they were when the check started.
+func (w *Watcher) ask(ctx context.Context, rf *ref, now time.Time) (*ModelVersion, *Resolution, bool, error) {
 	rf.mu.Lock()
 	rf.st.Checks++
 	rf.st.LastCheck = now // before the call, so a hanging registry shows as stale
 	serving := rf.st.Serving
 	rf.mu.Unlock()
 	mv, err := w.r.Check(ctx, rf.uri)
-
 	switch {
 	case errors.Is(err, ErrNotFound):
 		w.missing(rf, now, err)
-		return err
+		return nil, serving, false, err
 	case err != nil:
 		w.failed(rf, now, "", err, false)
 		w.cfg.Logger.Warn("registry check failed: still serving the current version",
 			"uri", rf.uri.String(), "serving", versionOf(serving), "err", err)
-		return err
+		return nil, serving, false, err
 	}
 	rf.mu.Lock()
 	rf.st.LastSuccess = now
@@ -562,37 +586,39 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 	if wasMissing {
 		w.cfg.Logger.Info("model URI is back in the registry", "uri", rf.uri.String(), "version", mv.Version)
 	}
+	return mv, serving, withdrawn, nil
+}
 
-	key := versionKey(mv)
-	if serving != nil && key == resolutionKey(serving) && !withdrawn {
-		rf.mu.Lock()
-		rf.st.FromCache = false
-		if rf.failKey != "" { // the alias moved back to what serves
-			rf.failKey, rf.failures, rf.nextRetry = "", 0, time.Time{}
-			rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
-		}
-		rf.st.LastError = ""
-		rf.mu.Unlock()
-		return nil
-	}
-	if mv.Status != StatusReady {
-		err := fmt.Errorf("model %s version %s has status %q, not READY: %w", mv.Name, mv.Version, mv.Status, ErrNotReady)
-		w.failed(rf, now, "", err, false)
-		w.cfg.Logger.Warn("new version is not READY: not served", "uri", rf.uri.String(), "version", mv.Version, "status", mv.Status)
-		return err
-	}
+// unchanged records a check that found the version serving: the registry
+// answered, and a version that was failing is no longer pending.
+func (w *Watcher) unchanged(rf *ref) {
 	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	rf.st.FromCache = false
+	if rf.failKey != "" { // the alias moved back to what serves
+		rf.failKey, rf.failures, rf.nextRetry = "", 0, time.Time{}
+		rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
+	}
+	rf.st.LastError = ""
+}
+
+// due reports whether the new version key should be tried now: not given
+// up on, and past its retry backoff unless force.
+func (w *Watcher) due(rf *ref, key string, now time.Time, force bool) bool {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
 	if rf.failKey != key {
 		rf.failKey, rf.failures, rf.nextRetry = key, 0, time.Time{}
 		rf.st.GaveUp = false
 	}
 	gaveUp := rf.failures >= w.cfg.MaxAttempts
 	early := !force && now.Before(rf.nextRetry)
-	rf.mu.Unlock()
-	if gaveUp || early {
-		return nil
-	}
+	return !gaveUp && !early
+}
 
+// deployMoved resolves, fetches and deploys the version rf moved to (mv,
+// key), and records the swap or the failure.
+func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key string, mv *ModelVersion, serving *Resolution) error {
 	ctx, span := w.startUpdate(ctx, rf.uri, "moved")
 	defer span.End()
 	res, dir, err := w.resolveAndFetch(ctx, rf.uri)

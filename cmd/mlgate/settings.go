@@ -157,6 +157,43 @@ func (e *flagsError) Unwrap() error { return e.err }
 // environment. Errors name the option at fault; -h returns flag.ErrHelp.
 func (o options[T]) load(cfg T, args []string, getenv func(string) string, stderr io.Writer) (T, map[string]bool, error) {
 	var zero T
+	flags, err := o.parse(args, stderr)
+	if err != nil {
+		return zero, nil, err
+	}
+	given := map[string]bool{}
+	for _, op := range o.opts { // the file first: the environment and flags override it
+		if op.apply != nil || o.readFile == nil {
+			continue
+		}
+		if vs, _, ok := o.values(op, flags, getenv); ok {
+			given[op.flag] = true
+			if err := o.readFile(&cfg, vs[len(vs)-1]); err != nil {
+				return zero, nil, err
+			}
+		}
+	}
+	for _, op := range o.opts {
+		if op.apply == nil {
+			continue
+		}
+		vs, from, ok := o.values(op, flags, getenv)
+		if !ok {
+			continue
+		}
+		given[op.flag] = true
+		for _, v := range vs {
+			if err := op.apply.apply(&cfg, v); err != nil {
+				return zero, nil, fmt.Errorf("%s: %w", from, err)
+			}
+		}
+	}
+	return cfg, given, nil
+}
+
+// parse reads args into one rawFlag per option, set only for the flags
+// given.
+func (o options[T]) parse(args []string, stderr io.Writer) (map[string]*rawFlag, error) {
 	fs := flag.NewFlagSet(o.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if o.usage != "" {
@@ -175,58 +212,33 @@ func (o options[T]) load(cfg T, args []string, getenv func(string) string, stder
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return zero, nil, err
+			return nil, err
 		}
-		return zero, nil, &flagsError{err}
+		return nil, &flagsError{err}
 	}
 	if fs.NArg() > 0 {
-		return zero, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	byFlag := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { byFlag[f.Name] = true })
-	values := func(op option[T]) ([]string, string, bool) {
-		if byFlag[op.flag] {
-			return raw[op.flag].vals, "--" + op.flag, true
-		}
-		for _, e := range op.env {
-			if v := getenv(e); v != "" {
-				if o.source != nil {
-					return []string{v}, o.source(op.flag, e), true
-				}
-				return []string{v}, e, true
-			}
-		}
-		return nil, "", false
-	}
+	given := map[string]*rawFlag{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = raw[f.Name] })
+	return given, nil
+}
 
-	given := map[string]bool{}
-	for _, op := range o.opts {
-		if op.apply != nil || o.readFile == nil {
-			continue
-		}
-		if vs, _, ok := values(op); ok {
-			given[op.flag] = true
-			if err := o.readFile(&cfg, vs[len(vs)-1]); err != nil {
-				return zero, nil, err
+// values returns op's text (every occurrence of a repeated flag) and where
+// it came from: its flag, else the first of its variables that is set.
+func (o options[T]) values(op option[T], flags map[string]*rawFlag, getenv func(string) string) ([]string, string, bool) {
+	if f := flags[op.flag]; f != nil {
+		return f.vals, "--" + op.flag, true
+	}
+	for _, e := range op.env {
+		if v := getenv(e); v != "" {
+			if o.source != nil {
+				return []string{v}, o.source(op.flag, e), true
 			}
+			return []string{v}, e, true
 		}
 	}
-	for _, op := range o.opts {
-		if op.apply == nil {
-			continue
-		}
-		vs, from, ok := values(op)
-		if !ok {
-			continue
-		}
-		given[op.flag] = true
-		for _, v := range vs {
-			if err := op.apply.apply(&cfg, v); err != nil {
-				return zero, nil, fmt.Errorf("%s: %w", from, err)
-			}
-		}
-	}
-	return cfg, given, nil
+	return nil, "", false
 }
 
 // rawFlag keeps a flag's text for load to apply in precedence order.
