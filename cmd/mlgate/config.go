@@ -276,10 +276,33 @@ func relativeStoreURI(uri, base string) string {
 // validate checks the settings that can be checked without I/O. Every error
 // names the setting.
 func (c *Config) validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf(name+": "+format, args...))
+	var p problems
+	c.validateServed(p.add)
+	c.validateTimeouts(p.add)
+	p = append(p, c.validateDownloads()...)
+	c.validateAdmission(p.add)
+	c.validateFollowing(p.add)
+	c.validateChoices(p.add)
+	for i, r := range c.Routes {
+		r.validate(fmt.Sprintf("routes[%d]", i), p.add)
 	}
+	return errors.Join(p...)
+}
+
+// problems collects configuration errors.
+type problems []error
+
+// add records that setting name is wrong, and why.
+func (p *problems) add(name, format string, args ...any) {
+	*p = append(*p, fmt.Errorf(name+": "+format, args...))
+}
+
+// bad is how a validation step reports a wrong setting.
+type bad func(name, format string, args ...any)
+
+// validateServed checks where mlgate listens, the registry, and that it has
+// models to serve.
+func (c *Config) validateServed(bad bad) {
 	if c.Listen == "" {
 		bad("listen", "empty address")
 	}
@@ -292,13 +315,19 @@ func (c *Config) validate() error {
 	if c.Model == "" && len(c.Routes) == 0 {
 		bad("model", "nothing to serve: give --model models:/name@alias or routes in --config")
 	}
+}
+
+func (c *Config) validateTimeouts(bad bad) {
 	if c.RequestTimeout <= 0 {
 		bad("request-timeout", "%s: must be positive", c.RequestTimeout)
 	}
 	if c.RegistryTimeout <= 0 {
 		bad("registry-timeout", "%s: must be positive", c.RegistryTimeout)
 	}
-	errs = append(errs, c.validateDownloads()...)
+}
+
+// validateAdmission checks the limits on scoring requests.
+func (c *Config) validateAdmission(bad bad) {
 	if c.MaxBodyBytes <= 0 {
 		bad("max-body-bytes", "%d: must be positive", c.MaxBodyBytes)
 	}
@@ -311,6 +340,11 @@ func (c *Config) validate() error {
 	if c.QueueTimeout <= 0 {
 		bad("queue-timeout", "%s: must be positive", c.QueueTimeout)
 	}
+}
+
+// validateFollowing checks how the registry is followed, how loaded
+// versions are kept, and how mlgate stops.
+func (c *Config) validateFollowing(bad bad) {
 	if c.PollInterval <= 0 {
 		bad("poll-interval", "%s: must be positive", c.PollInterval)
 	}
@@ -329,6 +363,10 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "%s: must be positive", c.ShutdownTimeout)
 	}
+}
+
+// validateChoices checks the settings that take one of a few words.
+func (c *Config) validateChoices(bad bad) {
 	switch c.Inference.Batching {
 	case "off", "busy", "window":
 	default:
@@ -344,51 +382,55 @@ func (c *Config) validate() error {
 	default:
 		bad("log-format", "%q: want json or text", c.LogFormat)
 	}
-	for i, r := range c.Routes {
-		at := fmt.Sprintf("routes[%d]", i)
-		if r.Name == "" {
-			bad(at+".name", "empty")
+}
+
+// validate checks the route at path at ("routes[2]").
+func (r RouteConfig) validate(at string, bad bad) {
+	if r.Name == "" {
+		bad(at+".name", "empty")
+	}
+	switch {
+	case r.Model != "" && len(r.Targets) > 0:
+		bad(at, "route %q has both model and targets; give one", r.Name)
+	case r.Model == "" && len(r.Targets) == 0:
+		bad(at+".model", "empty (route %q): give model or targets", r.Name)
+	}
+	r.validateTargets(at, bad)
+	if st := r.Sticky; st != nil && (st.Header == "") == (st.Column == "") {
+		bad(at+".sticky", "give exactly one of header or column (route %q)", r.Name)
+	}
+	if b := r.Batching; b != nil {
+		switch b.Mode {
+		case "", "off", "busy", "window":
+		default:
+			bad(at+".batching.mode", "%q: want off, busy or window (route %q)", b.Mode, r.Name)
 		}
-		switch {
-		case r.Model != "" && len(r.Targets) > 0:
-			bad(at, "route %q has both model and targets; give one", r.Name)
-		case r.Model == "" && len(r.Targets) == 0:
-			bad(at+".model", "empty (route %q): give model or targets", r.Name)
-		}
-		positive := false
-		for k, tg := range r.Targets {
-			if tg.Model == "" {
-				bad(fmt.Sprintf("%s.targets[%d].model", at, k), "empty (route %q)", r.Name)
-			}
-			if tg.Weight < 0 {
-				bad(fmt.Sprintf("%s.targets[%d].weight", at, k), "%g is negative (route %q)", tg.Weight, r.Name)
-			}
-			positive = positive || tg.Weight > 0
-		}
-		if len(r.Targets) > 1 && !positive {
-			bad(at+".targets", "every weight is 0 (route %q); give at least one a positive weight", r.Name)
-		}
-		if st := r.Sticky; st != nil && (st.Header == "") == (st.Column == "") {
-			bad(at+".sticky", "give exactly one of header or column (route %q)", r.Name)
-		}
-		if b := r.Batching; b != nil {
-			switch b.Mode {
-			case "", "off", "busy", "window":
-			default:
-				bad(at+".batching.mode", "%q: want off, busy or window (route %q)", b.Mode, r.Name)
-			}
-			if b.MaxBatchRows < 0 || b.MaxDelay < 0 {
-				bad(at+".batching", "max_batch_rows and max_batch_delay must not be negative (route %q)", r.Name)
-			}
-		}
-		if sh := r.Shadow; sh != nil {
-			if sh.Model == "" {
-				bad(at+".shadow.model", "empty (route %q)", r.Name)
-			}
-			if sh.Sample < 0 || sh.Sample > 1 {
-				bad(at+".shadow.sample", "%g: want a fraction in (0, 1] (route %q)", sh.Sample, r.Name)
-			}
+		if b.MaxBatchRows < 0 || b.MaxDelay < 0 {
+			bad(at+".batching", "max_batch_rows and max_batch_delay must not be negative (route %q)", r.Name)
 		}
 	}
-	return errors.Join(errs...)
+	if sh := r.Shadow; sh != nil {
+		if sh.Model == "" {
+			bad(at+".shadow.model", "empty (route %q)", r.Name)
+		}
+		if sh.Sample < 0 || sh.Sample > 1 {
+			bad(at+".shadow.sample", "%g: want a fraction in (0, 1] (route %q)", sh.Sample, r.Name)
+		}
+	}
+}
+
+func (r RouteConfig) validateTargets(at string, bad bad) {
+	positive := false
+	for k, tg := range r.Targets {
+		if tg.Model == "" {
+			bad(fmt.Sprintf("%s.targets[%d].model", at, k), "empty (route %q)", r.Name)
+		}
+		if tg.Weight < 0 {
+			bad(fmt.Sprintf("%s.targets[%d].weight", at, k), "%g is negative (route %q)", tg.Weight, r.Name)
+		}
+		positive = positive || tg.Weight > 0
+	}
+	if len(r.Targets) > 1 && !positive {
+		bad(at+".targets", "every weight is 0 (route %q); give at least one a positive weight", r.Name)
+	}
 }
