@@ -157,9 +157,10 @@ func (c Config) validate() error {
 // Server serves MLflow's scoring protocol for the routes of its live
 // Snapshot. Its methods are safe for concurrent use.
 type Server struct {
-	cfg  Config
-	http *fasthttp.Server
-	live atomic.Pointer[Snapshot]
+	cfg     Config
+	http    *fasthttp.Server
+	metrics fasthttp.RequestHandler
+	live    atomic.Pointer[Snapshot]
 
 	draining atomic.Bool
 
@@ -172,7 +173,6 @@ type Server struct {
 	// shadows runs shadow copies; started by the first Publish with a
 	// shadow, stopped by Shutdown or Close.
 	shadows *shadowPool
-	metrics fasthttp.RequestHandler
 }
 
 // New returns a Server with no routes; a Snapshot must be published before
