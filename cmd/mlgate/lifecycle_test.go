@@ -20,11 +20,12 @@ import (
 // process is mlgate serve running as a child process (this test binary,
 // re-executed as mlgate's main).
 type process struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-	logs *strings.Builder
-	mu   *sync.Mutex
+	cmd      *exec.Cmd
+	url      string // the main listener
+	adminURL string // the admin listener
+	done     chan error
+	logs     *strings.Builder
+	mu       *sync.Mutex
 }
 
 func startProcess(t *testing.T, trackingURI string, extra ...string) *process {
@@ -32,7 +33,7 @@ func startProcess(t *testing.T, trackingURI string, extra ...string) *process {
 	cfgFile := filepath.Join(t.TempDir(), "mlgate.yaml")
 	os.WriteFile(cfgFile, []byte("routes:\n  - name: churn\n    model: models:/churn-gbm@champion\n"), 0o644)
 	args := append([]string{"serve", "--config", cfgFile, "--tracking-uri", trackingURI,
-		"--listen", "127.0.0.1:0", "--cache-dir", t.TempDir(), "--log-format", "json"}, extra...)
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--cache-dir", t.TempDir(), "--log-format", "json"}, extra...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "MLGATE_TEST_AS_MAIN=1")
 	stderr, err := cmd.StderrPipe()
@@ -43,7 +44,7 @@ func startProcess(t *testing.T, trackingURI string, extra ...string) *process {
 		t.Fatal(err)
 	}
 	p := &process{cmd: cmd, done: make(chan error, 1), logs: &strings.Builder{}, mu: &sync.Mutex{}}
-	addr := make(chan string, 1)
+	addr := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -52,11 +53,12 @@ func startProcess(t *testing.T, trackingURI string, extra ...string) *process {
 			p.logs.WriteString(line + "\n")
 			p.mu.Unlock()
 			var rec struct {
-				Msg    string `json:"msg"`
-				Listen string `json:"listen"`
+				Msg         string `json:"msg"`
+				Listen      string `json:"listen"`
+				AdminListen string `json:"admin_listen"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Msg, "listening") {
-				addr <- rec.Listen
+				addr <- [2]string{rec.Listen, rec.AdminListen}
 			}
 		}
 		p.done <- cmd.Wait()
@@ -71,7 +73,7 @@ func startProcess(t *testing.T, trackingURI string, extra ...string) *process {
 	})
 	select {
 	case a := <-addr:
-		p.url = "http://" + a
+		p.url, p.adminURL = "http://"+a[0], "http://"+a[1]
 	case err := <-p.done:
 		t.Fatalf("mlgate exited before listening: %v\n%s", err, p.logs.String())
 	case <-time.After(20 * time.Second):
