@@ -271,7 +271,6 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) newHTTPServer(h fasthttp.RequestHandler, concurrency int) *fasthttp.Server {
-	body := fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 	return &fasthttp.Server{
 		Handler:      h,
 		ErrorHandler: s.transportError,
@@ -279,7 +278,7 @@ func (s *Server) newHTTPServer(h fasthttp.RequestHandler, concurrency int) *fast
 		// and at a kept-alive connection's first byte); once they are in,
 		// HeaderReceived gives the body its own deadline.
 		ReadTimeout:          s.cfg.ReadHeaderTimeout,
-		HeaderReceived:       func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return body },
+		HeaderReceived:       s.headerReceived,
 		Name:                 "mlgate",
 		MaxRequestBodySize:   s.cfg.MaxBodyBytes,
 		WriteTimeout:         s.cfg.WriteTimeout,
@@ -287,7 +286,9 @@ func (s *Server) newHTTPServer(h fasthttp.RequestHandler, concurrency int) *fast
 		Concurrency:          concurrency,
 		CloseOnShutdown:      true,
 		NoDefaultContentType: true,
-		Logger:               fasthttpLogger{s.cfg.Logger},
+		// Parse errors must not quote the request: it may carry a token.
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{s.cfg.Logger},
 	}
 }
 
@@ -470,12 +471,12 @@ func (s *Server) common(ctx *fasthttp.RequestCtx, path []byte) bool {
 
 // admissible applies what holds for every request: while draining the
 // connection closes after the response, and a request whose body framing
-// is ambiguous is refused.
+// is ambiguous (marked by headerReceived) is refused.
 func (s *Server) admissible(ctx *fasthttp.RequestCtx) bool {
 	if s.draining.Load() {
 		ctx.SetConnectionClose()
 	}
-	if ambiguousFraming(&ctx.Request.Header) {
+	if h := &ctx.Request.Header; h.ConnectionClose() && ambiguousFraming(h) {
 		ctx.SetConnectionClose()
 		writeError(ctx, errAmbiguousFraming, "")
 		return false
@@ -484,19 +485,15 @@ func (s *Server) admissible(ctx *fasthttp.RequestCtx) bool {
 }
 
 var errAmbiguousFraming = &httpError{status: fasthttp.StatusBadRequest, code: codeBadRequest,
-	msg: "request has both Transfer-Encoding and Content-Length, or Transfer-Encoding in HTTP/1.0: its end is ambiguous"}
+	msg: "request has both Transfer-Encoding and Content-Length: where its body ends is ambiguous"}
 
 // ambiguousFraming reports a request a proxy in front may have framed
-// differently (request smuggling, RFC 9112 section 6.1): Transfer-Encoding
-// together with Content-Length, or Transfer-Encoding in HTTP/1.0. fasthttp
-// reads such a body by Transfer-Encoding and keeps the connection; mlgate
-// answers 400 and closes it. Requests with neither header cost one
-// comparison.
+// differently from mlgate (request smuggling, RFC 9112 section 6.1):
+// Transfer-Encoding together with Content-Length, or Transfer-Encoding in
+// HTTP/1.0. fasthttp reads such a body by Transfer-Encoding and keeps the
+// connection. It looks at the headers as received, so it holds after the
+// body is read.
 func ambiguousFraming(h *fasthttp.RequestHeader) bool {
-	http11 := h.IsHTTP11()
-	if http11 && h.ContentLength() != -1 {
-		return false // no Transfer-Encoding: fasthttp refuses any but chunked
-	}
 	te, cl := false, false
 	for line := range bytes.Lines(h.RawHeaders()) {
 		name, _, ok := bytes.Cut(line, []byte(":"))
@@ -507,7 +504,18 @@ func ambiguousFraming(h *fasthttp.RequestHeader) bool {
 		te = te || bytes.EqualFold(name, []byte(fasthttp.HeaderTransferEncoding))
 		cl = cl || bytes.EqualFold(name, []byte(fasthttp.HeaderContentLength))
 	}
-	return te && (cl || !http11)
+	return te && (cl || !h.IsHTTP11())
+}
+
+// headerReceived runs once a request's headers are read, before its body:
+// it gives the body its own read deadline, and marks a chunked request
+// with ambiguous framing to close its connection, which makes admissible
+// look at it (a request with neither costs one comparison).
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if h.ContentLength() == -1 && ambiguousFraming(h) {
+		h.SetConnectionClose()
+	}
+	return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 }
 
 // routeInvocations matches /routes/<name>/invocations.
