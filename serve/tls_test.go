@@ -1,84 +1,23 @@
 package serve
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/mlgate/mlgate/internal/testutil"
 )
-
-// testCA is a certificate authority generated for a test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a PEM certificate and key signed by the CA: a server
-// certificate for 127.0.0.1, or a client certificate.
-func (ca *testCA) issue(t *testing.T, serial int64, client bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "mlgate-test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	if client {
-		tmpl.ExtKeyUsage, tmpl.IPAddresses = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
 
 // tlsClient trusts ca and presents the client certificate, if any. It
 // opens a new connection per request so that each one is a handshake.
-func tlsClient(ca *testCA, certPEM, keyPEM []byte) *http.Client {
+func tlsClient(ca *testutil.CA, certPEM, keyPEM []byte) *http.Client {
 	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca.pem)
+	roots.AppendCertsFromPEM(ca.PEM)
 	cfg := &tls.Config{RootCAs: roots}
 	if certPEM != nil {
 		cert, err := tls.X509KeyPair(certPEM, keyPEM)
@@ -103,12 +42,12 @@ func get(c *http.Client, url string) (int, int64, error) {
 
 type tlsFixture struct {
 	dir                    string
-	ca                     *testCA
+	ca                     *testutil.CA
 	certFile, keyFile, cas string
 }
 
 func newTLSFixture(t *testing.T) *tlsFixture {
-	f := &tlsFixture{dir: t.TempDir(), ca: newCA(t, "mlgate test CA")}
+	f := &tlsFixture{dir: t.TempDir(), ca: testutil.NewCA(t, "mlgate test CA")}
 	f.certFile, f.keyFile, f.cas = filepath.Join(f.dir, "tls.crt"), filepath.Join(f.dir, "tls.key"), filepath.Join(f.dir, "clients.crt")
 	f.serve(t, 100)
 	return f
@@ -116,7 +55,7 @@ func newTLSFixture(t *testing.T) *tlsFixture {
 
 // serve writes a new server certificate with the given serial number.
 func (f *tlsFixture) serve(t *testing.T, serial int64) {
-	c, k := f.ca.issue(t, serial, false)
+	c, k := f.ca.Issue(t, serial, false)
 	writeFile(t, f.keyFile, string(k))
 	writeFile(t, f.certFile, string(c))
 }
@@ -150,7 +89,7 @@ func TestTLSCertificateRotation(t *testing.T) {
 		t.Errorf("after rotation: certificate %d, %v; want 101", serial, err)
 	}
 
-	_, otherKey := f.ca.issue(t, 102, false)
+	_, otherKey := f.ca.Issue(t, 102, false)
 	writeFile(t, f.keyFile, string(otherKey))
 	if err := ns.ReloadFiles(); err == nil {
 		t.Errorf("reloading a key that does not match the certificate: no error")
@@ -173,20 +112,20 @@ func TestTLSCertificateRotation(t *testing.T) {
 // listener asks for none.
 func TestMutualTLS(t *testing.T) {
 	f := newTLSFixture(t)
-	clients := newCA(t, "client CA")
-	writeFile(t, f.cas, string(clients.pem))
+	clients := testutil.NewCA(t, "client CA")
+	writeFile(t, f.cas, string(clients.PEM))
 	ns := startNet(t, Config{TLSCertFile: f.certFile, TLSKeyFile: f.keyFile, TLSClientCAFile: f.cas, FileCheckInterval: -1})
 	main := "https://" + ns.addr + "/ready"
 
-	cert, key := clients.issue(t, 7, true)
+	cert, key := clients.Issue(t, 7, true)
 	if status, _, err := get(tlsClient(f.ca, cert, key), main); err != nil || status != 200 {
 		t.Errorf("client with a certificate from the client CA: %d, %v; want 200", status, err)
 	}
 	if _, _, err := get(tlsClient(f.ca, nil, nil), main); !handshakeRefused(err) {
 		t.Errorf("client without a certificate: %v; want the handshake refused", err)
 	}
-	strangers := newCA(t, "another CA")
-	scert, skey := strangers.issue(t, 8, true)
+	strangers := testutil.NewCA(t, "another CA")
+	scert, skey := strangers.Issue(t, 8, true)
 	if _, _, err := get(tlsClient(f.ca, scert, skey), main); !handshakeRefused(err) {
 		t.Errorf("client with a certificate from another CA: %v; want the handshake refused", err)
 	}
@@ -195,7 +134,7 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	// Trusting the other CA instead takes effect on the next handshake.
-	writeFile(t, f.cas, string(strangers.pem))
+	writeFile(t, f.cas, string(strangers.PEM))
 	if err := ns.ReloadFiles(); err != nil {
 		t.Fatal(err)
 	}

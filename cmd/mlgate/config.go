@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -551,6 +552,14 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
+// sharedAdmin reports whether the admin endpoints share the main
+// listener: admin-listen equals listen and names a port (with port 0 each
+// gets a port of its own).
+func (c *Config) sharedAdmin() bool {
+	_, port, err := net.SplitHostPort(c.Listen)
+	return c.AdminListen == c.Listen && err == nil && port != "0"
+}
+
 // validateNetwork checks the listener, access and connection settings.
 func (c *Config) validateNetwork(bad func(name, format string, args ...any)) {
 	if c.AdminListen == "" {
@@ -566,7 +575,7 @@ func (c *Config) validateNetwork(bad func(name, format string, args ...any)) {
 	}
 	if c.AdminListen != "" && !serve.IsLoopback(c.AdminListen) && c.AdminToken == "" && c.AdminTokenFile == "" {
 		what := "admin-listen " + c.AdminListen
-		if c.AdminListen == c.Listen {
+		if c.sharedAdmin() {
 			what = "listen " + c.Listen + ", shared with admin-listen,"
 		}
 		bad("admin-listen", "%s is not a loopback address, so /admin/* would be open to the network: set admin-token (MLGATE_ADMIN_TOKEN) or admin-token-file, or listen on 127.0.0.1", what)

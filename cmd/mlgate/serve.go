@@ -91,7 +91,7 @@ type listeners struct {
 	main, admin net.Listener
 }
 
-// listen opens the main listener and, unless admin-listen equals listen,
+// listen opens the main listener and, unless the admin endpoints share it,
 // the admin listener.
 func listen(cfg Config) (listeners, error) {
 	var ls listeners
@@ -99,7 +99,7 @@ func listen(cfg Config) (listeners, error) {
 	if ls.main, err = serve.Listen(cfg.Listen); err != nil {
 		return ls, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	if cfg.AdminListen == cfg.Listen {
+	if cfg.sharedAdmin() {
 		return ls, nil
 	}
 	if ls.admin, err = serve.Listen(cfg.AdminListen); err != nil {
@@ -238,7 +238,7 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 // scfg from cfg; a max-connections of 0 is sized from the open-file limit.
 func networkConfig(cfg Config, scfg *serve.Config) {
 	scfg.AdminTokenFile, scfg.AuthTokensFile = cfg.AdminTokenFile, cfg.AuthTokensFile
-	scfg.AdminOnMain = cfg.AdminListen == cfg.Listen
+	scfg.AdminOnMain = cfg.sharedAdmin()
 	scfg.TLSCertFile, scfg.TLSKeyFile, scfg.TLSClientCAFile = cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile
 	scfg.MaxConns, scfg.MaxConnsPerIP = cfg.MaxConnections, cfg.MaxConnectionsPerIP
 	if scfg.MaxConns == 0 {
