@@ -2,7 +2,10 @@
 // endpoints (/invocations, /routes/<route>/invocations, /ping, /health,
 // /version), the route table and the choice of target per request, the
 // per-request deadline, provenance headers, and the mapping of every error to
-// an HTTP status and MLflow's error body.
+// an HTTP status and MLflow's error body. It also owns the network edge: the
+// main and admin listeners (connection limits, accept backoff, header
+// timeouts, TLS, a close that resets no queued connection) and access to
+// them (admin and scoring bearer tokens, client certificates).
 //
 // serve imports signature and infer; it does not import resolver. Loaded
 // models reach it through Publish, behind the small Model interface.
