@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,25 +98,11 @@ func startNet(t *testing.T, cfg Config) *netServer {
 // scoring is a one-row scoring request on a kept-alive connection.
 const scoring = "POST /invocations HTTP/1.1\r\nHost: mlgate\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
 
-func scoringRequest() string {
-	return strings.Replace(strings.Replace(scoring, "%d", itoa(len(benchRow)), 1), "%s", benchRow, 1)
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		if n /= 10; n == 0 {
-			return string(b[i:])
-		}
-	}
-}
+func scoringRequest() string { return fmt.Sprintf(scoring, len(benchRow), benchRow) }
 
 // exchange writes raw to a new connection and reads every response until
-// the server closes it, failing the test when it answers more than max.
-func exchange(t *testing.T, addr, raw string, max int) []*http.Response {
+// the server closes it, failing the test when it answers more than most.
+func exchange(t *testing.T, addr, raw string, most int) []*http.Response {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -137,8 +125,8 @@ func exchange(t *testing.T, addr, raw string, max int) []*http.Response {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		out = append(out, resp)
-		if len(out) > max {
-			t.Fatalf("the server answered %d requests on the connection; want at most %d", len(out), max)
+		if len(out) > most {
+			t.Fatalf("the server answered %d requests on the connection; want at most %d", len(out), most)
 		}
 		if resp.Close {
 			// The server said it closes: the next read must find the end.
@@ -183,7 +171,7 @@ func TestAmbiguousFraming(t *testing.T) {
 	}
 	t.Run("chunked alone is served and kept", func(t *testing.T) {
 		chunked := "POST /invocations HTTP/1.1\r\nHost: mlgate\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
-			strings.ToLower(strings.TrimLeft(hex(len(benchRow)), "0")) + "\r\n" + benchRow + "\r\n0\r\n\r\n" +
+			strconv.FormatInt(int64(len(benchRow)), 16) + "\r\n" + benchRow + "\r\n0\r\n\r\n" +
 			"GET /version HTTP/1.1\r\nHost: mlgate\r\nConnection: close\r\n\r\n"
 		resps := exchange(t, ns.addr, chunked, 2)
 		if len(resps) != 2 || resps[0].StatusCode != 200 || resps[1].StatusCode != 200 {
@@ -207,15 +195,6 @@ func TestParseErrorsDoNotQuoteTheRequest(t *testing.T) {
 	if bytes.Contains(body, []byte(token)) || strings.Contains(ns.logs.String(), token) {
 		t.Errorf("the token reached the response %s or the logs:\n%s", body, ns.logs.String())
 	}
-}
-
-func hex(n int) string {
-	const digits = "0123456789ABCDEF"
-	s := ""
-	for ; n > 0; n /= 16 {
-		s = string(digits[n%16]) + s
-	}
-	return s
 }
 
 func statuses(rs []*http.Response) []int {

@@ -70,9 +70,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			if err := a.server.ReloadFiles(); err != nil {
 				log.Error("a changed file was not taken; its last good contents stay in use", "err", err)
 			}
-			if a.reloadConfig == nil {
-				continue
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			if err := a.reload(ctx); err != nil {
 				log.Error("configuration reload rejected; the current routes keep serving", "err", err)
