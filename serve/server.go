@@ -427,7 +427,13 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		s.invocations(ctx, r)
 		return
 	}
-	if s.cfg.AdminOnMain && s.adminEndpoint(ctx) {
+	if s.cfg.AdminOnMain {
+		if s.adminEndpoint(ctx) {
+			return
+		}
+	} else if bytes.HasPrefix(path, []byte("/admin/")) || bytes.HasPrefix(path, []byte("/debug/pprof/")) {
+		writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
+			"no endpoint %s %s here: the admin endpoints are on the admin listener", ctx.Method(), path), "")
 		return
 	}
 	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
