@@ -291,11 +291,12 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
 	}
 }
 
-// Close stops the shadow workers and retires the live Snapshot; its models
-// are released once in-flight requests finish. The server must not serve
-// afterwards, and Publish fails.
+// Close stops the shadow workers and the file checks and retires the live
+// Snapshot; its models are released once in-flight requests finish. The
+// server must not serve afterwards, and Publish fails.
 func (s *Server) Close() {
 	s.stopShadows()
+	s.stopCheckingFiles()
 	s.mu.Lock()
 	s.closed = true
 	cur := s.live.Swap(nil)

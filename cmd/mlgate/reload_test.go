@@ -20,7 +20,7 @@ import (
 // status and body.
 func postReload(t *testing.T, mg *running) (int, string) {
 	t.Helper()
-	resp, err := http.Post(mg.url+"/admin/reload", "application/json", nil)
+	resp, err := http.Post(mg.adminURL+"/admin/reload", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,14 +161,14 @@ func TestRejectedReloadChangesNothing(t *testing.T) {
 			return with(championRoute, v3, RouteConfig{Name: "x", Model: "models:/churn-gbm/" + vCorrupt}), nil
 		}, "model.onnx"},
 	}
-	before, lineup := adminModelsNormalised(t, mg.url), dumpLineup(t, mg.app.fleet)
+	before, lineup := adminModelsNormalised(t, mg.adminURL), dumpLineup(t, mg.app.fleet)
 	for _, c := range cases {
 		mg.app.reloadConfig = c.read
 		status, body := postReload(t, mg)
 		if status != 400 || !strings.Contains(body, c.mention) {
 			t.Errorf("%s: reload answered %d %s; want 400 mentioning %q", c.name, status, body, c.mention)
 		}
-		if after := adminModelsNormalised(t, mg.url); after != before {
+		if after := adminModelsNormalised(t, mg.adminURL); after != before {
 			t.Errorf("%s: /admin/models changed:\n%s\nwant\n%s", c.name, after, before)
 		}
 		if after := dumpLineup(t, mg.app.fleet); after != lineup {
@@ -177,7 +177,7 @@ func TestRejectedReloadChangesNothing(t *testing.T) {
 	}
 
 	fake.SetAlias("churn-gbm", "champion", "2")
-	resp, err := http.Post(mg.url+"/admin/refresh", "application/json", nil)
+	resp, err := http.Post(mg.adminURL+"/admin/refresh", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestRejectedReloadChangesNothing(t *testing.T) {
 	if v := servedVersion(t, mg.url+"/invocations"); v != "2" {
 		t.Fatalf("after the alias moved: serving %s; want 2", v)
 	}
-	if w := modelWorkers(t, mg.url, "churn"); w != 1 {
+	if w := modelWorkers(t, mg.adminURL, "churn"); w != 1 {
 		t.Errorf("the version loaded after rejected reloads has %v workers; want the running setting, 1", w)
 	}
 
@@ -195,15 +195,15 @@ func TestRejectedReloadChangesNothing(t *testing.T) {
 	if status, body := postReload(t, mg); status != 200 {
 		t.Fatalf("good reload: %d %s", status, body)
 	}
-	if adminModelsNormalised(t, mg.url) == before || dumpLineup(t, mg.app.fleet) == lineup {
+	if adminModelsNormalised(t, mg.adminURL) == before || dumpLineup(t, mg.app.fleet) == lineup {
 		t.Error("an accepted reload left /admin/models or the lineup as they were")
 	}
-	if w := modelWorkers(t, mg.url, "v3"); w != 2 {
+	if w := modelWorkers(t, mg.adminURL, "v3"); w != 2 {
 		t.Errorf("a version new to the routes after a reload has %v workers; want the new setting, 2", w)
 	}
 	// A URI new to the routes is followed once the reload is live.
 	fake.SetAlias("churn-gbm", "challenger", "3")
-	resp, err = http.Post(mg.url+"/admin/refresh", "application/json", nil)
+	resp, err = http.Post(mg.adminURL+"/admin/refresh", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,11 +239,11 @@ func TestDeployAfterRemoval(t *testing.T) {
 	if status, body := postReload(t, mg); status != 200 {
 		t.Fatalf("reload: %d %s", status, body)
 	}
-	before, lineup := adminModelsNormalised(t, mg.url), dumpLineup(t, mg.app.fleet)
+	before, lineup := adminModelsNormalised(t, mg.adminURL), dumpLineup(t, mg.app.fleet)
 	if err := mg.app.fleet.Deploy(t.Context(), u, res, dir); err == nil || !strings.Contains(err.Error(), "no route uses it") {
 		t.Errorf("deploy for a removed URI: %v; want it refused", err)
 	}
-	if after := adminModelsNormalised(t, mg.url); after != before {
+	if after := adminModelsNormalised(t, mg.adminURL); after != before {
 		t.Errorf("/admin/models changed:\n%s\nwant\n%s", after, before)
 	}
 	if after := dumpLineup(t, mg.app.fleet); after != lineup {
