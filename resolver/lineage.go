@@ -31,9 +31,7 @@ type Lineage struct {
 // LineageRun identifies the run.
 type LineageRun struct {
 	ID string `json:"id,omitempty"`
-	// IDFrom is where the ID came from (RunIDFromModelVersion,
-	// RunIDFromLoggedModel, or "mlmodel" when the caller took it from the
-	// MLmodel file).
+	// IDFrom is where the ID came from: Resolution.RunIDFrom.
 	IDFrom string `json:"id_from,omitempty"`
 	// State is what reading the run found.
 	State          LinkState `json:"state"`

@@ -25,10 +25,13 @@ const (
 	LinkUnauthorized LinkState = "unauthorized"
 )
 
-// Where Resolution.RunID came from.
+// Where Resolution.RunID came from. Resolve sets the first two; a caller
+// that takes the run ID from the version's MLmodel file sets
+// RunIDFromMLmodel.
 const (
 	RunIDFromModelVersion = "model_version"
 	RunIDFromLoggedModel  = "logged_model"
+	RunIDFromMLmodel      = "mlmodel"
 )
 
 // Resolution is the full answer for one models:/ URI at one moment: the
