@@ -266,7 +266,8 @@ func (r *Resolver) resolveLoggedModel(ctx context.Context, u URI) (*Resolution, 
 	return res, nil
 }
 
-// provenance looks up res.RunID and fills the run state and git commit.
+// provenance looks up res.RunID and fills the run state, git commit, data
+// version and run tags, all from the one runs/get answer.
 func (r *Resolver) provenance(ctx context.Context, res *Resolution, lm *LoggedModel) error {
 	if res.RunID != "" {
 		run, err := r.tracking.Run(ctx, res.RunID)
@@ -277,6 +278,8 @@ func (r *Resolver) provenance(ctx context.Context, res *Resolution, lm *LoggedMo
 				res.Run = LinkDeleted
 			}
 			res.GitCommit = run.Tags[TagGitCommit]
+			res.DataVersion, _, _ = DataVersionOf(run)
+			res.RunTags, res.run = run.Tags, run
 		case errors.Is(err, ErrNotFound):
 			res.Run = LinkMissing
 			r.log.Warn("model's run not found; serving without its provenance", "uri", res.URI.String(), "run_id", res.RunID, "err", err)

@@ -58,7 +58,7 @@ func TestSQLiteMatchesREST(t *testing.T) {
 				exp.LoggedModel = LinkMissing
 			}
 			if unrecordedRuns[exp.RunID] {
-				exp.Run, exp.GitCommit = LinkMissing, ""
+				exp.Run, exp.GitCommit, exp.RunTags, exp.run = LinkMissing, "", nil, nil
 			}
 			got = &exp
 			got.ResolvedAt = want.ResolvedAt

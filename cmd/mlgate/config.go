@@ -72,8 +72,10 @@ type Config struct {
 
 	// path is the config file's path, "" without one.
 	path string
-	// resolveJSON is mlgate resolve's --json.
-	resolveJSON bool
+	// resolveJSON is mlgate resolve's --json; resolveAtVersion its
+	// --at-version (0: what the URI points at).
+	resolveJSON      bool
+	resolveAtVersion int64
 }
 
 // InferenceConfig holds ONNX Runtime and batching settings.
