@@ -43,7 +43,9 @@ type Config struct {
 	// ArtifactsRoot is the directory (or s3://bucket/prefix) that the MLflow
 	// server's --artifacts-destination points at. It is used only when the
 	// tracking store is SQLite, to map mlflow-artifacts:/<path> to
-	// ArtifactsRoot/<path>. Empty means such URIs cannot be read from SQLite.
+	// ArtifactsRoot/<path>. Empty means the mlartifacts directory beside
+	// a SQLite store's file when there is one (mlflow server's default
+	// --artifacts-destination), else such URIs cannot be read from SQLite.
 	ArtifactsRoot string
 	// CacheDir holds downloaded artifacts and the last good resolution of
 	// each URI. Empty means <os.UserCacheDir()>/mlgate.

@@ -241,3 +241,23 @@ func TestSQLiteOpenErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteDefaultArtifactsRoot: without ArtifactsRoot, a store whose
+// directory holds mlartifacts/ (mlflow server's default destination) is
+// read from there, files and all.
+func TestSQLiteDefaultArtifactsRoot(t *testing.T) {
+	db := copyStore(t)
+	if err := os.Symlink(filepath.Join(repoRoot(t), "examples/registry/mlartifacts"), filepath.Join(filepath.Dir(db), "mlartifacts")); err != nil {
+		t.Fatal(err)
+	}
+	r := newResolver(t, Config{TrackingURI: "sqlite:///" + db, CacheDir: t.TempDir()})
+	res, err := r.Resolve(context.Background(), mustURI(t, "models:/churn-gbm@champion"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := r.Fetch(context.Background(), res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, dir, wantV1(t))
+}
