@@ -36,6 +36,7 @@ var resolveSettings = []setting{
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedHosts })},
 	{"artifacts-allowed-roots", env("ARTIFACTS_ALLOWED_ROOTS"), "comma-separated local directories file: artifact locations may be read from (default the artifacts root and the cache dir)",
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedRoots })},
+	s3AnonymousSetting,
 	{"json", env("RESOLVE_JSON"), "print JSON instead of a table",
 		boolean(func(c *Config) *bool { return &c.resolveJSON })},
 }
@@ -186,6 +187,7 @@ func resolverConfig(cfg Config, getenv func(string) string) (resolver.Config, er
 	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
 	rc.DownloadTimeout, rc.MinDownloadRate, rc.MaxModelBytes = cfg.DownloadTimeout, cfg.MinDownloadRate, cfg.MaxModelBytes
 	rc.AllowedHosts, rc.AllowedRoots = cfg.Artifacts.AllowedHosts, cfg.Artifacts.AllowedRoots
+	rc.S3.Anonymous = cfg.S3.Anonymous
 	rc.UserAgent = "mlgate/" + version
 	return rc, nil
 }
