@@ -177,7 +177,9 @@ func (s *s3Store) Download(ctx context.Context, file string, w io.Writer) (int64
 	return n, nil
 }
 
-// s3Error maps S3 error codes to the resolver's sentinels.
+// s3Error maps S3 error codes to the resolver's sentinels. An endpoint that
+// does not answer, or answers 5xx, is unreachable: the version is not at
+// fault.
 func s3Error(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -192,6 +194,9 @@ func s3Error(ctx context.Context, err error) error {
 		return withKind(ErrNotFound, err)
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidTokenId":
 		return withKind(ErrUnauthorized, err)
+	}
+	if (resp.Code == "" && !errors.Is(err, errStalled) && !errors.Is(err, io.ErrUnexpectedEOF)) || resp.StatusCode >= 500 {
+		return withKind(ErrUnavailable, withKind(errUnreachable, err))
 	}
 	return withKind(ErrUnavailable, err)
 }

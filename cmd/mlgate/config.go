@@ -280,7 +280,7 @@ var serveSettings = []setting{
 		dur(func(c *Config) *time.Duration { return &c.PollInterval })},
 	{"on-missing", env("ON_MISSING"), "when an alias or version vanishes: keep (serve the last good version, stale) or withdraw (503) (default keep)",
 		str(func(c *Config) *string { return &c.OnMissing })},
-	{"max-attempts", env("MAX_ATTEMPTS"), "failed loads of one new version before giving up on it until the alias moves again (default 5)",
+	{"max-attempts", env("MAX_ATTEMPTS"), "failed downloads or loads of one new version before giving up on it until the alias moves again; an unreachable registry or artifact store does not count (default 5)",
 		integer(func(c *Config) *int { return &c.MaxAttempts })},
 	{"model-cache-bytes", env("MODEL_CACHE_BYTES"), "bytes of loaded versions kept while no route serves them, for quick flips back; serving versions are never evicted (default 1073741824)",
 		int64s(func(c *Config) *int64 { return &c.ModelCacheBytes })},
