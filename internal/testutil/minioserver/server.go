@@ -64,7 +64,7 @@ func Binary(tb testing.TB) string {
 	tb.Helper()
 	bin := os.Getenv(EnvBinary)
 	if bin == "" {
-		tb.Fatalf("%s is not set: this test runs a real MinIO server; run it through `make test` (or `make tools` and export %s=<the path it prints>), which installs MinIO with scripts/install-tool.sh", EnvBinary, EnvBinary)
+		tb.Fatalf("%s is not set: this test runs a real MinIO server; `make test` installs it (scripts/install-tool.sh) and sets %s; to run the test by hand, see docs/testing.md", EnvBinary, EnvBinary)
 	}
 	if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 		tb.Fatalf("%s=%s is not an executable MinIO binary (%v): `make test` installs it with scripts/install-tool.sh", EnvBinary, bin, err)
