@@ -34,12 +34,23 @@
 #   /var/cache/mlgate                   downloaded model versions: a volume
 #                                       owned by the runtime user.
 #
-# MLGATE_LISTEN and MLGATE_CACHE_DIR are set below; like every MLGATE_*
-# variable they win over the config file, so `listen` and `cache_dir` in a
-# mounted mlgate.yaml have no effect in this image unless the variables are
-# overridden (docker run -e MLGATE_LISTEN=...). MLflow settings come from the
-# standard variables (MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN or
+# MLGATE_LISTEN, MLGATE_ADMIN_LISTEN and MLGATE_CACHE_DIR are set below;
+# like every MLGATE_* variable they win over the config file, so `listen`,
+# `admin_listen` and `cache_dir` in a mounted mlgate.yaml have no effect in
+# this image unless the variables are overridden (docker run -e
+# MLGATE_LISTEN=...). MLflow settings come from the standard variables
+# (MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN or
 # MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_S3_ENDPOINT_URL, AWS_*).
+#
+# Scoring, health and metrics are on port 8080 on all interfaces. The admin
+# endpoints (/admin/*, /debug/pprof/) are on 127.0.0.1:8081, inside the
+# container only. To reach them from outside, publish them with an admin
+# token, which mlgate then requires (it refuses to start on a non-loopback
+# admin address without one), ideally from a secret file:
+#
+#   docker run ... -p 8081:8081 -e MLGATE_ADMIN_LISTEN=127.0.0.1:8081 \
+#     -e MLGATE_ADMIN_TOKEN_FILE=/run/secrets/mlgate-admin-token \
+#     -v "$PWD/admin-token:/run/secrets/mlgate-admin-token:ro" mlgate:dev
 
 FROM node:24-trixie-slim AS onnxruntime
 WORKDIR /src
@@ -74,6 +85,7 @@ COPY --from=build /out/mlgate /usr/local/bin/mlgate
 COPY --from=build --chown=65532:65532 /out/cache /var/cache/mlgate
 
 ENV MLGATE_LISTEN=0.0.0.0:8080 \
+    MLGATE_ADMIN_LISTEN=127.0.0.1:8081 \
     MLGATE_CACHE_DIR=/var/cache/mlgate
 VOLUME ["/var/cache/mlgate"]
 EXPOSE 8080
@@ -83,9 +95,11 @@ EXPOSE 8080
 USER 65532:65532
 
 # Healthy means ready: every route's primary models loaded and warm, and
-# not draining. The image has no curl, so mlgate probes itself.
+# not draining. The image has no curl, so mlgate probes itself: with the
+# configuration serve reads, it finds the listener's port (MLGATE_LISTEN)
+# and scheme (https with a TLS certificate).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["mlgate", "healthcheck", "--url", "http://127.0.0.1:8080/ready"]
+    CMD ["mlgate", "healthcheck", "--config", "/etc/mlgate/mlgate.yaml"]
 
 ENTRYPOINT ["mlgate"]
 CMD ["serve", "--config", "/etc/mlgate/mlgate.yaml"]

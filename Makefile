@@ -9,6 +9,7 @@ ORT_LIB := $(CURDIR)/.cache/onnxruntime/$(ORT_VERSION)/libonnxruntime.so.1
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 LISTEN ?= 127.0.0.1:8080
+ADMIN_LISTEN ?= 127.0.0.1:8081
 TEST_TIMEOUT ?= 25m
 
 # Programs the tests run, built once per machine with `go install pkg@version`
@@ -53,7 +54,7 @@ build: $(ORT_LIB) deps
 		{ cp $(ORT_LIB) bin/lib/.libonnxruntime.so.1.tmp && mv -f bin/lib/.libonnxruntime.so.1.tmp bin/lib/libonnxruntime.so.1; }
 
 run: build
-	./bin/mlgate serve --config examples/mlgate.yaml --listen $(LISTEN)
+	./bin/mlgate serve --config examples/mlgate.yaml --listen $(LISTEN) --admin-listen $(ADMIN_LISTEN)
 
 vet:
 	$(GO) vet ./...

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -144,26 +143,23 @@ func (s *Server) Status() ModelsStatus {
 	return st
 }
 
-// admin serves /admin/* and /webhooks/mlflow. It reports whether it
+// adminEndpoint serves /admin/* and, with Config.Pprof, /debug/pprof/,
+// behind the admin token when one is configured. It reports whether it
 // handled the path.
-func (s *Server) admin(ctx *fasthttp.RequestCtx) bool {
+func (s *Server) adminEndpoint(ctx *fasthttp.RequestCtx) bool {
 	path := string(ctx.Path())
 	pprof := s.cfg.Pprof && strings.HasPrefix(path, "/debug/pprof/")
 	switch path {
 	case "/admin/models", "/admin/refresh", "/admin/reload":
-	case "/webhooks/mlflow":
-		s.webhook(ctx)
-		return true
 	default:
 		if !pprof {
 			return false
 		}
 	}
-	if tok := s.cfg.AdminToken; tok != "" {
-		got := ctx.Request.Header.Peek("Authorization")
-		want := "Bearer " + tok
-		if subtle.ConstantTimeCompare(got, []byte(want)) != 1 {
-			writeError(ctx, errorf(fasthttp.StatusUnauthorized, "UNAUTHENTICATED", "%s needs Authorization: Bearer <admin token>", path), "")
+	if ts := s.adminTokens(); ts != nil {
+		auth := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+		if !ts.valid(auth) {
+			unauthorized(ctx, len(auth) > 0)
 			return true
 		}
 	}
@@ -189,6 +185,14 @@ func (s *Server) admin(ctx *fasthttp.RequestCtx) bool {
 			return true
 		}
 		if path == "/admin/refresh" {
+			if !ctx.IsPost() {
+				writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s: use POST", path), "")
+				return true
+			}
+			if ok, wait := s.refreshLimit.take(); !ok {
+				tooManyRefreshes(ctx, wait)
+				return true
+			}
 			s.adminAction(ctx, path, "refresh", op.Refresh)
 		} else {
 			s.adminAction(ctx, path, "reload", op.Reload)

@@ -3,6 +3,8 @@ package serve
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -134,5 +136,33 @@ func TestHandlerAllocationsWithMetrics(t *testing.T) {
 	step()
 	if n := testing.AllocsPerRun(200, step); n != 0 {
 		t.Errorf("%v allocations per request with metrics; want 0", n)
+	}
+}
+
+// TestHandlerAllocationsWithScoringTokens repeats the zero-allocation check
+// with scoring tokens required: checking the bearer token allocates
+// nothing.
+func TestHandlerAllocationsWithScoringTokens(t *testing.T) {
+	if testutil.RaceEnabled {
+		t.Skip("allocation counts are meaningless under -race; make test runs this test again without it")
+	}
+	const token = "scoring-0123456789abcdef"
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(file, []byte("other-0123456789abcdef\n"+token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, ctx := inMemoryWith(t, Config{AuthTokensFile: file, FileCheckInterval: -1}, 1, champion)
+	step := func() {
+		setRequest(ctx, "/invocations", "application/json", benchRow)
+		ctx.Request.Header.Set("Authorization", "Bearer "+token)
+		ctx.Response.Reset()
+		s.Handler(ctx)
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("status %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	step()
+	if n := testing.AllocsPerRun(200, step); n != 0 {
+		t.Errorf("%v allocations per request with a scoring token; want 0", n)
 	}
 }

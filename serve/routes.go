@@ -319,10 +319,11 @@ func (s *Server) URIs() []string {
 	return out
 }
 
-// Close stops the shadow workers and withdraws every model. The server
-// must not serve afterwards.
+// Close stops the shadow workers and the file checks and withdraws every
+// model. The server must not serve afterwards.
 func (s *Server) Close() {
 	s.stopShadows()
+	s.stopCheckingFiles()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range []map[string]*binding{s.bindings, s.pending} {

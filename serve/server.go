@@ -2,7 +2,10 @@
 // endpoints (/invocations, /routes/<route>/invocations, /ping, /health,
 // /version), the route table and the choice of target per request, the
 // per-request deadline, provenance headers, and the mapping of every error to
-// an HTTP status and MLflow's error body.
+// an HTTP status and MLflow's error body. It also owns the network edge: the
+// main and admin listeners (connection limits, accept backoff, header
+// timeouts, TLS, a close that resets no queued connection) and access to
+// them (admin and scoring bearer tokens, client certificates).
 //
 // serve imports signature and infer; it does not import resolver. Loaded
 // models reach it through Publish, behind the small Model interface.
@@ -11,12 +14,15 @@
 package serve
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +43,13 @@ type Config struct {
 	// MaxBodyBytes caps request bodies; a larger one gets 413. Zero means
 	// 16 MiB.
 	MaxBodyBytes int
-	// ReadTimeout bounds reading one request, headers and body. Zero means
-	// 30s.
+	// ReadHeaderTimeout bounds reading a request's headers: from a new
+	// connection's accept, or a kept-alive connection's next first byte, to
+	// the end of the headers (TLS handshake included). A slower client is
+	// answered 408 and disconnected. Zero means 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a request's body once its headers are
+	// read. Zero means 30s.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing one response. Zero means 30s.
 	WriteTimeout time.Duration
@@ -91,9 +102,43 @@ type Config struct {
 	// default.
 	Pprof bool
 	// AdminToken, when set, is required as "Authorization: Bearer <token>"
-	// on /admin/*. Empty leaves the admin endpoints open (bind the listener
-	// to a private network).
+	// on the admin endpoints (/admin/*, /debug/pprof/). Empty, and without
+	// AdminTokenFile, they are open to whoever reaches the admin listener,
+	// which must then be a loopback address (ServeAdmin refuses others).
 	AdminToken string
+	// AdminTokenFile names a file holding the admin token instead, re-read
+	// when it changes. Exclusive with AdminToken.
+	AdminTokenFile string
+	// AdminOnMain serves the admin endpoints on the main listener too, for
+	// an admin address equal to the main one. Serve then applies
+	// ServeAdmin's rule: a non-loopback listener needs an admin token.
+	AdminOnMain bool
+	// AuthTokensFile, when set, makes scoring requests need
+	// "Authorization: Bearer <token>" with a token from this file: one per
+	// line, blank lines and lines starting with # ignored; re-read when it
+	// changes. Health, version, metrics and webhook endpoints need none.
+	// Empty: scoring is open.
+	AuthTokensFile string
+	// TLSCertFile and TLSKeyFile, when set, are the PEM certificate chain
+	// and key both listeners serve HTTPS with (plain HTTP is then refused),
+	// re-read when they change. Empty: plain HTTP.
+	TLSCertFile, TLSKeyFile string
+	// TLSClientCAFile, when set with TLSCertFile, makes the main listener
+	// require a client certificate signed by one of its PEM CA
+	// certificates (mutual TLS); re-read when it changes. The admin
+	// listener asks for none: its token guards it.
+	TLSClientCAFile string
+	// FileCheckInterval is how often the token, certificate and CA files
+	// are checked for changes. Zero means 5s; negative means only when
+	// ReloadFiles is called.
+	FileCheckInterval time.Duration
+	// MaxConns bounds the main listener's open connections; a connection
+	// beyond it is closed at once, after a 503 on plain HTTP. Zero means
+	// no limit.
+	MaxConns int
+	// MaxConnsPerIP bounds the main listener's open connections from one
+	// client address, in the same way. Zero means no limit.
+	MaxConnsPerIP int
 }
 
 func (c Config) withDefaults() Config {
@@ -103,8 +148,14 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 16 << 20
 	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 30 * time.Second
+	}
+	if c.FileCheckInterval == 0 {
+		c.FileCheckInterval = 5 * time.Second
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 30 * time.Second
@@ -142,12 +193,25 @@ func (c Config) validate() error {
 		return fmt.Errorf("request timeout %s: must be positive", c.RequestTimeout)
 	case c.MaxBodyBytes < 0:
 		return fmt.Errorf("max body bytes %d: must be positive", c.MaxBodyBytes)
-	case c.ReadTimeout < 0, c.WriteTimeout < 0, c.IdleTimeout < 0:
-		return errors.New("read, write and idle timeouts must be positive")
+	case c.ReadHeaderTimeout < 0, c.ReadTimeout < 0, c.WriteTimeout < 0, c.IdleTimeout < 0:
+		return errors.New("read header, read, write and idle timeouts must be positive")
+	case c.MaxConns < 0, c.MaxConnsPerIP < 0:
+		return errors.New("max connections and max connections per IP must not be negative")
+	case c.AdminToken != "" && c.AdminTokenFile != "":
+		return errors.New("admin token and admin token file: give one or the other")
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return errors.New("tls certificate and key files: give both or neither")
+	case c.TLSClientCAFile != "" && c.TLSCertFile == "":
+		return errors.New("tls client CA file needs a tls certificate and key")
 	case c.MaxQueue < 0, c.QueueTimeout < 0:
 		return errors.New("max queue and queue timeout must not be negative")
 	case c.ShadowQueue < 0, c.ShadowWorkers < 0:
 		return errors.New("shadow queue and workers must be positive")
+	}
+	if c.AdminToken != "" {
+		if err := CheckToken(c.AdminToken); err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
 	}
 	return nil
 }
@@ -156,8 +220,19 @@ func (c Config) validate() error {
 // methods are safe for concurrent use.
 type Server struct {
 	cfg   Config
-	http  *fasthttp.Server
+	http  *fasthttp.Server // the main listener's
+	admin *fasthttp.Server // the admin listener's
 	table atomic.Pointer[table]
+
+	adminToken     *tokenSet  // from Config.AdminToken; nil without
+	adminTokenFile *tokenFile // from Config.AdminTokenFile; nil without
+	authTokens     *tokenFile // nil: scoring is open
+	tls            *tlsFiles  // nil: plain HTTP
+	refreshLimit   *tokenBucket
+	stopFiles      chan struct{} // closed to stop checking files
+	filesStopped   chan struct{} // closed when the file checker returned
+	stopOnce       sync.Once
+	filesMu        sync.Mutex // serialises ReloadFiles
 
 	draining atomic.Bool
 
@@ -176,42 +251,123 @@ type Server struct {
 }
 
 // New returns a Server with no routes; SetRoutes must be called before it
-// serves scoring requests.
+// serves scoring requests. It reads the token and TLS files now and fails
+// when one is missing or invalid; Close or Shutdown stops re-reading them.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg.withDefaults(), bindings: map[string]*binding{}, pending: map[string]*binding{}}
+	s := &Server{cfg: cfg.withDefaults(), bindings: map[string]*binding{}, pending: map[string]*binding{},
+		refreshLimit: newTokenBucket(refreshRate, refreshBurst, nil),
+		stopFiles:    make(chan struct{}), filesStopped: make(chan struct{})}
 	if s.cfg.MaxInflight > 0 {
 		s.admit.slots = make(chan struct{}, s.cfg.MaxInflight)
 	}
-	s.metrics = s.metricsHandler()
-	s.http = &fasthttp.Server{
-		Handler:              s.Handler,
-		ErrorHandler:         s.transportError,
-		Name:                 "mlgate",
-		MaxRequestBodySize:   s.cfg.MaxBodyBytes,
-		ReadTimeout:          s.cfg.ReadTimeout,
-		WriteTimeout:         s.cfg.WriteTimeout,
-		IdleTimeout:          s.cfg.IdleTimeout,
-		CloseOnShutdown:      true,
-		NoDefaultContentType: true,
-		Logger:               fasthttpLogger{s.cfg.Logger},
+	if err := s.loadFiles(); err != nil {
+		return nil, err
 	}
+	s.metrics = s.metricsHandler()
+	s.http = s.newHTTPServer(s.Handler, max(s.cfg.MaxConns, fasthttp.DefaultConcurrency))
+	s.admin = s.newHTTPServer(s.AdminHandler, fasthttp.DefaultConcurrency)
+	go s.checkFiles()
 	return s, nil
 }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after a
-// Shutdown.
+func (s *Server) newHTTPServer(h fasthttp.RequestHandler, concurrency int) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:      h,
+		ErrorHandler: s.transportError,
+		// ReadTimeout covers the headers (fasthttp sets it at the accept
+		// and at a kept-alive connection's first byte); once they are in,
+		// HeaderReceived gives the body its own deadline.
+		ReadTimeout:          s.cfg.ReadHeaderTimeout,
+		HeaderReceived:       s.headerReceived,
+		Name:                 "mlgate",
+		MaxRequestBodySize:   s.cfg.MaxBodyBytes,
+		WriteTimeout:         s.cfg.WriteTimeout,
+		IdleTimeout:          s.cfg.IdleTimeout,
+		Concurrency:          concurrency,
+		CloseOnShutdown:      true,
+		NoDefaultContentType: true,
+		// Parse errors must not quote the request: it may carry a token.
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{s.cfg.Logger},
+	}
+}
+
+// adminMaxConns bounds the admin listener's open connections.
+const adminMaxConns = 64
+
+// Serve accepts connections on ln for the main endpoints (scoring, health,
+// version, metrics, webhooks; the admin endpoints too with AdminOnMain)
+// until Shutdown, and returns nil after a Shutdown. It keeps accepting
+// through transient errors such as running out of file descriptors. ln
+// should come from Listen.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.http.Serve(ln)
+	if s.cfg.AdminOnMain {
+		if err := s.checkAdminAddr(ln.Addr()); err != nil {
+			return err
+		}
+	}
+	return s.serve(s.http, ln, listenerConfig{name: "main", maxConns: s.cfg.MaxConns, maxConnsPerIP: s.cfg.MaxConnsPerIP}, false)
+}
+
+// ServeAdmin accepts connections on ln for the admin endpoints (/admin/*,
+// /debug/pprof/ with Pprof, /metrics, and the health endpoints) until
+// Shutdown. It refuses a listener that is not on a loopback address when
+// no admin token is configured.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	if err := s.checkAdminAddr(ln.Addr()); err != nil {
+		return err
+	}
+	return s.serve(s.admin, ln, listenerConfig{name: "admin", maxConns: adminMaxConns}, true)
+}
+
+// ErrAdminNeedsToken is returned by ServeAdmin, and by Serve with
+// AdminOnMain, for a listener reachable from other hosts while no admin
+// token is configured.
+var ErrAdminNeedsToken = errors.New("admin endpoints on a non-loopback address need an admin token")
+
+func (s *Server) checkAdminAddr(a net.Addr) error {
+	if s.adminTokens() != nil || IsLoopback(a.String()) {
+		return nil
+	}
+	return fmt.Errorf("%w (listening on %s)", ErrAdminNeedsToken, a)
+}
+
+// IsLoopback reports whether addr (host:port) names only loopback
+// addresses: 127.0.0.0/8, ::1 or localhost. An empty or unspecified host
+// (all interfaces) is not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+func (s *Server) serve(srv *fasthttp.Server, ln net.Listener, lc listenerConfig, admin bool) error {
+	lc.plain, lc.log = s.tls == nil, s.cfg.Logger
+	var l net.Listener = newListener(ln, lc)
+	if s.tls != nil {
+		l = tls.NewListener(l, s.tls.config(admin))
+	}
+	return srv.Serve(l)
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests
 // until ctx ends. Shadow copies still queued are dropped.
 func (s *Server) Shutdown(ctx context.Context) error {
+	adminErr := make(chan error, 1)
+	go func() { adminErr <- s.admin.ShutdownWithContext(ctx) }()
 	err := s.http.ShutdownWithContext(ctx)
+	err = errors.Join(err, <-adminErr)
 	s.stopShadows()
+	s.stopCheckingFiles()
 	return err
 }
 
@@ -226,41 +382,42 @@ func (s *Server) stopShadows() {
 }
 
 // SetDraining makes the server report not ready (/ready, /health, /ping
-// answer 503) while it keeps serving: the first step of a graceful stop, so
-// that load balancers route new traffic elsewhere before the listener
-// closes.
+// answer 503) while it keeps serving, every response with "Connection:
+// close": the first step of a graceful stop, so that load balancers route
+// new traffic elsewhere and keep-alive clients open no request on a
+// connection the server is about to close.
 func (s *Server) SetDraining() { s.draining.Store(true) }
 
-// Handler routes one request. It is exported for in-memory tests and
-// benchmarks (fasthttp.RequestCtx without a network).
+// Handler routes one request of the main listener. It is exported for
+// in-memory tests and benchmarks (fasthttp.RequestCtx without a network).
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	if !s.admissible(ctx) {
+		return
+	}
 	path := ctx.Path()
 	t := s.table.Load()
 	switch string(path) {
 	case "/invocations":
+		if !s.authorized(ctx) {
+			return
+		}
 		if t == nil {
 			writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "no routes configured"), "")
 			return
 		}
 		s.invocations(ctx, t.def)
 		return
-	case "/ping", "/health", "/ready":
-		s.health(ctx)
+	case "/webhooks/mlflow":
+		s.webhook(ctx)
 		return
-	case "/live":
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("ok\n")
+	}
+	if s.common(ctx, path) {
 		return
-	case "/version":
-		s.version(ctx)
-		return
-	case "/metrics":
-		if s.metrics != nil {
-			s.metrics(ctx)
-			return
-		}
 	}
 	if name, ok := routeInvocations(path); ok && t != nil {
+		if !s.authorized(ctx) {
+			return
+		}
 		r := t.routes[string(name)]
 		if r == nil {
 			writeError(ctx, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
@@ -270,11 +427,104 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		s.invocations(ctx, r)
 		return
 	}
-	if s.admin(ctx) {
+	if s.cfg.AdminOnMain {
+		if s.adminEndpoint(ctx) {
+			return
+		}
+	} else if bytes.HasPrefix(path, []byte("/admin/")) || bytes.HasPrefix(path, []byte("/debug/pprof/")) {
+		writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
+			"no endpoint %s %s here: the admin endpoints are on the admin listener", ctx.Method(), path), "")
 		return
 	}
 	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
 		"no endpoint %s %s", ctx.Method(), path), "")
+}
+
+// AdminHandler routes one request of the admin listener: /admin/*,
+// /debug/pprof/ with Config.Pprof, and, as on the main listener, /metrics
+// and the health endpoints (for probes when the main listener requires
+// client certificates).
+func (s *Server) AdminHandler(ctx *fasthttp.RequestCtx) {
+	if !s.admissible(ctx) {
+		return
+	}
+	path := ctx.Path()
+	if s.common(ctx, path) || s.adminEndpoint(ctx) {
+		return
+	}
+	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
+		"no endpoint %s %s on the admin listener", ctx.Method(), path), "")
+}
+
+// common serves the endpoints both listeners have: health, version and
+// metrics. It reports whether it handled the path.
+func (s *Server) common(ctx *fasthttp.RequestCtx, path []byte) bool {
+	switch string(path) {
+	case "/ping", "/health", "/ready":
+		s.health(ctx)
+	case "/live":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	case "/version":
+		s.version(ctx)
+	case "/metrics":
+		if s.metrics == nil {
+			return false
+		}
+		s.metrics(ctx)
+	default:
+		return false
+	}
+	return true
+}
+
+// admissible applies what holds for every request: while draining the
+// connection closes after the response, and a request whose body framing
+// is ambiguous (marked by headerReceived) is refused.
+func (s *Server) admissible(ctx *fasthttp.RequestCtx) bool {
+	if s.draining.Load() {
+		ctx.SetConnectionClose()
+	}
+	if h := &ctx.Request.Header; h.ConnectionClose() && ambiguousFraming(h) {
+		ctx.SetConnectionClose()
+		writeError(ctx, errAmbiguousFraming, "")
+		return false
+	}
+	return true
+}
+
+var errAmbiguousFraming = &httpError{status: fasthttp.StatusBadRequest, code: codeBadRequest,
+	msg: "request has both Transfer-Encoding and Content-Length: where its body ends is ambiguous"}
+
+// ambiguousFraming reports a request a proxy in front may have framed
+// differently from mlgate (request smuggling, RFC 9112 section 6.1):
+// Transfer-Encoding together with Content-Length, or Transfer-Encoding in
+// HTTP/1.0. fasthttp reads such a body by Transfer-Encoding and keeps the
+// connection. It looks at the headers as received, so it holds after the
+// body is read.
+func ambiguousFraming(h *fasthttp.RequestHeader) bool {
+	te, cl := false, false
+	for line := range bytes.Lines(h.RawHeaders()) {
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		name = bytes.TrimSpace(name)
+		te = te || bytes.EqualFold(name, []byte(fasthttp.HeaderTransferEncoding))
+		cl = cl || bytes.EqualFold(name, []byte(fasthttp.HeaderContentLength))
+	}
+	return te && (cl || !h.IsHTTP11())
+}
+
+// headerReceived runs once a request's headers are read, before its body:
+// it gives the body its own read deadline, and marks a chunked request
+// with ambiguous framing to close its connection, which makes admissible
+// look at it (a request with neither costs one comparison).
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if h.ContentLength() == -1 && ambiguousFraming(h) {
+		h.SetConnectionClose()
+	}
+	return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 }
 
 // routeInvocations matches /routes/<name>/invocations.

@@ -184,10 +184,12 @@ func (h *harness) serverSpecs() []serverSpec {
 
 // mlgateArgv is mlgate's command line serving the generated configuration,
 // with extra flags. mlgate logs nothing per request at level info, and its
-// log then shows when each model loaded and when and why it stopped.
+// log then shows when each model loaded and when and why it stopped. Its
+// admin endpoints share the loopback listener (--admin-listen equal to
+// --listen), where the harness reads GET /admin/models and the profiles.
 func (h *harness) mlgateArgv(extra ...string) []string {
 	argv := []string{filepath.Join(h.opts.binDir, serverMlgate), "serve", "--config", h.store.config,
-		"--listen", addrPlaceholder, "--log-level", "info"}
+		"--listen", addrPlaceholder, "--admin-listen", addrPlaceholder, "--log-level", "info"}
 	return append(argv, extra...)
 }
 

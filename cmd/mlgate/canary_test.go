@@ -33,7 +33,7 @@ func canaryRoute(champion, challenger float64, sticky *StickyConfig) RouteConfig
 func reloadTo(t *testing.T, mg *running, cfg Config) {
 	t.Helper()
 	mg.app.reloadConfig = func() (Config, error) { return cfg, nil }
-	resp, err := http.Post(mg.url+"/admin/reload", "application/json", nil)
+	resp, err := http.Post(mg.adminURL+"/admin/reload", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestShadowComparison(t *testing.T) {
 	mg := startApp(t, testConfig(t, fake.URL(), route))
 	url := mg.url + "/routes/gbm/invocations"
 	// Ready means the primaries are loaded; the shadow may still be loading.
-	waitFor(t, "the shadow model to load", func() bool { return adminModels(t, mg.url).Routes[0].Shadow.Serving != nil })
+	waitFor(t, "the shadow model to load", func() bool { return adminModels(t, mg.adminURL).Routes[0].Shadow.Serving != nil })
 
 	rows := shadowRows(400)
 	const perRequest = 4
@@ -252,7 +252,7 @@ func TestShadowComparison(t *testing.T) {
 	requests := int64(len(rows) / perRequest)
 	var sh *serve.ShadowStatus
 	waitFor(t, "every shadow copy to be compared", func() bool {
-		sh = adminModels(t, mg.url).Routes[0].Shadow
+		sh = adminModels(t, mg.adminURL).Routes[0].Shadow
 		return sh != nil && sh.Compared+sh.Errors+sh.Dropped == requests
 	})
 	if sh.Compared != requests || sh.Errors != 0 || sh.Dropped != 0 {
@@ -319,7 +319,7 @@ func TestShadowFailureNeverTouchesPrimary(t *testing.T) {
 		Shadow: &ShadowConfig{Model: "models:/churn-gbm@challenger", Sample: 1}}
 	mg := startApp(t, testConfig(t, fake.URL(), route))
 	url := mg.url + "/routes/gbm/invocations"
-	waitFor(t, "the shadow model to load", func() bool { return adminModels(t, mg.url).Routes[0].Shadow.Serving != nil })
+	waitFor(t, "the shadow model to load", func() bool { return adminModels(t, mg.adminURL).Routes[0].Shadow.Serving != nil })
 	body := namedInputs(shadowRows(1))
 	for range 50 {
 		if r := postJSON(t, url, body); r.status != 200 {
@@ -327,10 +327,10 @@ func TestShadowFailureNeverTouchesPrimary(t *testing.T) {
 		}
 	}
 	waitFor(t, "shadow errors", func() bool {
-		sh := adminModels(t, mg.url).Routes[0].Shadow
+		sh := adminModels(t, mg.adminURL).Routes[0].Shadow
 		return sh.Errors+sh.Dropped == 50
 	})
-	sh := adminModels(t, mg.url).Routes[0].Shadow
+	sh := adminModels(t, mg.adminURL).Routes[0].Shadow
 	if sh.Errors == 0 || sh.Compared != 0 || !strings.Contains(sh.LastError, "churn-gbm version 2") {
 		t.Errorf("shadow %+v; want errors naming the shadow model", sh)
 	}
@@ -361,7 +361,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	bad := cfg
 	bad.Routes = []RouteConfig{{Name: "churn", Model: "models:/churn-gbm@nope"}}
 	mg.app.reloadConfig = func() (Config, error) { return bad, nil }
-	resp, err := http.Post(mg.url+"/admin/reload", "application/json", nil)
+	resp, err := http.Post(mg.adminURL+"/admin/reload", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("after a rejected reload: %d %s", r.status, r.body)
 	}
 	t.Logf("%d requests across %d reloads, none failed", load.total.Load(), len(configs))
-	if st := adminModels(t, mg.url); len(st.Routes) != 1 || len(st.Routes[0].Targets) != 2 {
+	if st := adminModels(t, mg.adminURL); len(st.Routes) != 1 || len(st.Routes[0].Targets) != 2 {
 		t.Errorf("routes after reloads: %+v", st.Routes)
 	}
 }
@@ -390,7 +390,7 @@ func TestRouteBatchingOverride(t *testing.T) {
 		RouteConfig{Name: "gbm", Model: "models:/churn-gbm/4", Batching: &BatchingConfig{Mode: "off"}})
 	mg := startApp(t, cfg)
 	modes := map[string]string{}
-	for _, r := range adminModels(t, mg.url).Routes {
+	for _, r := range adminModels(t, mg.adminURL).Routes {
 		modes[r.Name] = r.Targets[0].Model.Batching
 	}
 	if modes["churn"] != "busy" || modes["gbm"] != "off" {

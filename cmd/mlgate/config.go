@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,13 +14,28 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mlgate/mlgate/serve"
 )
 
 // Config is mlgate serve's configuration, from (highest precedence first)
 // flags, environment variables, the YAML file given by --config, and
 // defaults. YAML keys are the snake_case forms of the flag names.
 type Config struct {
-	Listen          string        `yaml:"listen"`
+	Listen string `yaml:"listen"`
+	// Network and access settings (docs/security.md, "Network and access").
+	AdminListen         string        `yaml:"admin_listen"`
+	AdminTokenFile      string        `yaml:"admin_token_file"`
+	AuthTokensFile      string        `yaml:"auth_tokens_file"`
+	TLSCertFile         string        `yaml:"tls_cert_file"`
+	TLSKeyFile          string        `yaml:"tls_key_file"`
+	TLSClientCAFile     string        `yaml:"tls_client_ca_file"`
+	MaxConnections      int           `yaml:"max_connections"`
+	MaxConnectionsPerIP int           `yaml:"max_connections_per_ip"`
+	ReadHeaderTimeout   time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout         time.Duration `yaml:"read_timeout"`
+	IdleTimeout         time.Duration `yaml:"idle_timeout"`
+
 	TrackingURI     string        `yaml:"tracking_uri"`
 	RegistryURI     string        `yaml:"registry_uri"`
 	ArtifactsRoot   string        `yaml:"artifacts_root"`
@@ -142,7 +158,13 @@ func defaultConfig() Config {
 		cache = filepath.Join(dir, "mlgate")
 	}
 	return Config{
-		Listen:          "127.0.0.1:8080",
+		Listen: "127.0.0.1:8080",
+		// Network and access settings.
+		AdminListen:       "127.0.0.1:8081",
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+
 		CacheDir:        cache,
 		RequestTimeout:  30 * time.Second,
 		RegistryTimeout: 30 * time.Second,
@@ -238,6 +260,30 @@ func env(name string) []string { return []string{"MLGATE_" + name} }
 var serveSettings = []setting{
 	{"config", env("CONFIG"), "YAML config file with settings and routes", nil},
 	{"listen", env("LISTEN"), "address to serve on (default 127.0.0.1:8080)", str(func(c *Config) *string { return &c.Listen })},
+	// Network and access settings.
+	{"admin-listen", env("ADMIN_LISTEN"), "address of the admin endpoints (/admin/*, /debug/pprof/); a non-loopback one needs an admin token; equal to --listen to share its listener (default 127.0.0.1:8081)",
+		str(func(c *Config) *string { return &c.AdminListen })},
+	{"admin-token-file", env("ADMIN_TOKEN_FILE"), "file holding the admin token, re-read when it changes (instead of --admin-token)",
+		str(func(c *Config) *string { return &c.AdminTokenFile })},
+	{"auth-tokens-file", env("AUTH_TOKENS_FILE"), "file of bearer tokens scoring requests need, one per line, # comments; re-read when it changes (default: none, scoring open)",
+		str(func(c *Config) *string { return &c.AuthTokensFile })},
+	{"tls-cert-file", env("TLS_CERT_FILE"), "PEM certificate chain: serve HTTPS on both listeners; re-read when it changes (default: plain HTTP)",
+		str(func(c *Config) *string { return &c.TLSCertFile })},
+	{"tls-key-file", env("TLS_KEY_FILE"), "PEM private key of --tls-cert-file",
+		str(func(c *Config) *string { return &c.TLSKeyFile })},
+	{"tls-client-ca-file", env("TLS_CLIENT_CA_FILE"), "PEM CA certificates: the main listener requires client certificates they signed (mutual TLS)",
+		str(func(c *Config) *string { return &c.TLSClientCAFile })},
+	{"max-connections", env("MAX_CONNECTIONS"), "open connections on the main listener; beyond it new ones are closed at once (default 0: the open-file limit less a reserve)",
+		integer(func(c *Config) *int { return &c.MaxConnections })},
+	{"max-connections-per-ip", env("MAX_CONNECTIONS_PER_IP"), "open connections from one client address (default 0: no limit)",
+		integer(func(c *Config) *int { return &c.MaxConnectionsPerIP })},
+	{"read-header-timeout", env("READ_HEADER_TIMEOUT"), "time to receive a request's headers, from the accept or a kept-alive connection's next first byte (default 10s)",
+		dur(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })},
+	{"read-timeout", env("READ_TIMEOUT"), "time to receive a request's body once its headers are in (default 30s)",
+		dur(func(c *Config) *time.Duration { return &c.ReadTimeout })},
+	{"idle-timeout", env("IDLE_TIMEOUT"), "keep-alive connections idle this long are closed (default 120s)",
+		dur(func(c *Config) *time.Duration { return &c.IdleTimeout })},
+
 	{"model", env("MODEL"), "serve this models:/ URI as the only route (instead of routes in --config)",
 		str(func(c *Config) *string { return &c.Model })},
 	{"tracking-uri", []string{"MLGATE_TRACKING_URI", "MLFLOW_TRACKING_URI"},
@@ -288,9 +334,9 @@ var serveSettings = []setting{
 		str(func(c *Config) *string { return &c.WebhookSecret })},
 	{"webhook-allow-unsigned", env("WEBHOOK_ALLOW_UNSIGNED"), "accept webhook deliveries without a signature when no secret is set (default false)",
 		boolean(func(c *Config) *bool { return &c.WebhookAllowUnsigned })},
-	{"admin-token", env("ADMIN_TOKEN"), "bearer token required on /admin/* (default: none, admin endpoints open)",
+	{"admin-token", env("ADMIN_TOKEN"), "bearer token required on /admin/* and /debug/pprof/, at least 16 characters (default: none; allowed only with a loopback --admin-listen)",
 		str(func(c *Config) *string { return &c.AdminToken })},
-	{"pprof", env("PPROF"), "serve Go runtime profiles at /debug/pprof/, guarded like /admin/* (default false)",
+	{"pprof", env("PPROF"), "serve Go runtime profiles at /debug/pprof/ on the admin listener, guarded like /admin/* (default false)",
 		boolean(func(c *Config) *bool { return &c.Pprof })},
 	{"drain-delay", env("DRAIN_DELAY"), "on SIGTERM, time between reporting not ready and closing the listener (default 5s)",
 		dur(func(c *Config) *time.Duration { return &c.DrainDelay })},
@@ -407,7 +453,8 @@ func (c *Config) readFile(path string) error {
 	base := filepath.Dir(path)
 	c.TrackingURI = relativeStoreURI(c.TrackingURI, base)
 	c.RegistryURI = relativeStoreURI(c.RegistryURI, base)
-	for _, p := range []*string{&c.ArtifactsRoot, &c.CacheDir, &c.ONNXRuntimeLib} {
+	for _, p := range []*string{&c.ArtifactsRoot, &c.CacheDir, &c.ONNXRuntimeLib,
+		&c.AdminTokenFile, &c.AuthTokensFile, &c.TLSCertFile, &c.TLSKeyFile, &c.TLSClientCAFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -441,6 +488,7 @@ func (c *Config) validate() error {
 	if c.Listen == "" {
 		bad("listen", "empty address")
 	}
+	c.validateNetwork(bad)
 	if c.TrackingURI == "" {
 		bad("tracking-uri", "not set: give --tracking-uri, MLFLOW_TRACKING_URI, or tracking_uri in the config file (http(s)://… or sqlite:///…)")
 	}
@@ -549,4 +597,54 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sharedAdmin reports whether the admin endpoints share the main
+// listener: admin-listen equals listen and names a port (with port 0 each
+// gets a port of its own).
+func (c *Config) sharedAdmin() bool {
+	_, port, err := net.SplitHostPort(c.Listen)
+	return c.AdminListen == c.Listen && err == nil && port != "0"
+}
+
+// validateNetwork checks the listener, access and connection settings.
+func (c *Config) validateNetwork(bad func(name, format string, args ...any)) {
+	if c.AdminListen == "" {
+		bad("admin-listen", "empty address (default 127.0.0.1:8081)")
+	}
+	if c.AdminToken != "" && c.AdminTokenFile != "" {
+		bad("admin-token", "give admin-token (MLGATE_ADMIN_TOKEN) or admin-token-file, not both")
+	}
+	if c.AdminToken != "" {
+		if err := serve.CheckToken(c.AdminToken); err != nil {
+			bad("admin-token", "%v", err)
+		}
+	}
+	if c.AdminListen != "" && !serve.IsLoopback(c.AdminListen) && c.AdminToken == "" && c.AdminTokenFile == "" {
+		what := "admin-listen " + c.AdminListen
+		if c.sharedAdmin() {
+			what = "listen " + c.Listen + ", shared with admin-listen,"
+		}
+		bad("admin-listen", "%s is not a loopback address, so /admin/* would be open to the network: set admin-token (MLGATE_ADMIN_TOKEN) or admin-token-file, or listen on 127.0.0.1", what)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		bad("tls-cert-file", "give tls-cert-file and tls-key-file together")
+	}
+	if c.TLSClientCAFile != "" && c.TLSCertFile == "" {
+		bad("tls-client-ca-file", "mutual TLS needs tls-cert-file and tls-key-file")
+	}
+	if c.MaxConnections < 0 {
+		bad("max-connections", "%d: want a positive number, or 0 for the default", c.MaxConnections)
+	}
+	if c.MaxConnectionsPerIP < 0 {
+		bad("max-connections-per-ip", "%d: want a positive number, or 0 for no limit", c.MaxConnectionsPerIP)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"read-header-timeout", c.ReadHeaderTimeout}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout}} {
+		if d.v <= 0 {
+			bad(d.name, "%s: must be positive", d.v)
+		}
+	}
 }

@@ -18,17 +18,19 @@ import (
 
 	"github.com/mlgate/mlgate/internal/fakemlflow"
 	"github.com/mlgate/mlgate/internal/testutil"
+	"github.com/mlgate/mlgate/serve"
 )
 
-// running is an mlgate serve started in-process on a loopback port.
+// running is an mlgate serve started in-process on loopback ports.
 type running struct {
-	url  string
-	app  *app
-	stop func() int
+	url      string // the main listener
+	adminURL string // the admin listener
+	app      *app
+	stop     func() int
 }
 
-// startApp runs `mlgate serve` with cfg (Listen is replaced by a free
-// loopback port) and waits until it is ready.
+// startApp runs `mlgate serve` with cfg (Listen and AdminListen are
+// replaced by free loopback ports) and waits until it is ready.
 func startApp(t *testing.T, cfg Config) *running {
 	t.Helper()
 	if err := cfg.validate(); err != nil {
@@ -40,14 +42,16 @@ func startApp(t *testing.T, cfg Config) *running {
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ls listeners
+	for _, ln := range []*net.Listener{&ls.main, &ls.admin} {
+		if *ln, err = serve.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
-	go func() { code <- a.run(ctx, ln) }()
-	r := &running{url: "http://" + ln.Addr().String(), app: a}
+	go func() { code <- a.run(ctx, ls) }()
+	r := &running{url: "http://" + ls.main.Addr().String(), adminURL: "http://" + ls.admin.Addr().String(), app: a}
 	stopped := false
 	r.stop = func() int {
 		if stopped {

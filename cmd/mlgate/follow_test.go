@@ -180,7 +180,7 @@ func TestAliasFlipsUnderLoad(t *testing.T) {
 	if load.versions["1"] == 0 || load.versions["2"] == 0 {
 		t.Errorf("responses per version %v; want both versions served", load.versions)
 	}
-	tg := target(t, adminModels(t, mg.url), "churn")
+	tg := target(t, adminModels(t, mg.adminURL), "churn")
 	if len(tg.Swaps) != 20 {
 		t.Errorf("admin shows %d swaps; want the last 20 of 20", len(tg.Swaps))
 	}
@@ -251,10 +251,10 @@ func TestBadNewVersions(t *testing.T) {
 	for _, bad := range []struct{ version, mention string }{{v5, "model.onnx"}, {truncated, "model.onnx"}} {
 		fake.SetAlias("churn-gbm", "champion", bad.version)
 		waitFor(t, "mlgate to give up on version "+bad.version, func() bool {
-			tg := target(t, adminModels(t, mg.url), "churn")
+			tg := target(t, adminModels(t, mg.adminURL), "churn")
 			return tg.Follow != nil && tg.Follow.GaveUp && tg.Follow.PendingVersion == bad.version
 		})
-		tg := target(t, adminModels(t, mg.url), "churn")
+		tg := target(t, adminModels(t, mg.adminURL), "churn")
 		if tg.Serving == nil || tg.Serving.Version != "1" {
 			t.Errorf("version %s: serving %+v; want v1 still", bad.version, tg.Serving)
 		}
@@ -268,7 +268,7 @@ func TestBadNewVersions(t *testing.T) {
 	fake.SetAlias("churn-gbm", "champion", "2")
 	waitFor(t, "the good v2 to serve", func() bool { return servedVersion(t, url) == "2" })
 	load.check(t)
-	tg := target(t, adminModels(t, mg.url), "churn")
+	tg := target(t, adminModels(t, mg.adminURL), "churn")
 	if tg.Follow.LastError != "" || tg.Follow.GaveUp {
 		t.Errorf("after a good version: %+v; want the error cleared", tg.Follow)
 	}
@@ -288,16 +288,16 @@ func TestRegistryOutage(t *testing.T) {
 		fake.SetDown(mode)
 		var first float64
 		waitFor(t, "staleness to rise", func() bool {
-			f := target(t, adminModels(t, mg.url), "churn").Follow
+			f := target(t, adminModels(t, mg.adminURL), "churn").Follow
 			if first == 0 {
 				first = f.StalenessSeconds
 			}
 			return f.Stale && f.LastError != "" && f.StalenessSeconds > first+0.3
 		})
-		down := target(t, adminModels(t, mg.url), "churn").Follow
+		down := target(t, adminModels(t, mg.adminURL), "churn").Follow
 		fake.SetUp()
 		waitFor(t, "staleness to reset", func() bool {
-			f := target(t, adminModels(t, mg.url), "churn").Follow
+			f := target(t, adminModels(t, mg.adminURL), "churn").Follow
 			return !f.Stale && f.StalenessSeconds < down.StalenessSeconds
 		})
 		t.Logf("registry %v: staleness reached %.2fs (%s), then reset", mode, down.StalenessSeconds, down.LastError)
@@ -323,13 +323,13 @@ func TestStartWithRegistryDown(t *testing.T) {
 	if r := postJSON(t, second.url+"/invocations", oneRow); r.status != 200 || string(r.body) != bodyOf["1"] {
 		t.Fatalf("offline start: %d %s", r.status, r.body)
 	}
-	f := target(t, adminModels(t, second.url), "churn").Follow
+	f := target(t, adminModels(t, second.adminURL), "churn").Follow
 	if !f.FromCache || !f.Stale || f.LastError == "" {
 		t.Errorf("offline start status %+v; want from_cache, stale and the registry error", f)
 	}
 	fake.SetUp()
 	waitFor(t, "the registry to be seen again", func() bool {
-		f := target(t, adminModels(t, second.url), "churn").Follow
+		f := target(t, adminModels(t, second.adminURL), "churn").Follow
 		return !f.FromCache && !f.Stale
 	})
 	second.stop()

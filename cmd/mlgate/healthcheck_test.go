@@ -3,14 +3,20 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/mlgate/mlgate/internal/fakemlflow"
+	"github.com/mlgate/mlgate/internal/testutil"
 )
 
 func TestCmdHealthcheck(t *testing.T) {
@@ -82,7 +88,7 @@ func TestRunHealthcheckTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	report, err := runHealthcheck(srv.URL+"/ready", 50*time.Millisecond)
+	report, err := runHealthcheck(srv.URL+"/ready", 50*time.Millisecond, false)
 	if err == nil {
 		t.Fatalf("runHealthcheck(silent server) = %q, nil; want a timeout error", report)
 	}
@@ -109,7 +115,7 @@ func TestRunHealthcheckRedactsPassword(t *testing.T) {
 	defer srv.Close()
 
 	u := strings.Replace(srv.URL, "http://", "http://probe:s3cret@", 1) + "/ready"
-	_, err := runHealthcheck(u, healthcheckTimeout)
+	_, err := runHealthcheck(u, healthcheckTimeout, false)
 	if err == nil {
 		t.Fatalf("runHealthcheck(503) error = nil; want an error")
 	}
@@ -143,5 +149,83 @@ func checkOutput(t *testing.T, name, got, want string) {
 	}
 	if !strings.Contains(got, want) {
 		t.Errorf("%s = %q; want it to contain %q", name, got, want)
+	}
+}
+
+// TestHealthcheckURL derives the probe's URL from serve's configuration.
+func TestHealthcheckURL(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  func(*Config)
+		want string
+	}{
+		{"default", func(*Config) {}, "http://127.0.0.1:8080/ready"},
+		{"all interfaces", func(c *Config) { c.Listen = "0.0.0.0:9000" }, "http://127.0.0.1:9000/ready"},
+		{"empty host", func(c *Config) { c.Listen = ":9000" }, "http://127.0.0.1:9000/ready"},
+		{"ipv6 any", func(c *Config) { c.Listen = "[::]:9000" }, "http://[::1]:9000/ready"},
+		{"named host", func(c *Config) { c.Listen = "10.1.2.3:9000" }, "http://10.1.2.3:9000/ready"},
+		{"tls", func(c *Config) { c.Listen, c.TLSCertFile = "0.0.0.0:8443", "tls.crt" }, "https://127.0.0.1:8443/ready"},
+		{"mutual tls probes the admin listener", func(c *Config) {
+			c.Listen, c.AdminListen, c.TLSCertFile, c.TLSClientCAFile = "0.0.0.0:8443", "127.0.0.1:8444", "tls.crt", "ca.crt"
+		}, "https://127.0.0.1:8444/ready"},
+	}
+	for _, tt := range tests {
+		cfg := defaultConfig()
+		tt.cfg(&cfg)
+		if got, err := healthcheckURL(cfg); err != nil || got != tt.want {
+			t.Errorf("%s: %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+	cfg := defaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	if _, err := healthcheckURL(cfg); err == nil || !strings.Contains(err.Error(), "--url") {
+		t.Errorf("listen on port 0: %v; want an error asking for --url", err)
+	}
+}
+
+// TestHealthcheckFollowsConfig runs mlgate with TLS, then with mutual TLS,
+// on ports from its config file, and `mlgate healthcheck --config` with
+// that file: it finds the listener, speaks https, and under mutual TLS
+// probes the admin listener, which asks for no client certificate.
+func TestHealthcheckFollowsConfig(t *testing.T) {
+	fake := fakemlflow.New(t)
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "mlgate test CA")
+	cert, key := ca.Issue(t, 2, false)
+	for name, data := range map[string][]byte{"tls.crt": cert, "tls.key": key, "clients.crt": ca.PEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, mutual := range []bool{false, true} {
+		listen, admin := freeAddr(t), freeAddr(t)
+		conf := fmt.Sprintf("listen: %s\nadmin_listen: %s\ntls_cert_file: tls.crt\ntls_key_file: tls.key\n", listen, admin)
+		if mutual {
+			conf += "tls_client_ca_file: clients.crt\n"
+		}
+		file := filepath.Join(dir, fmt.Sprintf("mlgate-%v.yaml", mutual))
+		if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"--listen", listen, "--admin-listen", admin, "--drain-delay", "0s",
+			"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-key-file", filepath.Join(dir, "tls.key")}
+		if mutual {
+			args = append(args, "--tls-client-ca-file", filepath.Join(dir, "clients.crt"))
+		}
+		p := startProcess(t, fake.URL(), args...)
+		var stdout, stderr bytes.Buffer
+		waitFor(t, "mlgate healthcheck to pass", func() bool {
+			stdout.Reset()
+			stderr.Reset()
+			return cmdHealthcheck([]string{"--config", file}, &stdout, &stderr) == 0
+		})
+		want := "GET https://" + listen + "/ready: 200 OK"
+		if mutual {
+			want = "GET https://" + admin + "/ready: 200 OK"
+		}
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("mutual TLS %v: healthcheck said %q; want %q", mutual, stdout.String(), want)
+		}
+		stopProcess(t, p)
 	}
 }

@@ -3,11 +3,15 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,20 +24,32 @@ import (
 // process is mlgate serve running as a child process (this test binary,
 // re-executed as mlgate's main).
 type process struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-	logs *strings.Builder
-	mu   *sync.Mutex
+	cmd      *exec.Cmd
+	url      string // the main listener
+	adminURL string // the admin listener
+	done     chan error
+	logs     *strings.Builder
+	mu       *sync.Mutex
+	logged   chan struct{} // closed and replaced, under mu, on each log line
+	exited   chan struct{} // closed when the process has exited
 }
 
 func startProcess(t *testing.T, trackingURI string, extra ...string) *process {
 	t.Helper()
+	return startWrapped(t, nil, trackingURI, extra...)
+}
+
+// startWrapped starts mlgate serve through wrap (a command such as
+// prlimit and its arguments, which then executes mlgate), or directly when
+// wrap is empty, and waits until it listens.
+func startWrapped(t *testing.T, wrap []string, trackingURI string, extra ...string) *process {
+	t.Helper()
 	cfgFile := filepath.Join(t.TempDir(), "mlgate.yaml")
 	os.WriteFile(cfgFile, []byte("routes:\n  - name: churn\n    model: models:/churn-gbm@champion\n"), 0o644)
 	args := append([]string{"serve", "--config", cfgFile, "--tracking-uri", trackingURI,
-		"--listen", "127.0.0.1:0", "--cache-dir", t.TempDir(), "--log-format", "json"}, extra...)
-	cmd := exec.Command(os.Args[0], args...)
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--cache-dir", t.TempDir(), "--log-format", "json"}, extra...)
+	argv := append(append(append([]string{}, wrap...), os.Args[0]), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "MLGATE_TEST_AS_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -42,24 +58,30 @@ func startProcess(t *testing.T, trackingURI string, extra ...string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, done: make(chan error, 1), logs: &strings.Builder{}, mu: &sync.Mutex{}}
-	addr := make(chan string, 1)
+	p := &process{cmd: cmd, done: make(chan error, 1), logs: &strings.Builder{}, mu: &sync.Mutex{},
+		logged: make(chan struct{}), exited: make(chan struct{})}
+	addr := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
 			p.mu.Lock()
 			p.logs.WriteString(line + "\n")
+			close(p.logged)
+			p.logged = make(chan struct{})
 			p.mu.Unlock()
 			var rec struct {
-				Msg    string `json:"msg"`
-				Listen string `json:"listen"`
+				Msg         string `json:"msg"`
+				Listen      string `json:"listen"`
+				AdminListen string `json:"admin_listen"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Msg, "listening") {
-				addr <- rec.Listen
+				addr <- [2]string{rec.Listen, rec.AdminListen}
 			}
 		}
-		p.done <- cmd.Wait()
+		err := cmd.Wait()
+		close(p.exited)
+		p.done <- err
 	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -71,13 +93,55 @@ func startProcess(t *testing.T, trackingURI string, extra ...string) *process {
 	})
 	select {
 	case a := <-addr:
-		p.url = "http://" + a
+		p.url, p.adminURL = "http://"+a[0], "http://"+a[1]
 	case err := <-p.done:
 		t.Fatalf("mlgate exited before listening: %v\n%s", err, p.logs.String())
 	case <-time.After(20 * time.Second):
 		t.Fatal("mlgate did not start listening")
 	}
 	return p
+}
+
+// waitLog waits until a log line contains every one of subs, and returns
+// that line. It fails the test if the process exits first.
+func (p *process) waitLog(t *testing.T, subs ...string) string {
+	t.Helper()
+	seen := 0
+	for {
+		p.mu.Lock()
+		text, next := p.logs.String(), p.logged
+		p.mu.Unlock()
+		lines := strings.Split(text, "\n")
+		for ; seen < len(lines)-1; seen++ {
+			if containsAll(lines[seen], subs) {
+				return lines[seen]
+			}
+		}
+		select {
+		case <-next:
+		case <-p.exited:
+			t.Fatalf("mlgate exited before logging %q", subs)
+		}
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// running reports whether the process has not exited.
+func (p *process) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 func status(url string) int {
@@ -142,11 +206,70 @@ func TestReadinessUntilWarm(t *testing.T) {
 	}
 }
 
-// TestSIGTERMUnderLoad sends SIGTERM while clients send continuously: the
-// server reports not ready at once, keeps serving through the drain delay,
-// closes its listener, finishes what it accepted, and exits 0 within the
-// deadline. No request sent before the listener closed fails, and no
-// request gets a 5xx.
+// keepAlive is an HTTP/1.1 client that keeps one connection open while the
+// server lets it, opens a new one when the server says Connection: close,
+// and never retries a request: a request that fails on an open connection
+// is lost.
+type keepAlive struct {
+	addr   string
+	c      net.Conn
+	br     *bufio.Reader
+	served int // requests answered on the current connection
+}
+
+// errRefused is a connection the server did not accept: the listener is
+// closed.
+var errRefused = errors.New("connection refused")
+
+// do sends one request. It returns errRefused when no connection could be
+// opened, any other error when the request was lost on an open
+// connection, and otherwise the response (its body read).
+func (k *keepAlive) do(raw string) (*http.Response, error) {
+	if k.c == nil {
+		c, err := net.Dial("tcp", k.addr)
+		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return nil, errRefused
+			}
+			return nil, err
+		}
+		k.c, k.br, k.served = c, bufio.NewReader(c), 0
+	}
+	fail := func(err error) (*http.Response, error) {
+		k.close()
+		return nil, err
+	}
+	if _, err := io.WriteString(k.c, raw); err != nil {
+		return fail(fmt.Errorf("write after %d requests on the connection: %w", k.served, err))
+	}
+	resp, err := http.ReadResponse(k.br, nil)
+	if err != nil {
+		return fail(fmt.Errorf("read after %d requests on the connection: %w", k.served, err))
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return fail(fmt.Errorf("body after %d requests on the connection: %w", k.served, err))
+	}
+	k.served++
+	if resp.Close {
+		k.close()
+	}
+	return resp, nil
+}
+
+func (k *keepAlive) close() {
+	if k.c != nil {
+		k.c.Close()
+		k.c = nil
+	}
+}
+
+// TestSIGTERMUnderLoad sends SIGTERM while eight keep-alive clients that
+// never retry send scoring requests back to back, and a ninth polls
+// /ready: while draining every response says Connection: close, so the
+// clients move to new connections, and once the listener closes they are
+// refused. No request that got a connection is lost or gets a 5xx, /ready
+// turns 503 and stays so, and mlgate exits 0 (its shutdown finished within
+// --shutdown-timeout).
 func TestSIGTERMUnderLoad(t *testing.T) {
 	fake := fakemlflow.New(t)
 	const drain, shutdown = time.Second, 5 * time.Second
@@ -154,95 +277,100 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	for status(p.url+"/ready") != 200 {
 		time.Sleep(10 * time.Millisecond)
 	}
+	addr := strings.TrimPrefix(p.url, "http://")
+	scoring := fmt.Sprintf("POST /invocations HTTP/1.1\r\nHost: mlgate\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(oneRow), oneRow)
+	ready := "GET /ready HTTP/1.1\r\nHost: mlgate\r\n\r\n"
 
-	type result struct {
-		start  time.Time
-		status int
-		err    error
+	type tally struct {
+		closed, refused int
+		lost            []error
+		statuses        map[int]int // of scoring responses
+		readiness       []int       // /ready statuses, in order
 	}
 	var mu sync.Mutex
-	var results []result
-	stop := make(chan struct{})
+	total := tally{statuses: map[int]int{}}
+	var started sync.WaitGroup
 	var wg sync.WaitGroup
-	client := loadClient(8)
-	for range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now()
-				resp, err := client.Post(p.url+"/invocations", "application/json", strings.NewReader(oneRow))
-				r := result{start: start, err: err}
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					r.status = resp.StatusCode
-				}
-				mu.Lock()
-				results = append(results, r)
+	client := func(raw string, isReady bool) {
+		defer wg.Done()
+		k := &keepAlive{addr: addr}
+		defer k.close()
+		first := true
+		for {
+			resp, err := k.do(raw)
+			if first {
+				started.Done()
+				first = false
+			}
+			mu.Lock()
+			switch {
+			case errors.Is(err, errRefused):
+				total.refused++
 				mu.Unlock()
-				if err != nil {
-					time.Sleep(time.Millisecond)
+				return // the listener is closed
+			case err != nil:
+				total.lost = append(total.lost, err)
+			default:
+				if resp.Close {
+					total.closed++
+				}
+				if isReady {
+					total.readiness = append(total.readiness, resp.StatusCode)
+				} else {
+					total.statuses[resp.StatusCode]++
 				}
 			}
-		})
+			mu.Unlock()
+		}
 	}
-	time.Sleep(500 * time.Millisecond)
-	term := time.Now()
+	started.Add(9)
+	wg.Add(9)
+	for range 8 {
+		go client(scoring, false)
+	}
+	go client(ready, true)
+	started.Wait()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	readyDuringDrain := status(p.url + "/ready")
-	var exitErr error
-	select {
-	case exitErr = <-p.done:
-	case <-time.After(drain + shutdown + 10*time.Second):
-		t.Fatal("mlgate did not exit after SIGTERM")
-	}
-	exited := time.Since(term)
-	close(stop)
 	wg.Wait()
-	client.CloseIdleConnections()
-
+	exitErr := <-p.done
 	if exitErr != nil {
 		t.Errorf("exit after SIGTERM: %v; want status 0", exitErr)
 	}
-	if readyDuringDrain != 503 {
-		t.Errorf("/ready during the drain: %d; want 503", readyDuringDrain)
-	}
-	closed := term.Add(drain)
-	var before, ok, refused, errored int
-	for _, r := range results {
-		if r.status >= 500 {
-			t.Errorf("request got %d", r.status)
-		}
-		if r.start.Before(closed.Add(-100 * time.Millisecond)) {
-			before++
-			if r.err != nil || r.status != 200 {
-				errored++
-				if errored <= 5 {
-					t.Errorf("request sent %s after SIGTERM (listener open until %s) failed: %d %v",
-						r.start.Sub(term).Round(time.Millisecond), drain, r.status, r.err)
-				}
-			}
-		}
-		switch {
-		case r.status == 200:
-			ok++
-		case r.err != nil:
-			refused++
+
+	for i, err := range total.lost {
+		if i < 5 {
+			t.Errorf("request lost on an open connection: %v", err)
 		}
 	}
-	t.Logf("SIGTERM: %d requests sent before the listener closed, %d failed; %d ok in all, %d refused after it closed; exited %s after SIGTERM (drain %s)",
-		before, errored, ok, refused, exited.Round(time.Millisecond), drain)
-	if exited > drain+shutdown {
-		t.Errorf("exited %s after SIGTERM; want within drain + shutdown = %s", exited, drain+shutdown)
+	for code, n := range total.statuses {
+		if code != 200 {
+			t.Errorf("%d scoring responses with status %d; want 200", n, code)
+		}
 	}
-	if before == 0 {
-		t.Fatal("no requests before the drain ended")
+	r := total.readiness
+	turned := slices.Index(r, 503)
+	if turned < 0 || slices.ContainsFunc(r[turned:], func(c int) bool { return c != 503 }) {
+		t.Errorf("/ready statuses %v; want 200s, then only 503 once draining", compact(r))
 	}
+	if total.closed == 0 {
+		t.Errorf("no response said Connection: close while draining")
+	}
+	t.Logf("SIGTERM under load: scoring statuses %v, %d responses with Connection: close, %d lost, %d clients refused at the end; /ready %v",
+		total.statuses, total.closed, len(total.lost), total.refused, compact(r))
+}
+
+// compact shortens a status sequence to runs: [200 x41, 503 x7].
+func compact(s []int) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] == s[i] {
+			j++
+		}
+		out = append(out, fmt.Sprintf("%d x%d", s[i], j-i))
+		i = j
+	}
+	return out
 }

@@ -27,7 +27,9 @@ Usage:
   mlgate serve    [flags]            serve models:/ URIs (see mlgate serve -h)
   mlgate resolve  [flags] models:/…  print what a models:/ URI resolves to
   mlgate loadtest [flags]            drive load at a running mlgate
-  mlgate healthcheck [--url URL]     exit 0 when URL (default /ready) answers 200
+  mlgate healthcheck [--config FILE] [--url URL]
+                                     exit 0 when /ready of the configured
+                                     listener (or URL) answers 200
   mlgate version                     print the version
 `
 

@@ -182,7 +182,7 @@ func TestMetricsAfterKnownRequests(t *testing.T) {
 	cfg := testConfig(t, fake.URL(), championRoute,
 		RouteConfig{Name: "gbm", Model: "models:/churn-gbm/4", Shadow: &ShadowConfig{Model: "models:/churn-gbm/3", Sample: 1}})
 	mg := startApp(t, cfg)
-	waitFor(t, "the shadow model", func() bool { return adminModels(t, mg.url).Routes[1].Shadow.Serving != nil })
+	waitFor(t, "the shadow model", func() bool { return adminModels(t, mg.adminURL).Routes[1].Shadow.Serving != nil })
 	const ok, bad = 7, 3
 	for range ok {
 		if r := postJSON(t, mg.url+"/routes/churn/invocations", oneRow); r.status != 200 {
@@ -198,7 +198,7 @@ func TestMetricsAfterKnownRequests(t *testing.T) {
 	for range 4 {
 		postJSON(t, mg.url+"/routes/gbm/invocations", gbm)
 	}
-	waitFor(t, "shadow comparisons", func() bool { return adminModels(t, mg.url).Routes[1].Shadow.Compared == 4 })
+	waitFor(t, "shadow comparisons", func() bool { return adminModels(t, mg.adminURL).Routes[1].Shadow.Compared == 4 })
 	fams := scrapeMetrics(t, mg.url)
 
 	churn := map[string]string{"route": "churn", "target": "champion", "model_name": "churn-gbm", "model_version": "1"}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -160,17 +159,6 @@ func waitLong(t *testing.T, what string, limit time.Duration, cond func() bool) 
 	}
 }
 
-// stopProcess sends SIGTERM and waits for mlgate to exit.
-func stopProcess(t *testing.T, p *process) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(time.Minute):
-		t.Fatal("mlgate did not exit after SIGTERM")
-	}
-}
-
 // TestServeFromMinIO serves models:/churn-gbm@champion from versions whose
 // artifacts live in a real MinIO server, with the real mlgate process, and
 // takes MinIO away: requests keep succeeding when it stops; a restart with
@@ -222,7 +210,7 @@ func TestServeFromMinIO(t *testing.T) {
 		if got := provenanceOf(r.header); r.status != 200 || got != want["1"] {
 			t.Fatalf("offline start: %d %s %+v; want version 1 %+v", r.status, r.body, got, want["1"])
 		}
-		f := target(t, adminModels(t, second.url), "churn").Follow
+		f := target(t, adminModels(t, second.adminURL), "churn").Follow
 		if f == nil || !f.FromCache || !f.Stale || f.LastError == "" {
 			t.Errorf("offline start status %+v; want from_cache, stale and the registry error", f)
 		}
@@ -239,10 +227,10 @@ func TestServeFromMinIO(t *testing.T) {
 		// store is not the version's fault, so mlgate keeps trying.
 		var f *serve.FollowStatus
 		waitLong(t, "three failed downloads of version 2, or giving up on it", 3*time.Minute, func() bool {
-			f = target(t, adminModels(t, third.url), "churn").Follow
+			f = target(t, adminModels(t, third.adminURL), "churn").Follow
 			return f != nil && f.PendingVersion == "2" && (f.PendingFailures >= 3 || f.GaveUp)
 		})
-		tg := target(t, adminModels(t, third.url), "churn")
+		tg := target(t, adminModels(t, third.adminURL), "churn")
 		if f.GaveUp {
 			t.Fatalf("gave up on version 2 after %d failed downloads while MinIO was down: %s", f.PendingFailures, f.LastError)
 		}
@@ -258,7 +246,7 @@ func TestServeFromMinIO(t *testing.T) {
 		minio.Restart()
 		waitLong(t, "version 2 to serve once MinIO is back", 3*time.Minute, func() bool { return load.served("2") > 0 })
 		load.check(t)
-		tg = target(t, adminModels(t, third.url), "churn")
+		tg = target(t, adminModels(t, third.adminURL), "churn")
 		if tg.Serving == nil || tg.Serving.Version != "2" || tg.Follow.LastError != "" || tg.Follow.PendingVersion != "" {
 			t.Errorf("after MinIO came back /admin/models shows %+v, %+v; want version 2 serving and no error", tg.Serving, tg.Follow)
 		}

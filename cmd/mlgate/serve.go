@@ -41,14 +41,19 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if before, after, err := raiseFDLimit(); err != nil {
+		log.Warn("cannot raise the open-file limit", "soft", before.Soft, "hard", before.Hard, "err", err)
+	} else {
+		log.Info("open-file limit", "soft", after.Soft, "hard", after.Hard, "soft_at_start", before.Soft)
+	}
 	a, err := newApp(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ls, err := listen(cfg)
 	if err != nil {
-		log.Error("cannot listen", "listen", cfg.Listen, "err", err)
+		log.Error("cannot listen", "err", err)
 		a.close()
 		return 1
 	}
@@ -62,6 +67,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
+			if err := a.server.ReloadFiles(); err != nil {
+				log.Error("a changed file was not taken; its last good contents stay in use", "err", err)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			if err := a.reload(ctx); err != nil {
 				log.Error("configuration reload rejected; the current routes keep serving", "err", err)
@@ -71,7 +79,31 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return a.run(ctx, ln)
+	return a.run(ctx, ls)
+}
+
+// listeners are the sockets `mlgate serve` accepts on; admin is nil when
+// the admin endpoints share the main listener.
+type listeners struct {
+	main, admin net.Listener
+}
+
+// listen opens the main listener and, unless the admin endpoints share it,
+// the admin listener.
+func listen(cfg Config) (listeners, error) {
+	var ls listeners
+	var err error
+	if ls.main, err = serve.Listen(cfg.Listen); err != nil {
+		return ls, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if cfg.sharedAdmin() {
+		return ls, nil
+	}
+	if ls.admin, err = serve.Listen(cfg.AdminListen); err != nil {
+		ls.main.Close()
+		return ls, fmt.Errorf("admin-listen %s: %w", cfg.AdminListen, err)
+	}
+	return ls, nil
 }
 
 // app holds the running pieces of `mlgate serve`, in start order.
@@ -87,6 +119,7 @@ type app struct {
 
 	tel       *telemetry.Telemetry
 	observers metric.Registration
+	maxConns  int // the main listener's connection limit
 
 	reloadMu sync.Mutex
 	// reloadConfig re-reads the configuration for a reload; nil when
@@ -161,13 +194,15 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	op := &operator{log: log, hooks: resolver.NewWebhookReceiver(resolver.WebhookConfig{
 		Secret: cfg.WebhookSecret, AllowUnsigned: cfg.WebhookAllowUnsigned,
 	})}
-	server, err := serve.New(serve.Config{
+	scfg := serve.Config{
 		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxInflight: cfg.MaxInflight, MaxQueue: cfg.MaxQueue, QueueTimeout: cfg.QueueTimeout,
 		Version: version, Logger: log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
 		Instruments: ins, MetricsHandler: tel.MetricsHandler(), Tracer: tracer, Propagator: tel.Propagator(),
 		Throttle: telemetry.NewThrottle(log, time.Second, ins.LogSuppressed()),
-	})
+	}
+	networkConfig(cfg, &scfg)
+	server, err := serve.New(scfg)
 	if err != nil {
 		return nil, err
 	}
@@ -189,9 +224,25 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	a := &app{cfg: cfg, log: log, resolver: res, models: models, server: server,
-		deployer: d, watcher: w, routes: routes, tel: tel, observers: reg}
+		deployer: d, watcher: w, routes: routes, tel: tel, observers: reg, maxConns: scfg.MaxConns}
 	op.reload = a.reload
 	return a, nil
+}
+
+// networkConfig sets the listener, access and connection settings of
+// scfg from cfg; a max-connections of 0 is sized from the open-file limit.
+func networkConfig(cfg Config, scfg *serve.Config) {
+	scfg.AdminTokenFile, scfg.AuthTokensFile = cfg.AdminTokenFile, cfg.AuthTokensFile
+	scfg.AdminOnMain = cfg.sharedAdmin()
+	scfg.TLSCertFile, scfg.TLSKeyFile, scfg.TLSClientCAFile = cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile
+	scfg.MaxConns, scfg.MaxConnsPerIP = cfg.MaxConnections, cfg.MaxConnectionsPerIP
+	if scfg.MaxConns == 0 {
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+			scfg.MaxConns = defaultMaxConnections(lim.Cur)
+		}
+	}
+	scfg.ReadHeaderTimeout, scfg.ReadTimeout, scfg.IdleTimeout = cfg.ReadHeaderTimeout, cfg.ReadTimeout, cfg.IdleTimeout
 }
 
 func inferConfig(cfg Config, log *slog.Logger) (infer.Config, error) {
@@ -211,11 +262,18 @@ func inferConfig(cfg Config, log *slog.Logger) (infer.Config, error) {
 	return ic, nil
 }
 
-func (a *app) run(ctx context.Context, ln net.Listener) int {
-	served := make(chan error, 1)
-	go func() { served <- a.server.Serve(ln) }()
-	a.log.Info("listening; loading models", "listen", ln.Addr().String(), "version", version,
-		"onnxruntime", infer.Version(), "tracking_uri", resolver.Redact(a.cfg.TrackingURI))
+func (a *app) run(ctx context.Context, ls listeners) int {
+	served := make(chan error, 2)
+	go func() { served <- a.server.Serve(ls.main) }()
+	adminAddr := ls.main.Addr().String()
+	if ls.admin != nil {
+		adminAddr = ls.admin.Addr().String()
+		go func() { served <- a.server.ServeAdmin(ls.admin) }()
+	}
+	a.log.Info("listening; loading models", "listen", ls.main.Addr().String(), "admin_listen", adminAddr,
+		"tls", a.cfg.TLSCertFile != "", "mutual_tls", a.cfg.TLSClientCAFile != "",
+		"scoring_auth", a.cfg.AuthTokensFile != "", "max_connections", a.maxConns,
+		"version", version, "onnxruntime", infer.Version(), "tracking_uri", resolver.Redact(a.cfg.TrackingURI))
 
 	routes := len(a.routes) // read before reloads may start
 	loaded := make(chan error, 1)
@@ -233,7 +291,8 @@ func (a *app) run(ctx context.Context, ln net.Listener) int {
 			a.log.Info("ready", "routes", routes)
 		case err := <-served:
 			a.log.Error("server stopped", "err", err)
-			a.close()
+			cancel()
+			a.stop(0)
 			return 1
 		case <-ctx.Done():
 			a.log.Info("stopping", "drain_delay", a.cfg.DrainDelay)

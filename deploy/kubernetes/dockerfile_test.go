@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -359,21 +358,22 @@ func TestDockerfileRuntime(t *testing.T) {
 		t.Errorf("EXPOSE %q; want the listen port %s", expose, listenPort)
 	}
 
+	// The admin endpoints stay inside the container: the image sets no
+	// token, and mlgate refuses a non-loopback admin address without one.
+	if admin := env["MLGATE_ADMIN_LISTEN"]; !isLoopbackAddr(admin) {
+		t.Errorf("ENV MLGATE_ADMIN_LISTEN=%q; want a loopback address (the image carries no admin token)", admin)
+	}
+
+	// The health check reads the configuration serve reads, so it follows
+	// the listener's port and scheme: no --url of its own.
 	hc := runtime.last(t, "HEALTHCHECK").args
 	i := strings.Index(hc, "CMD ")
 	if i < 0 {
 		t.Fatalf("HEALTHCHECK %s: want CMD [...]", hc)
 	}
 	probe := execForm(t, instruction{line: runtime.last(t, "HEALTHCHECK").line, keyword: "HEALTHCHECK", args: hc[i+len("CMD "):]})
-	if len(probe) != 4 || probe[0] != "mlgate" || probe[1] != "healthcheck" || probe[2] != "--url" {
-		t.Fatalf("HEALTHCHECK CMD %q; want [mlgate healthcheck --url URL]", probe)
-	}
-	u, err := url.Parse(probe[3])
-	if err != nil {
-		t.Fatalf("HEALTHCHECK url %q: %v", probe[3], err)
-	}
-	if u.Hostname() != "127.0.0.1" || u.Port() != listenPort || u.Path != "/ready" {
-		t.Errorf("HEALTHCHECK url %s; want http://127.0.0.1:%s/ready", u, listenPort)
+	if want := []string{"mlgate", "healthcheck", "--config", cmd[2]}; !slices.Equal(probe, want) {
+		t.Errorf("HEALTHCHECK CMD %q; want %q (the config file the CMD serves)", probe, want)
 	}
 
 	cacheDir := env["MLGATE_CACHE_DIR"]
@@ -594,4 +594,18 @@ func goModVersion(t *testing.T) string {
 		t.Fatalf("go.mod: no go directive")
 	}
 	return string(m[1])
+}
+
+// isLoopbackAddr reports whether addr (host:port) is on a loopback
+// address, as mlgate decides whether its admin listener needs a token.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

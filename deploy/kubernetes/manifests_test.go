@@ -111,8 +111,9 @@ type container struct {
 		Value     string `yaml:"value"`
 		ValueFrom *struct {
 			SecretKeyRef *struct {
-				Name string `yaml:"name"`
-				Key  string `yaml:"key"`
+				Name     string `yaml:"name"`
+				Key      string `yaml:"key"`
+				Optional *bool  `yaml:"optional"`
 			} `yaml:"secretKeyRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
@@ -727,6 +728,66 @@ func TestDeploymentCredentials(t *testing.T) {
 	}
 	if keys == 0 {
 		t.Errorf("Secret %s has no keys", sMeta.Metadata.Name)
+	}
+}
+
+// TestDeploymentAdminAccess checks that the admin endpoints are not
+// reachable by the Service, the probes or the network without the token:
+// the admin listener is on the pod's loopback (or, if moved, has the
+// token), the token comes from the Secret and is required, and neither
+// the Service, a container port nor a probe points at the admin port.
+func TestDeploymentAdminAccess(t *testing.T) {
+	all := loadManifests(t)
+	var d deployment
+	decodeOne(t, all, "Deployment", &d)
+	c := mlgateContainer(t, &d)
+	var s secret
+	sMeta := decodeOne(t, all, "Secret", &s)
+
+	admin := c.env(t, "MLGATE_ADMIN_LISTEN")
+	_, adminPort, err := net.SplitHostPort(admin)
+	if err != nil {
+		t.Fatalf("MLGATE_ADMIN_LISTEN=%q: %v", admin, err)
+	}
+	if _, listenPort, _ := net.SplitHostPort(c.env(t, "MLGATE_LISTEN")); listenPort == adminPort {
+		t.Errorf("MLGATE_ADMIN_LISTEN %s shares the main port; want the admin endpoints on their own listener", admin)
+	}
+	tokenFromSecret := false
+	for _, e := range c.Env {
+		if e.Name == "MLGATE_ADMIN_TOKEN" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			ref := e.ValueFrom.SecretKeyRef
+			_, inSecret := s.StringData[ref.Key]
+			if _, ok := s.Data[ref.Key]; ok {
+				inSecret = true
+			}
+			tokenFromSecret = ref.Name == sMeta.Metadata.Name && inSecret && (ref.Optional == nil || !*ref.Optional)
+		}
+	}
+	if !tokenFromSecret {
+		t.Errorf("MLGATE_ADMIN_TOKEN is not taken, required, from a key of Secret %s", sMeta.Metadata.Name)
+	}
+	if !isLoopbackAddr(admin) && !tokenFromSecret {
+		t.Errorf("MLGATE_ADMIN_LISTEN=%s is reachable from the network without a token", admin)
+	}
+	for _, p := range c.Ports {
+		if strconv.Itoa(p.ContainerPort) == adminPort {
+			t.Errorf("container port %s exposes the admin listener", p.Name)
+		}
+	}
+	for name, pr := range map[string]*probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if pr == nil || pr.HTTPGet == nil {
+			continue
+		}
+		if string(pr.HTTPGet.Port) == adminPort || strings.HasPrefix(pr.HTTPGet.Path, "/admin") {
+			t.Errorf("%s probe %s on port %s uses the admin listener; probes are on the main one", name, pr.HTTPGet.Path, pr.HTTPGet.Port)
+		}
+	}
+	var svc service
+	decodeOne(t, all, "Service", &svc)
+	for _, p := range svc.Spec.Ports {
+		if string(p.TargetPort) == adminPort {
+			t.Errorf("Service port %s targets the admin port %s", p.Name, adminPort)
+		}
 	}
 }
 
