@@ -4,7 +4,9 @@
 // It owns everything mlgate knows about MLflow's model registry: parsing
 // models:/ URIs (ParseURI), asking a registry which version a URI points at
 // (over MLflow's REST API or straight from a local SQLite store), collecting
-// provenance (run ID, git commit, LoggedModel ID), downloading a version's
+// provenance (run ID, git commit, data version, run tags, LoggedModel ID; on
+// request the whole lineage: run, experiment, code, data, params and
+// metrics), downloading a version's
 // whole artifact directory (mlflow-artifacts, http(s), file and s3), and
 // keeping those directories in an on-disk cache keyed by the version's
 // immutable identity.

@@ -23,6 +23,12 @@ const (
 	championCreated = 1795316443635
 )
 
+// championRunTags are the tags of churn-gbm version 1's run.
+var championRunTags = map[string]string{
+	"dataset_version": "churn-2024-q3", "mlflow.runName": "logreg-baseline", "mlflow.source.git.commit": championCommit,
+	"mlflow.source.name": "train_churn.py", "mlflow.source.type": "LOCAL", "mlflow.user": "churn-bot", "team": "retention-ml",
+}
+
 // newResolver returns a resolver with a private cache, closed at the end of
 // the test.
 func newResolver(t *testing.T, cfg Config) *Resolver {

@@ -19,9 +19,13 @@ type Registry interface {
 	DownloadURI(ctx context.Context, name, version string) (string, error)
 	// RegisteredModel returns a registered model with its tags and aliases.
 	RegisteredModel(ctx context.Context, name string) (*RegisteredModel, error)
-	// Run returns a tracking run. A purged run is ErrNotFound; a deleted run
-	// that has not been purged is returned with LifecycleStage "deleted".
+	// Run returns a tracking run with its tags, params, latest metrics and
+	// dataset inputs, in one call. A purged run is ErrNotFound; a deleted
+	// run that has not been purged is returned with LifecycleStage
+	// "deleted".
 	Run(ctx context.Context, runID string) (*Run, error)
+	// Experiment returns a tracking experiment by its ID.
+	Experiment(ctx context.Context, id string) (*Experiment, error)
 	// LoggedModel returns an MLflow 3 LoggedModel by its m-<id>.
 	LoggedModel(ctx context.Context, id string) (*LoggedModel, error)
 	// Artifacts opens the artifact store at an artifact URI (a directory).
@@ -93,18 +97,6 @@ type RegisteredModel struct {
 // IsPrompt reports whether the registered model is an MLflow prompt.
 func (m *RegisteredModel) IsPrompt() bool {
 	return strings.EqualFold(m.Tags[TagIsPrompt], "true")
-}
-
-// Run is the part of an MLflow tracking run the resolver uses.
-type Run struct {
-	ID           string
-	ExperimentID string
-	Name         string
-	Status       string
-	// LifecycleStage is "active" or "deleted".
-	LifecycleStage string
-	ArtifactURI    string
-	Tags           map[string]string
 }
 
 // LoggedModel is the part of an MLflow 3 LoggedModel the resolver uses.

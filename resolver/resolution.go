@@ -25,10 +25,13 @@ const (
 	LinkUnauthorized LinkState = "unauthorized"
 )
 
-// Where Resolution.RunID came from.
+// Where Resolution.RunID came from. Resolve sets the first two; a caller
+// that takes the run ID from the version's MLmodel file sets
+// RunIDFromMLmodel.
 const (
 	RunIDFromModelVersion = "model_version"
 	RunIDFromLoggedModel  = "logged_model"
+	RunIDFromMLmodel      = "mlmodel"
 )
 
 // Resolution is the full answer for one models:/ URI at one moment: the
@@ -68,11 +71,23 @@ type Resolution struct {
 	// GitCommit is the run's mlflow.source.git.commit tag, else the
 	// LoggedModel's.
 	GitCommit string `json:"git_commit,omitempty"`
+	// DataVersion is the version of the data the run trained on: its
+	// dvc_data_hash tag, else the digest of its training dataset input
+	// (see DataVersionOf); empty when the run logged neither or the inputs
+	// do not say which one trained it.
+	DataVersion string `json:"data_version,omitempty"`
+	// RunTags are all the run's tags, mlflow.* system tags included; nil
+	// when the run was not read. The map must not be modified.
+	RunTags map[string]string `json:"run_tags,omitempty"`
 	// Run and LoggedModel record what the provenance lookups found.
 	Run         LinkState `json:"run"`
 	LoggedModel LinkState `json:"logged_model"`
 	// ResolvedAt is when the registry was asked.
 	ResolvedAt time.Time `json:"resolved_at"`
+
+	// run is the run as Resolve read it, for Lineage; nil when it was not
+	// read or the Resolution was loaded from the cache.
+	run *Run
 }
 
 // Key returns the immutable identity of the resolved artifacts: model name,

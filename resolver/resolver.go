@@ -36,6 +36,7 @@ func New(cfg Config) (_ *Resolver, err error) {
 		}
 		cfg.CacheDir = filepath.Join(base, "mlgate")
 	}
+	cfg.ArtifactsRoot = defaultArtifactsRoot(cfg)
 	tc, err := tlsConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -71,6 +72,27 @@ func New(cfg Config) (_ *Resolver, err error) {
 		}
 	}
 	return &Resolver{registry: registry, tracking: tracking, cache: cache, log: cfg.Logger}, nil
+}
+
+// defaultArtifactsRoot returns cfg.ArtifactsRoot, or, when it is empty and
+// the tracking store is a SQLite file with an mlartifacts directory beside
+// it, that directory: where `mlflow server` keeps proxied artifacts by
+// default (--artifacts-destination ./mlartifacts) when started next to its
+// database, the layout of a local store copied as a whole.
+func defaultArtifactsRoot(cfg Config) string {
+	if cfg.ArtifactsRoot != "" || !strings.HasPrefix(strings.ToLower(cfg.TrackingURI), "sqlite:") {
+		return cfg.ArtifactsRoot
+	}
+	db, err := sqlitePath(cfg.TrackingURI)
+	if err != nil {
+		return ""
+	}
+	dir := filepath.Join(filepath.Dir(db), "mlartifacts")
+	if !isDir(dir) {
+		return ""
+	}
+	cfg.Logger.Info("artifacts root not set: using the mlartifacts directory beside the SQLite store", "artifacts_root", dir)
+	return dir
 }
 
 // localRoots returns the absolute directories file: and plain-path
@@ -266,7 +288,8 @@ func (r *Resolver) resolveLoggedModel(ctx context.Context, u URI) (*Resolution, 
 	return res, nil
 }
 
-// provenance looks up res.RunID and fills the run state and git commit.
+// provenance looks up res.RunID and fills the run state, git commit, data
+// version and run tags, all from the one runs/get answer.
 func (r *Resolver) provenance(ctx context.Context, res *Resolution, lm *LoggedModel) error {
 	if res.RunID != "" {
 		run, err := r.tracking.Run(ctx, res.RunID)
@@ -277,6 +300,8 @@ func (r *Resolver) provenance(ctx context.Context, res *Resolution, lm *LoggedMo
 				res.Run = LinkDeleted
 			}
 			res.GitCommit = run.Tags[TagGitCommit]
+			res.DataVersion, _, _ = DataVersionOf(run)
+			res.RunTags, res.run = run.Tags, run
 		case errors.Is(err, ErrNotFound):
 			res.Run = LinkMissing
 			r.log.Warn("model's run not found; serving without its provenance", "uri", res.URI.String(), "run_id", res.RunID, "err", err)

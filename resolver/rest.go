@@ -176,39 +176,6 @@ func (r *restRegistry) RegisteredModel(ctx context.Context, name string) (*Regis
 	return out, nil
 }
 
-// Run calls runs/get.
-func (r *restRegistry) Run(ctx context.Context, runID string) (*Run, error) {
-	var resp struct {
-		Run *struct {
-			Info struct {
-				RunID          string `json:"run_id"`
-				ExperimentID   string `json:"experiment_id"`
-				RunName        string `json:"run_name"`
-				Status         string `json:"status"`
-				LifecycleStage string `json:"lifecycle_stage"`
-				ArtifactURI    string `json:"artifact_uri"`
-			} `json:"info"`
-			Data struct {
-				Tags []tagJSON `json:"tags"`
-			} `json:"data"`
-		} `json:"run"`
-	}
-	err := r.get(ctx, "/api/2.0/mlflow/runs/get", url.Values{"run_id": {runID}}, &resp)
-	if err == nil && resp.Run == nil {
-		err = fmt.Errorf("runs/get returned no run: %w", ErrInvalid)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", runID, err)
-	}
-	i := resp.Run.Info
-	id := i.RunID
-	if id == "" {
-		id = runID
-	}
-	return &Run{ID: id, ExperimentID: i.ExperimentID, Name: i.RunName, Status: i.Status,
-		LifecycleStage: i.LifecycleStage, ArtifactURI: i.ArtifactURI, Tags: tagMap(resp.Run.Data.Tags)}, nil
-}
-
 // LoggedModel calls logged-models/<id>.
 func (r *restRegistry) LoggedModel(ctx context.Context, id string) (*LoggedModel, error) {
 	var resp struct {

@@ -109,7 +109,8 @@ func TestRESTResolveProvenance(t *testing.T) {
 		URI: mustURI(t, "models:/churn-gbm@champion"), Name: "churn-gbm", Version: "1", ModelID: championModelID,
 		Stage: "Production", Status: StatusReady, CreationTimestamp: championCreated,
 		Source: "models:/" + championModelID, ArtifactURI: "mlflow-artifacts:/1/models/" + championModelID + "/artifacts",
-		RunID: championRunID, RunIDFrom: RunIDFromModelVersion, GitCommit: championCommit, Run: LinkFound, LoggedModel: LinkFound,
+		RunID: championRunID, RunIDFrom: RunIDFromModelVersion, GitCommit: championCommit, RunTags: championRunTags,
+		Run: LinkFound, LoggedModel: LinkFound,
 	}
 	checkResolution(t, res, want, []string{"champion"})
 
@@ -132,8 +133,11 @@ func checkResolution(t *testing.T, got *Resolution, want Resolution, aliases []s
 	if got.ResolvedAt.IsZero() {
 		t.Error("ResolvedAt is zero")
 	}
+	if got.run == nil || got.run.ID != got.RunID {
+		t.Errorf("the run read for provenance is not kept: %+v", got.run)
+	}
 	g := *got
-	g.Aliases, g.ResolvedAt = nil, time.Time{}
+	g.Aliases, g.ResolvedAt, g.run = nil, time.Time{}, nil
 	if !reflect.DeepEqual(g, want) {
 		t.Errorf("got  %+v\nwant %+v", g, want)
 	}
@@ -150,7 +154,7 @@ func TestRESTResolveLoggedModel(t *testing.T) {
 	checkResolution(t, res, Resolution{
 		URI: u, ModelID: championModelID, Status: LoggedModelReady, CreationTimestamp: 1795316441069, Source: u.String(),
 		ArtifactURI: "mlflow-artifacts:/1/models/" + championModelID + "/artifacts", RunID: championRunID,
-		RunIDFrom: RunIDFromLoggedModel, GitCommit: championCommit, Run: LinkFound, LoggedModel: LinkFound,
+		RunIDFrom: RunIDFromLoggedModel, GitCommit: championCommit, RunTags: championRunTags, Run: LinkFound, LoggedModel: LinkFound,
 	}, nil)
 	mv, err := r.Check(context.Background(), u)
 	if err != nil || mv.Status != StatusReady || mv.Source != u.String() || mv.Version != "" {

@@ -317,29 +317,6 @@ func (r *sqliteRegistry) RegisteredModel(ctx context.Context, name string) (*Reg
 	return rm, nil
 }
 
-// Run reads runs and their tags.
-func (r *sqliteRegistry) Run(ctx context.Context, runID string) (*Run, error) {
-	run := &Run{ID: runID}
-	err := r.read(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `
-			SELECT COALESCE(CAST(experiment_id AS TEXT), ''), COALESCE(name, ''), COALESCE(status, ''),
-			       COALESCE(lifecycle_stage, ''), COALESCE(artifact_uri, '')
-			FROM runs WHERE run_uuid = ?`, runID).Scan(&run.ExperimentID, &run.Name, &run.Status, &run.LifecycleStage, &run.ArtifactURI)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("run %s not found in %s: %w", runID, r.uri, ErrNotFound)
-		}
-		if err != nil {
-			return r.dbError(err)
-		}
-		run.Tags, err = r.pairs(ctx, tx, `SELECT key, value FROM tags WHERE run_uuid = ?`, runID)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return run, nil
-}
-
 // LoggedModel reads logged_models and its tags. A deleted LoggedModel, or a
 // store without the MLflow 3 logged_models table, is ErrNotFound.
 func (r *sqliteRegistry) LoggedModel(ctx context.Context, id string) (*LoggedModel, error) {

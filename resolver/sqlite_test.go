@@ -58,7 +58,7 @@ func TestSQLiteMatchesREST(t *testing.T) {
 				exp.LoggedModel = LinkMissing
 			}
 			if unrecordedRuns[exp.RunID] {
-				exp.Run, exp.GitCommit = LinkMissing, ""
+				exp.Run, exp.GitCommit, exp.RunTags, exp.run = LinkMissing, "", nil, nil
 			}
 			got = &exp
 			got.ResolvedAt = want.ResolvedAt
@@ -240,4 +240,24 @@ func TestSQLiteOpenErrors(t *testing.T) {
 			t.Errorf("New(%s): got %v; want ErrInvalid naming TrackingURI and containing %q", tt.uri, err, tt.want)
 		}
 	}
+}
+
+// TestSQLiteDefaultArtifactsRoot: without ArtifactsRoot, a store whose
+// directory holds mlartifacts/ (mlflow server's default destination) is
+// read from there, files and all.
+func TestSQLiteDefaultArtifactsRoot(t *testing.T) {
+	db := copyStore(t)
+	if err := os.Symlink(filepath.Join(repoRoot(t), "examples/registry/mlartifacts"), filepath.Join(filepath.Dir(db), "mlartifacts")); err != nil {
+		t.Fatal(err)
+	}
+	r := newResolver(t, Config{TrackingURI: "sqlite:///" + db, CacheDir: t.TempDir()})
+	res, err := r.Resolve(context.Background(), mustURI(t, "models:/churn-gbm@champion"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := r.Fetch(context.Background(), res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, dir, wantV1(t))
 }

@@ -66,12 +66,15 @@ type Config struct {
 
 	Inference InferenceConfig `yaml:"inference"`
 	Artifacts ArtifactsConfig `yaml:"artifacts"`
+	S3        S3Config        `yaml:"s3"`
 	Routes    []RouteConfig   `yaml:"routes"`
 
 	// path is the config file's path, "" without one.
 	path string
-	// resolveJSON is mlgate resolve's --json.
-	resolveJSON bool
+	// resolveJSON is mlgate resolve's --json; resolveAtVersion its
+	// --at-version (0: what the URI points at).
+	resolveJSON      bool
+	resolveAtVersion int64
 }
 
 // InferenceConfig holds ONNX Runtime and batching settings.
@@ -140,6 +143,13 @@ type ArtifactsConfig struct {
 	// locations may be read from; empty means the artifacts root and the
 	// cache directory.
 	AllowedRoots []string `yaml:"allowed_roots"`
+}
+
+// S3Config holds the S3 settings that MLflow's variables do not cover.
+type S3Config struct {
+	// Anonymous reads s3:// artifacts with unsigned requests, for a public
+	// bucket. Without it, finding no credentials is an error.
+	Anonymous bool `yaml:"anonymous"`
 }
 
 func defaultConfig() Config {
@@ -232,6 +242,7 @@ var serveSettings = []setting{
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedHosts })},
 	{"artifacts-allowed-roots", env("ARTIFACTS_ALLOWED_ROOTS"), "comma-separated local directories file: artifact locations may be read from (default the artifacts root and the cache dir)",
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedRoots })},
+	s3AnonymousSetting,
 	{"max-body-bytes", env("MAX_BODY_BYTES"), "largest request body accepted, 413 beyond (default 16777216)",
 		integer(func(c *Config) *int { return &c.MaxBodyBytes })},
 	{"max-inflight", env("MAX_INFLIGHT"), "scoring requests served at once; -1 for no limit (default 512)",
@@ -244,7 +255,7 @@ var serveSettings = []setting{
 		dur(func(c *Config) *time.Duration { return &c.PollInterval })},
 	{"on-missing", env("ON_MISSING"), "when an alias or version vanishes: keep (serve the last good version, stale) or withdraw (503) (default keep)",
 		str(func(c *Config) *string { return &c.OnMissing })},
-	{"max-attempts", env("MAX_ATTEMPTS"), "failed loads of one new version before giving up on it until the alias moves again (default 5)",
+	{"max-attempts", env("MAX_ATTEMPTS"), "failed downloads or loads of one new version before giving up on it until the alias moves again; an unreachable registry or artifact store does not count (default 5)",
 		integer(func(c *Config) *int { return &c.MaxAttempts })},
 	{"model-cache-bytes", env("MODEL_CACHE_BYTES"), "bytes of loaded versions kept while no route serves them, for quick flips back; serving versions are never evicted (default 1073741824)",
 		int64s(func(c *Config) *int64 { return &c.ModelCacheBytes })},
@@ -278,6 +289,11 @@ var serveSettings = []setting{
 	{"queue-rows", env("QUEUE_ROWS"), "rows that may wait for a worker per model before 429 (0: 4096)",
 		integer(func(c *Config) *int { return &c.Inference.QueueRows })},
 }
+
+// s3AnonymousSetting is s3.anonymous, for serve and resolve.
+var s3AnonymousSetting = setting{"s3-anonymous", env("S3_ANONYMOUS"),
+	"read s3:// artifacts with unsigned requests, for a public bucket (default false: without credentials from the AWS chain, S3 downloads fail)",
+	boolean(func(c *Config) *bool { return &c.S3.Anonymous })}
 
 // readFile overlays the YAML file at path on c. Unknown keys are errors.
 // Relative paths in the file are relative to the file's directory.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/mlgate/mlgate/resolver"
@@ -36,6 +35,9 @@ var resolveSettings = []setting{
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedHosts })},
 	{"artifacts-allowed-roots", env("ARTIFACTS_ALLOWED_ROOTS"), "comma-separated local directories file: artifact locations may be read from (default the artifacts root and the cache dir)",
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedRoots })},
+	{"at-version", env("RESOLVE_AT_VERSION"), "describe this version of the URI's model instead of what the URI points at (as models:/<name>/<N>)",
+		int64s(func(c *Config) *int64 { return &c.resolveAtVersion })},
+	s3AnonymousSetting,
 	{"json", env("RESOLVE_JSON"), "print JSON instead of a table",
 		boolean(func(c *Config) *bool { return &c.resolveJSON })},
 }
@@ -45,12 +47,17 @@ type resolveOutput struct {
 	*resolver.Resolution
 	Signature string   `json:"signature"`
 	Flavors   []string `json:"flavors,omitempty"`
+	// Lineage is the chain behind the version; Reproduce the commands
+	// built from it.
+	Lineage   *resolver.Lineage `json:"lineage"`
+	Reproduce reproduction      `json:"reproduce"`
 }
 
 // cmdResolve is `mlgate resolve models:/...`: resolve the URI through the
-// registry and print the version, its provenance, where its artifacts are and
-// a summary of its signature, without serving anything. SIGTERM or SIGINT
-// (ctx) stops it at once, with exit code 1.
+// registry and print the version, its provenance, where its artifacts are, a
+// summary of its signature, its lineage (run, code, data, params, metrics)
+// and the commands that reproduce it, without serving anything. SIGTERM or
+// SIGINT (ctx) stops it at once, with exit code 1.
 func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var uris []string
 	var flags []string
@@ -77,6 +84,10 @@ func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "mlgate resolve: tracking-uri: not set: give --tracking-uri or MLFLOW_TRACKING_URI")
 		return 2
 	}
+	if cfg.resolveAtVersion < 0 {
+		fmt.Fprintf(stderr, "mlgate resolve: at-version: %d: want a version number (1 or more)\n", cfg.resolveAtVersion)
+		return 2
+	}
 	if errs := cfg.validateDownloads(); len(errs) > 0 {
 		fmt.Fprintf(stderr, "mlgate resolve: %v\n", errors.Join(errs...))
 		return 2
@@ -96,6 +107,9 @@ func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	code := 0
 	for i, raw := range uris {
 		u, err := resolver.ParseURI(raw)
+		if err == nil && cfg.resolveAtVersion > 0 {
+			u, err = atVersion(u, cfg.resolveAtVersion)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "mlgate resolve: %v\n", err)
 			code = 1
@@ -114,6 +128,7 @@ func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if cfg.resolveJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
 			enc.Encode(out)
 			continue
 		}
@@ -125,34 +140,55 @@ func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return code
 }
 
-// describe resolves u and summarises its MLmodel. The MLmodel is read
-// within resolver.MaxMLmodelBytes and parsed off the caller's goroutine, so
-// that ctx ending stops describe even while parsing.
+// describe resolves u, summarises its MLmodel and reads its lineage. The
+// MLmodel is read within resolver.MaxMLmodelBytes and parsed off the
+// caller's goroutine, so that ctx ending stops describe even while parsing.
 func describe(ctx context.Context, r *resolver.Resolver, u resolver.URI) (*resolveOutput, error) {
 	res, err := r.Resolve(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	out := &resolveOutput{Resolution: res, Signature: "unknown (MLmodel unreadable)"}
+	out := &resolveOutput{Resolution: res}
+	out.Signature, out.Flavors = summarise(ctx, r, res)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if out.Lineage, err = r.Lineage(ctx, res); err != nil {
+		return nil, err
+	}
+	out.Reproduce = reproduce(out.Lineage)
+	return out, nil
+}
+
+// summarise reads res's MLmodel for its signature summary and flavors; an
+// unreadable MLmodel is reported in the summary. It takes the run ID from
+// the MLmodel when the registry gave none.
+func summarise(ctx context.Context, r *resolver.Resolver, res *resolver.Resolution) (string, []string) {
 	raw, err := r.ReadFile(ctx, res, "MLmodel")
 	if err != nil {
-		out.Signature = "unknown: " + err.Error()
-		return out, nil
+		return "unknown: " + err.Error(), nil
 	}
 	ml, err := parseMLmodel(ctx, raw)
 	if err != nil {
-		out.Signature = "unknown: " + err.Error()
-		return out, nil
+		return "unknown: " + err.Error(), nil
 	}
-	out.Signature = ml.Signature.Summary()
+	var flavors []string
 	for f := range ml.Flavors {
-		out.Flavors = append(out.Flavors, f)
+		flavors = append(flavors, f)
 	}
-	sort.Strings(out.Flavors)
+	sort.Strings(flavors)
 	if res.RunID == "" && ml.RunID != "" {
-		res.RunID = ml.RunID
+		res.RunID, res.RunIDFrom = ml.RunID, resolver.RunIDFromMLmodel
 	}
-	return out, nil
+	return ml.Signature.Summary(), flavors
+}
+
+// atVersion returns version n of u's registered model.
+func atVersion(u resolver.URI, n int64) (resolver.URI, error) {
+	if u.Kind == resolver.KindLoggedModel {
+		return u, fmt.Errorf("at-version: %s is a logged model, which has no registry versions", u)
+	}
+	return resolver.ParseURI(fmt.Sprintf("models:/%s/%d", u.Name, n))
 }
 
 // parseMLmodel parses raw, returning early with ctx's error when ctx ends
@@ -186,6 +222,7 @@ func resolverConfig(cfg Config, getenv func(string) string) (resolver.Config, er
 	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
 	rc.DownloadTimeout, rc.MinDownloadRate, rc.MaxModelBytes = cfg.DownloadTimeout, cfg.MinDownloadRate, cfg.MaxModelBytes
 	rc.AllowedHosts, rc.AllowedRoots = cfg.Artifacts.AllowedHosts, cfg.Artifacts.AllowedRoots
+	rc.S3.Anonymous = cfg.S3.Anonymous
 	rc.UserAgent = "mlgate/" + version
 	return rc, nil
 }
@@ -200,35 +237,4 @@ func (c *Config) validateDownloads() []error {
 		errs = append(errs, fmt.Errorf("max-model-bytes: %d: must not be negative (0 means 4294967296)", c.MaxModelBytes))
 	}
 	return errs
-}
-
-func printResolution(w io.Writer, out *resolveOutput) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(k, v string) {
-		if v == "" {
-			v = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\n", k, v)
-	}
-	res := out.Resolution
-	row("uri", res.URI.String())
-	row("name", res.Name)
-	row("version", res.Version)
-	row("aliases", strings.Join(res.Aliases, ", "))
-	row("stage", res.Stage)
-	row("status", res.Status)
-	run := res.RunID
-	if res.Run != resolver.LinkFound && res.Run != resolver.LinkNone {
-		run += " (run " + string(res.Run) + ")"
-	}
-	row("run_id", run)
-	row("git_commit", res.GitCommit)
-	row("model_id", res.ModelID)
-	row("artifact_uri", resolver.Redact(res.ArtifactURI))
-	if res.CreationTimestamp > 0 {
-		row("created", time.UnixMilli(res.CreationTimestamp).UTC().Format(time.RFC3339))
-	}
-	row("flavors", strings.Join(out.Flavors, ", "))
-	row("signature", out.Signature)
-	tw.Flush()
 }

@@ -16,15 +16,26 @@ import (
 	"github.com/mlgate/mlgate/internal/testutil"
 )
 
-// Where the recordings and the artifact store live, relative to the
-// repository root.
-const (
-	restDir      = "testdata/mlflow-real/rest"
-	artifactsDir = "examples/registry/mlartifacts"
+// Store is one real MLflow server the fake can stand in for: the directory
+// of its recorded requests (a rest/ layout with INDEX.tsv) and its
+// --artifacts-destination, both relative to the repository root.
+type Store struct {
+	Recordings string
+	Artifacts  string
+}
+
+// The recorded servers. A fake serves one of them: the two were separate
+// servers, and each has an experiment 1 of its own.
+var (
+	// ChurnStore is the churn-gbm and churn-sk registry (the default).
+	ChurnStore = Store{Recordings: "testdata/mlflow-real/rest", Artifacts: "examples/registry/mlartifacts"}
+	// LineageStore is the churn-lineage registry: version 1 with its full
+	// provenance chain (git, DVC, dataset input), version 2 with none.
+	LineageStore = Store{Recordings: "testdata/mlflow-real/rest-lineage", Artifacts: "testdata/mlflow-real/lineage/mlartifacts"}
 )
 
 // Recording is one request recorded from a real MLflow 3.5 server (a case in
-// testdata/mlflow-real/rest/INDEX.tsv) and its response.
+// a store's INDEX.tsv) and its response.
 type Recording struct {
 	// Name is the case name, e.g. "alias--churn-gbm--champion".
 	Name string
@@ -76,9 +87,14 @@ func canonicalBody(body []byte) string {
 // walking up from the working directory.
 func RepoRoot() (string, error) { return testutil.FindRepoRoot() }
 
-// LoadRecordings reads every case listed in <root>/testdata/mlflow-real/rest/INDEX.tsv.
-func LoadRecordings(root string) ([]*Recording, error) {
-	dir := filepath.Join(root, restDir)
+// LoadRecordings reads every case of ChurnStore, the recordings New serves
+// by default.
+func LoadRecordings(root string) ([]*Recording, error) { return LoadStore(root, ChurnStore) }
+
+// LoadStore reads every case listed in the INDEX.tsv of st's recordings
+// under the repository root.
+func LoadStore(root string, st Store) ([]*Recording, error) {
+	dir := filepath.Join(root, st.Recordings)
 	index, err := os.ReadFile(filepath.Join(dir, "INDEX.tsv"))
 	if err != nil {
 		return nil, fmt.Errorf("fakemlflow: %w", err)

@@ -2,6 +2,7 @@ package fakemlflow
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -19,6 +20,7 @@ func (s *Server) routes() *http.ServeMux {
 		mux.HandleFunc("GET "+prefix+"/model-versions/get", handle(s.getVersion))
 		mux.HandleFunc("GET "+prefix+"/model-versions/get-download-uri", handle(s.downloadURI))
 		mux.HandleFunc("GET "+prefix+"/runs/get", s.handleGetRun)
+		mux.HandleFunc("GET "+prefix+"/experiments/get", s.handleGetExperiment)
 		mux.HandleFunc("GET "+prefix+"/logged-models/{id}", s.handleGetLoggedModel)
 	}
 	mux.HandleFunc("GET "+artifactsAPI, s.handleListArtifacts)
@@ -208,6 +210,31 @@ func (s *Server) handleGetLoggedModel(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if !ok {
 		notFound("Logged model with ID '" + id + "' not found.").write(w)
+		return
+	}
+	writeText(w, http.StatusOK, "application/json", string(body))
+}
+
+// handleGetExperiment answers experiments/get from the recorded experiments,
+// with MLflow's errors for a missing or unknown experiment_id. An ID that is
+// not an integer makes MLflow's SQL store fail with a 500; that is not
+// modeled.
+func (s *Server) handleGetExperiment(w http.ResponseWriter, r *http.Request) {
+	p, _ := readParams(r)
+	id, e := p.required("experiment_id")
+	if e != nil {
+		e.write(w)
+		return
+	}
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+		notModeled(w, r)
+		return
+	}
+	s.mu.Lock()
+	body, ok := s.experiments[id]
+	s.mu.Unlock()
+	if !ok {
+		notFound("No Experiment with id=" + id + " exists").write(w)
 		return
 	}
 	writeText(w, http.StatusOK, "application/json", string(body))

@@ -23,18 +23,36 @@ func newClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
+// recordedStores are the stores the replay tests check, with the number of
+// cases in each INDEX.tsv and how many of them the fake must model.
+var recordedStores = []struct {
+	name       string
+	store      Store
+	cases      int
+	minModeled int
+}{
+	{"churn", ChurnStore, 73, 50},
+	{"lineage", LineageStore, 18, 13},
+}
+
+// loadRecordings returns the recordings of ChurnStore.
 func loadRecordings(t *testing.T) []*Recording {
+	t.Helper()
+	return loadStore(t, ChurnStore, recordedStores[0].cases)
+}
+
+func loadStore(t *testing.T, st Store, cases int) []*Recording {
 	t.Helper()
 	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := LoadRecordings(root)
+	recs, err := LoadStore(root, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 73 {
-		t.Fatalf("got %d recordings; want the 73 cases of INDEX.tsv", len(recs))
+	if len(recs) != cases {
+		t.Fatalf("got %d recordings in %s; want the %d cases of its INDEX.tsv", len(recs), st.Recordings, cases)
 	}
 	return recs
 }
@@ -129,7 +147,7 @@ func modeledPath(p string) bool {
 	p = strings.TrimPrefix(p, "/api/2.0/mlflow")
 	switch p {
 	case "/registered-models/alias", "/registered-models/get", "/registered-models/get-latest-versions",
-		"/model-versions/get", "/model-versions/get-download-uri", "/runs/get", "/health", "/version":
+		"/model-versions/get", "/model-versions/get-download-uri", "/runs/get", "/experiments/get", "/health", "/version":
 		return true
 	}
 	if id, ok := strings.CutPrefix(p, "/logged-models/"); ok {
@@ -138,41 +156,85 @@ func modeledPath(p string) bool {
 	return false
 }
 
-// TestReplayRecordings sends every recorded request to the fake and compares
-// status, body bytes, headers and framing with the recording, once answered
-// from the recordings and once rendered from the fake's state.
+// TestReplayRecordings sends every recorded request of each store to a fake
+// standing in for it and compares status, body bytes, headers and framing
+// with the recording, once answered from the recordings and once rendered
+// from the fake's state.
 func TestReplayRecordings(t *testing.T) {
-	recs := loadRecordings(t)
-	for _, mode := range []struct {
-		name string
-		opts []Option
-	}{{"replay", nil}, {"render", []Option{WithoutReplay()}}} {
-		t.Run(mode.name, func(t *testing.T) {
-			s := New(t, mode.opts...)
-			c := newClient(t)
-			modeled := 0
-			for _, rec := range recs {
-				t.Run(rec.Name, func(t *testing.T) {
-					u, h := requestOf(s, rec)
-					req, _ := http.NewRequest(rec.Method, u, nil)
-					_, pattern := s.mux.Handler(req)
-					if (pattern != "") != modeledPath(rec.Path) {
-						t.Fatalf("route %s: modeled=%v; want %v", rec.Path, pattern != "", modeledPath(rec.Path))
+	for _, st := range recordedStores {
+		t.Run(st.name, func(t *testing.T) {
+			recs := loadStore(t, st.store, st.cases)
+			for _, mode := range []struct {
+				name string
+				opts []Option
+			}{{"replay", nil}, {"render", []Option{WithoutReplay()}}} {
+				t.Run(mode.name, func(t *testing.T) {
+					s := New(t, append(mode.opts, WithStore(st.store))...)
+					c := newClient(t)
+					modeled := 0
+					for _, rec := range recs {
+						t.Run(rec.Name, func(t *testing.T) {
+							u, h := requestOf(s, rec)
+							req, _ := http.NewRequest(rec.Method, u, nil)
+							_, pattern := s.mux.Handler(req)
+							if (pattern != "") != modeledPath(rec.Path) {
+								t.Fatalf("route %s: modeled=%v; want %v", rec.Path, pattern != "", modeledPath(rec.Path))
+							}
+							if pattern != "" {
+								modeled++
+							}
+							want := rec.RespBody
+							if mode.name == "render" && rec.Name == "mlflow-artifacts-list--sk-model-dir" {
+								// The artifact store copy leaves out churn-sk's
+								// model.pkl, so a rendered listing lacks it.
+								want = withoutListedFile(t, rec.RespBody, "model.pkl")
+							}
+							checkResponse(t, do(t, c, rec.Method, u, rec.Body, h), rec, want)
+						})
 					}
-					if pattern != "" {
-						modeled++
+					if modeled < st.minModeled {
+						t.Errorf("got %d modeled cases; want at least %d", modeled, st.minModeled)
 					}
-					want := rec.RespBody
-					if mode.name == "render" && rec.Name == "mlflow-artifacts-list--sk-model-dir" {
-						// The artifact store copy leaves out churn-sk's
-						// model.pkl, so a rendered listing lacks it.
-						want = withoutListedFile(t, rec.RespBody, "model.pkl")
-					}
-					checkResponse(t, do(t, c, rec.Method, u, rec.Body, h), rec, want)
 				})
 			}
-			if modeled < 50 {
-				t.Errorf("got %d modeled cases; want at least 50", modeled)
+		})
+	}
+}
+
+// TestExperimentsGet checks experiments/get, which no recording covers: it
+// answers with the body get-by-name recorded for the same experiment (MLflow
+// serialises the same Experiment message for both) and with MLflow's errors.
+func TestExperimentsGet(t *testing.T) {
+	for _, st := range recordedStores {
+		t.Run(st.name, func(t *testing.T) {
+			recs := loadStore(t, st.store, st.cases)
+			var byName *Recording
+			for _, rec := range recs {
+				if rec.Path == "/api/2.0/mlflow/experiments/get-by-name" && rec.Status == http.StatusOK {
+					byName = rec
+				}
+			}
+			if byName == nil {
+				t.Fatal("no experiments/get-by-name recording")
+			}
+			s := New(t, WithStore(st.store))
+			c := newClient(t)
+			got := do(t, c, http.MethodGet, s.URL()+"/api/2.0/mlflow/experiments/get?experiment_id=1", nil, nil)
+			checkResponse(t, got, byName, byName.RespBody)
+
+			tests := []struct {
+				query  string
+				status int
+				body   string
+			}{
+				{"experiment_id=99", 404, `{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "No Experiment with id=99 exists"}`},
+				{"", 400, `{"error_code": "INVALID_PARAMETER_VALUE", "message": "Missing value for required parameter 'experiment_id'. See the API docs for more information about request parameters."}`},
+			}
+			for _, tt := range tests {
+				r := do(t, c, http.MethodGet, s.URL()+"/api/2.0/mlflow/experiments/get?"+tt.query, nil, nil)
+				if r.status != tt.status || string(r.body) != tt.body {
+					t.Errorf("experiments/get?%s: got %d %s; want %d %s", tt.query, r.status, r.body, tt.status, tt.body)
+				}
 			}
 		})
 	}

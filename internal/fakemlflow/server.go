@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -50,6 +51,9 @@ type Option func(*Server)
 // exists to prove that.
 func WithoutReplay() Option { return func(s *Server) { s.noReplay = true } }
 
+// WithStore makes the server stand in for st instead of ChurnStore.
+func WithStore(st Store) Option { return func(s *Server) { s.store = st } }
+
 // Server is an in-process fake MLflow 3.5 tracking server on 127.0.0.1 for
 // tests. It answers recorded requests with the recorded bytes and renders
 // everything it models (registry reads, alias set/delete, runs, LoggedModels
@@ -61,6 +65,7 @@ type Server struct {
 	srv        *httptest.Server
 	mux        *http.ServeMux
 	recs       map[string]*Recording
+	store      Store
 	noReplay   bool
 	closing    chan struct{}
 	hookClient *http.Client
@@ -68,6 +73,7 @@ type Server struct {
 	mu           sync.Mutex
 	models       map[string]*model
 	runs         map[string][]byte // run ID → runs/get body
+	experiments  map[string][]byte // experiment ID → experiments/get body
 	loggedModels map[string][]byte // model ID → logged-models/get body
 	files        map[string][]byte // artifact path under the destination → bytes
 	listedSize   map[string]int64  // artifact path → size reported by listings
@@ -93,26 +99,23 @@ type override struct {
 	body        []byte
 }
 
-// New starts a fake MLflow server loaded with the recordings under
-// testdata/mlflow-real/rest and the artifact store examples/registry/mlartifacts
-// of the repository holding the working directory. The server is closed
-// with t.Cleanup.
+// New starts a fake MLflow server loaded with the recordings and the
+// artifact store of ChurnStore (or the store given WithStore) in the
+// repository holding the working directory. The server is closed with
+// t.Cleanup.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := LoadRecordings(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &Server{
 		t:            t,
-		recs:         recordingsByKey(recs),
+		store:        ChurnStore,
 		closing:      make(chan struct{}),
 		models:       map[string]*model{},
 		runs:         map[string][]byte{},
+		experiments:  map[string][]byte{},
 		loggedModels: map[string][]byte{},
 		files:        map[string][]byte{},
 		listedSize:   map[string]int64{},
@@ -126,10 +129,15 @@ func New(t testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	recs, err := LoadStore(root, s.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.recs = recordingsByKey(recs)
 	if err := s.loadState(recs); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.loadArtifacts(root + "/" + artifactsDir); err != nil {
+	if err := s.loadArtifacts(filepath.Join(root, s.store.Artifacts)); err != nil {
 		t.Fatal(err)
 	}
 	hookTransport := &http.Transport{}

@@ -61,8 +61,8 @@ func tagsOf(in []tagJSON) []tag {
 }
 
 // loadState builds the registry from the recorded 200 answers of
-// registered-models/get, model-versions/get, get-download-uri, runs/get and
-// logged-models/get.
+// registered-models/get, model-versions/get, get-download-uri, runs/get,
+// experiments/get-by-name and logged-models/get.
 func (s *Server) loadState(recs []*Recording) error {
 	for _, rec := range recs {
 		rec.dep = dependency(rec)
@@ -157,6 +157,19 @@ func (s *Server) loadState(recs []*Recording) error {
 			m.versions[n].storage = body.URI
 		case ok(rec, "/api/2.0/mlflow/runs/get"):
 			s.runs[rec.Query.Get("run_id")] = rec.RespBody
+		case ok(rec, "/api/2.0/mlflow/experiments/get-by-name"):
+			// experiments/get and experiments/get-by-name both answer
+			// {"experiment": <the Experiment message>}, so a recorded
+			// get-by-name body is also experiments/get's body for its ID.
+			var body struct {
+				Experiment struct {
+					ID string `json:"experiment_id"`
+				} `json:"experiment"`
+			}
+			if err := json.Unmarshal(rec.RespBody, &body); err != nil || body.Experiment.ID == "" {
+				return fmt.Errorf("fakemlflow: case %s: no experiment_id in the body", rec.Name)
+			}
+			s.experiments[body.Experiment.ID] = rec.RespBody
 		case rec.Status == http.StatusOK && strings.HasPrefix(rec.Path, "/api/2.0/mlflow/logged-models/") &&
 			!strings.Contains(strings.TrimPrefix(rec.Path, "/api/2.0/mlflow/logged-models/"), "/"):
 			s.loggedModels[strings.TrimPrefix(rec.Path, "/api/2.0/mlflow/logged-models/")] = rec.RespBody
