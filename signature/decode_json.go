@@ -22,21 +22,27 @@ const formatKeys = `"dataframe_split", "dataframe_records", "instances" or "inpu
 // server ignores them.
 func (d *scratch) decodeJSON(body []byte, b *Batch) error {
 	if len(trimSpace(b2s(body))) == 0 {
-		return badRequest("the request body is empty; expected a JSON object with one of %s", formatKeys)
+		return errEmptyJSON()
 	}
-	inf, err := scanJSON(body)
-	if err != nil {
+	s := requestScanner(body, d.lim, d.ctx)
+	if err := s.run(); err != nil {
 		return err
 	}
-	if inf {
+	d.budget = s.elements
+	if s.inf {
 		d.body = rewriteInfinity(d.body[:0], body)
 		body = d.body
 	}
 	d.maxBody = max(d.maxBody, len(body))
+	d.maxValues = max(d.maxValues, s.values)
+	reserveValues(&d.parser, s.values)
 	root, perr := d.parser.ParseBytes(body)
 	if perr != nil {
 		// The scanner accepts only what fastjson parses; this is a safety net.
 		return badRequest("malformed JSON: %s", quoteRaw(perr.Error()))
+	}
+	if err := d.ctx.Err(); err != nil {
+		return deadline(err)
 	}
 	d.root = root
 	if root.Type() != fastjson.TypeObject {
@@ -95,6 +101,10 @@ func (d *scratch) decodeJSON(body []byte, b *Batch) error {
 	default:
 		return d.decodeInputs(data, b)
 	}
+}
+
+func errEmptyJSON() error {
+	return badRequest("the request body is empty; expected a JSON object with one of %s", formatKeys)
 }
 
 func (d *scratch) formatKeyError() error {
@@ -182,7 +192,9 @@ func (d *scratch) decodeSplit(v *fastjson.Value, b *Batch) error {
 			ncols = len(a.GetArray())
 		}
 	}
-	d.setTable(len(rows), ncols)
+	if err := d.setTable(len(rows), ncols); err != nil {
+		return err
+	}
 	for r, row := range rows {
 		if row.Type() != fastjson.TypeArray {
 			if ncols != 1 {
@@ -242,7 +254,9 @@ func (d *scratch) decodeRecords(v *fastjson.Value, b *Batch) error {
 				}
 			})
 		}
-		d.setTable(len(recs), len(d.keys))
+		if err := d.setTable(len(recs), len(d.keys)); err != nil {
+			return err
+		}
 		for r, rec := range recs {
 			rec.GetObject().Visit(func(k []byte, v *fastjson.Value) {
 				d.cells[r*d.nslots+d.keyIndex(k)] = v
@@ -254,7 +268,9 @@ func (d *scratch) decodeRecords(v *fastjson.Value, b *Batch) error {
 		return d.fillTable(b)
 	}
 	nf := len(p.fields)
-	d.setTable(len(recs), nf)
+	if err := d.setTable(len(recs), nf); err != nil {
+		return err
+	}
 	for r, rec := range recs {
 		rec.GetObject().Visit(func(k []byte, v *fastjson.Value) {
 			if fi, ok := p.index[b2s(k)]; ok {
@@ -359,7 +375,9 @@ func (d *scratch) decodeInputs(v *fastjson.Value, b *Batch) error {
 	case v.Type() == fastjson.TypeArray:
 		return d.decodeRows(v, b)
 	case len(p.fields) == 1:
-		d.setTable(1, 1)
+		if err := d.setTable(1, 1); err != nil {
+			return err
+		}
 		d.cells[0] = v
 		d.slot[0] = 0
 		return d.fillTable(b)
@@ -407,7 +425,9 @@ func (d *scratch) decodeColumnsObject(v *fastjson.Value, b *Batch) error {
 		rows = 1
 	}
 	nf := len(p.fields)
-	d.setTable(rows, nf)
+	if err := d.setTable(rows, nf); err != nil {
+		return err
+	}
 	for fi, v := range d.vals {
 		if v == nil {
 			continue
@@ -430,7 +450,9 @@ func (d *scratch) decodeColumnsObject(v *fastjson.Value, b *Batch) error {
 // only column.
 func (d *scratch) decodeColumnList(v *fastjson.Value, b *Batch) error {
 	a := v.GetArray()
-	d.setTable(len(a), 1)
+	if err := d.setTable(len(a), 1); err != nil {
+		return err
+	}
 	copy(d.cells, a)
 	d.slot[0] = 0
 	return d.fillTable(b)
@@ -447,7 +469,9 @@ func (d *scratch) decodeRows(v *fastjson.Value, b *Batch) error {
 	if rows[0].Type() == fastjson.TypeArray {
 		ncols = len(rows[0].GetArray())
 	}
-	d.setTable(len(rows), ncols)
+	if err := d.setTable(len(rows), ncols); err != nil {
+		return err
+	}
 	for r, row := range rows {
 		if row.Type() != fastjson.TypeArray {
 			if ncols != 1 {
@@ -481,15 +505,15 @@ func (d *scratch) slotName(c int) string {
 func (d *scratch) extraNames() []string {
 	p := d.plan
 	var extra []string
+	seen := map[string]struct{}{}
 	add := func(k string) {
 		if _, ok := p.index[k]; ok || k == "" {
 			return
 		}
-		for _, e := range extra {
-			if e == k {
-				return
-			}
+		if _, ok := seen[k]; ok {
+			return
 		}
+		seen[k] = struct{}{}
 		extra = append(extra, k)
 	}
 	switch {
