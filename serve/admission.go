@@ -53,6 +53,9 @@ type AdmissionStatus struct {
 	// RejectedLimits counts requests refused (413) for having more rows
 	// or values than their route's max_rows or max_elements.
 	RejectedLimits int64 `json:"rejected_limits"`
+	// MemoryReturns counts the times the memory of large requests that
+	// finished was returned to the operating system.
+	MemoryReturns int64 `json:"memory_returns"`
 }
 
 // enter takes a slot for a scoring request, waiting if need be. It returns
@@ -111,7 +114,7 @@ func (s *Server) admissionStatus() AdmissionStatus {
 	g := &a.bytes
 	g.mu.Lock()
 	st.InflightBytes, st.PeakInflightBytes, st.WaitingForBytes = g.inflight, g.peak, g.waiting
-	st.RejectedBytes, st.RejectedLimits = g.rejected, g.refusedLimits
+	st.RejectedBytes, st.RejectedLimits, st.MemoryReturns = g.rejected, g.refusedLimits, g.scavenges
 	g.mu.Unlock()
 	return st
 }

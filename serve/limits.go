@@ -1,7 +1,9 @@
 package serve
 
 import (
+	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -59,7 +61,26 @@ type byteGate struct {
 	waiting    int64
 
 	rejected, refusedLimits int64
+
+	// scavenging is set while the memory of a large request that finished
+	// is being returned to the operating system; lastScavenge is when that
+	// last ended.
+	scavenging   bool
+	lastScavenge time.Time
+	scavenges    int64
 }
+
+// A large request leaves its memory to the garbage collector, which with
+// the default GOGC neither collects it nor returns it to the operating
+// system until the heap has grown as much again, or for minutes on an idle
+// server. So once a request estimated at scavengeBytes or more has
+// finished and no other one that large is in flight, the server collects
+// and returns the memory (debug.FreeOSMemory) in the background, at most
+// once per scavengeEvery.
+const (
+	scavengeBytes = 64 << 20
+	scavengeEvery = 10 * time.Second
+)
 
 // byteWaiter is one request waiting for room. ready receives once the
 // request is admitted, while mu is held.
@@ -145,6 +166,21 @@ func (s *Server) releaseBytes(res reservation) {
 	g.used -= res.n
 	g.inflight -= res.need
 	g.grantLocked(s.cfg.MaxInflightBytes)
+	scavenge := res.need >= scavengeBytes && g.inflight < scavengeBytes && !g.scavenging &&
+		time.Since(g.lastScavenge) >= scavengeEvery
+	g.scavenging = g.scavenging || scavenge
+	g.mu.Unlock()
+	if scavenge {
+		go g.scavenge()
+	}
+}
+
+// scavenge returns freed memory to the operating system.
+func (g *byteGate) scavenge() {
+	debug.FreeOSMemory()
+	g.mu.Lock()
+	g.scavenging, g.lastScavenge = false, time.Now()
+	g.scavenges++
 	g.mu.Unlock()
 }
 
