@@ -44,10 +44,12 @@ func TestParseSignatureWide(t *testing.T) {
 		{name: "MaxColumns columns", inputs: wideColumns(MaxColumns, ""), columns: MaxColumns},
 		{name: "a duplicate at the end", inputs: wideColumns(MaxColumns, "c0"),
 			want: `signature inputs[9999] ("c0"): the name is used twice`},
+		{name: "one column too many", inputs: wideColumns(MaxColumns+1, ""),
+			want: "signature inputs: 10001 entries, more than the limit of 10000 (MaxColumns)"},
 		{name: "80k columns", inputs: wideColumns(80_000, ""),
-			want: "signature inputs: 80000 entries, more than the limit of 10000 (MaxColumns)"},
+			want: "signature inputs: 3028890 bytes, more than the limit of 2097152 (MaxMLmodelBytes)"},
 		{name: "a million columns", inputs: wideColumns(1_000_000, ""),
-			want: "more than the limit of 4194304 (MaxMLmodelBytes)"},
+			want: "more than the limit of 2097152 (MaxMLmodelBytes)"},
 		{name: "too many params", inputs: `[{"type": "double"}]`,
 			params: "[" + strings.Repeat(`{"name": "p", "type": "long"}, `, MaxColumns) + `{"name": "q", "type": "long"}]`,
 			want:   "signature params: 10001 entries, more than the limit of 10000 (MaxColumns)"},
@@ -72,11 +74,12 @@ func TestParseSignatureWide(t *testing.T) {
 }
 
 // TestParseMLmodelWide refuses an MLmodel larger than MaxMLmodelBytes
-// before parsing its YAML: a million columns is 36 MB of signature.
+// before parsing its YAML (a million columns is 36 MB of signature), and
+// parses one of MaxColumns columns.
 func TestParseMLmodelWide(t *testing.T) {
 	doc := "flavors:\n  onnx:\n    data: model.onnx\nsignature:\n  inputs: '" + wideColumns(1_000_000, "") + "'\n"
 	_, err := ParseMLmodel([]byte(doc))
-	want := "parse MLmodel: " + strconv.Itoa(len(doc)) + " bytes, more than the limit of 4194304 (MaxMLmodelBytes)"
+	want := "parse MLmodel: " + strconv.Itoa(len(doc)) + " bytes, more than the limit of 2097152 (MaxMLmodelBytes)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("ParseMLmodel error %v; want %q", err, want)
 	}
