@@ -28,11 +28,13 @@ const maxPooledResponse = 1 << 20
 
 var responsePool = sync.Pool{New: func() any { return &responseBuf{b: make([]byte, 0, 4096)} }}
 
-// invocations serves one scoring request on route r: admit it, choose the
-// target, stamp provenance, check the media type, decode and validate
-// against the model's signature, run, encode, and record metrics (and a
-// span when tracing is on). It allocates nothing once pools are warm and
-// tracing is off.
+// invocations serves one scoring request on route r, within a deadline
+// that starts now, the request having been read: admit it, choose the
+// target, stamp provenance, check the media type, measure the body within
+// the route's limits and admit the memory it will hold, decode and
+// validate against the model's signature, run, encode, and record metrics
+// (and a span when tracing is on). It allocates nothing once pools are
+// warm and tracing is off.
 func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if !ctx.IsPost() {
@@ -41,13 +43,13 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 		return
 	}
 	start := time.Now()
+	dc := startDeadline(s.cfg.RequestTimeout)
+	defer dc.stop()
 	if reason, ok := s.enter(ctx, r); !ok {
 		s.rejected(ctx, r, reason)
 		return
 	}
 	defer s.leave()
-	dc := startDeadline(s.cfg.RequestTimeout)
-	defer dc.stop()
 	rs := s.startRequestSpan(ctx, r)
 	if rs.ctx != nil {
 		dc.values = rs.ctx
