@@ -125,7 +125,7 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, r *r
 	defer s.releaseBytes(res)
 	b := plan.GetBatch()
 	defer plan.PutBatch(b)
-	err = plan.DecodeLimited(dc, format, ctx.PostBody(), b, r.limits)
+	err = plan.DecodeMeasured(dc, ctx.PostBody(), cost, b)
 	endChild(sp, err)
 	if err != nil {
 		s.decodeError(ctx, err, d.errorTag)

@@ -50,6 +50,10 @@ type scratch struct {
 	// Request state.
 	ctx context.Context // set only while decoding
 	lim Limits
+	// measured is the body's measure when known is set (the caller had
+	// it); otherwise the decoder measures the body itself.
+	measured Cost
+	known    bool
 	// ticks counts converted values, to look at ctx now and then.
 	ticks int
 	// budget is what remains of the scalars the body holds, for tensors

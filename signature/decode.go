@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -36,6 +37,24 @@ func (p *Plan) Decode(f Format, body []byte, b *Batch) error {
 // escapes and binary columns. CSV requests reuse b's buffers the same way.
 // Its time is linear in the size of the body and of the feeds.
 func (p *Plan) DecodeLimited(ctx context.Context, f Format, body []byte, b *Batch, lim Limits) error {
+	return p.decode(ctx, f, body, b, p.Limits(lim), nil)
+}
+
+// DecodeMeasured is DecodeLimited for a body that Measure has measured as
+// c: it decodes within the limits Measure was given and skips the first
+// pass over the body. body must be the bytes Measure was given,
+// unchanged; for another slice, or a Cost from another plan, it measures
+// the body again.
+func (p *Plan) DecodeMeasured(ctx context.Context, body []byte, c Cost, b *Batch) error {
+	if !c.measures(p, body) {
+		return p.decode(ctx, c.Format, body, b, p.Limits(c.lim), nil)
+	}
+	return p.decode(ctx, c.Format, body, b, c.lim, &c)
+}
+
+// decode decodes body within lim, which is resolved; c, when not nil, is
+// the body's measure.
+func (p *Plan) decode(ctx context.Context, f Format, body []byte, b *Batch, lim Limits, c *Cost) error {
 	if b == nil || b.scratch == nil || b.scratch.plan != p {
 		panic("signature: Decode with a Batch that Plan.GetBatch did not return")
 	}
@@ -45,7 +64,10 @@ func (p *Plan) DecodeLimited(ctx context.Context, f Format, body []byte, b *Batc
 	b.reset()
 	d := b.scratch
 	d.begin()
-	d.ctx, d.lim = ctx, p.Limits(lim)
+	d.ctx, d.lim, d.known = ctx, lim, c != nil
+	if c != nil {
+		d.measured = *c
+	}
 	var err error
 	switch f {
 	case FormatJSON:
@@ -58,7 +80,7 @@ func (p *Plan) DecodeLimited(ctx context.Context, f Format, body []byte, b *Batc
 	if err == nil {
 		err = d.finish(b)
 	}
-	d.ctx = nil
+	d.ctx, d.measured, d.known = nil, Cost{}, false
 	return err
 }
 
@@ -68,20 +90,32 @@ func (p *Plan) DecodeLimited(ctx context.Context, f Format, body []byte, b *Batc
 // unless the body is refused. Errors are those DecodeLimited would return
 // for the same body's size, nesting, grammar (JSON) and limits; a body
 // Measure accepts may still be refused by DecodeLimited for its content.
+// DecodeMeasured decodes a measured body without this pass.
 func (p *Plan) Measure(f Format, body []byte, lim Limits) (Cost, error) {
 	lim = p.Limits(lim)
+	var c Cost
+	var err error
 	switch f {
 	case FormatJSON:
-		if len(trimSpace(b2s(body))) == 0 {
-			return Cost{}, errEmptyJSON()
-		}
-		s := requestScanner(body, lim, nil)
-		err := s.run()
-		return Cost{Format: f, Bytes: len(body), Rows: s.rows, Elements: s.elements, Values: s.values}, err
+		c, err = measureJSON(body, lim, nil)
 	case FormatCSV:
-		return scanCSV(body, lim, nil)
+		c, err = scanCSV(body, lim, nil)
+	default:
+		return Cost{}, badRequest("unsupported request format %d", f)
 	}
-	return Cost{}, badRequest("unsupported request format %d", f)
+	c.plan, c.lim, c.body = p, lim, uintptr(unsafe.Pointer(unsafe.SliceData(body)))
+	return c, err
+}
+
+// measureJSON counts a JSON request within lim, looking at ctx (when not
+// nil) now and then.
+func measureJSON(body []byte, lim Limits, ctx context.Context) (Cost, error) {
+	if len(trimSpace(b2s(body))) == 0 {
+		return Cost{}, errEmptyJSON()
+	}
+	s := requestScanner(body, lim, ctx)
+	err := s.run()
+	return Cost{Format: FormatJSON, Bytes: len(body), Rows: s.rows, Elements: s.elements, Values: s.values, inf: s.inf}, err
 }
 
 // requestScanner returns a scanner that counts a request's rows, elements

@@ -14,8 +14,11 @@ import "context"
 func (d *scratch) decodeCSV(body []byte, b *Batch) error {
 	d.csv, d.df = true, true
 	d.format = "CSV"
-	cost, err := scanCSV(body, d.lim, d.ctx)
-	if err != nil {
+	var cost Cost
+	var err error
+	if d.known {
+		cost = d.measured
+	} else if cost, err = scanCSV(body, d.lim, d.ctx); err != nil {
 		return err
 	}
 	d.budget = cost.Elements

@@ -21,21 +21,23 @@ const formatKeys = `"dataframe_split", "dataframe_records", "instances" or "inpu
 // format key and optional "params". Other keys are ignored, as the scoring
 // server ignores them.
 func (d *scratch) decodeJSON(body []byte, b *Batch) error {
-	if len(trimSpace(b2s(body))) == 0 {
-		return errEmptyJSON()
+	var c Cost
+	if d.known {
+		c = d.measured
+	} else {
+		var err error
+		if c, err = measureJSON(body, d.lim, d.ctx); err != nil {
+			return err
+		}
 	}
-	s := requestScanner(body, d.lim, d.ctx)
-	if err := s.run(); err != nil {
-		return err
-	}
-	d.budget = s.elements
-	if s.inf {
+	d.budget = c.Elements
+	if c.inf {
 		d.body = rewriteInfinity(d.body[:0], body)
 		body = d.body
 	}
 	d.maxBody = max(d.maxBody, len(body))
-	d.maxValues = max(d.maxValues, s.values)
-	reserveValues(&d.parser, s.values)
+	d.maxValues = max(d.maxValues, c.Values)
+	reserveValues(&d.parser, c.Values)
 	root, perr := d.parser.ParseBytes(body)
 	if perr != nil {
 		// The scanner accepts only what fastjson parses; this is a safety net.

@@ -1,6 +1,9 @@
 package signature
 
-import "strconv"
+import (
+	"strconv"
+	"unsafe"
+)
 
 // Limits on what a model's metadata may hold. A model that exceeds one is
 // refused when it loads, with an error naming the limit; none of them
@@ -108,6 +111,19 @@ type Cost struct {
 	// included, each of which becomes a node of the parsed tree; for CSV,
 	// every field, header included.
 	Values int
+
+	// What DecodeMeasured needs to skip the pass: the plan and limits the
+	// body was measured for, the body's address, and whether it holds
+	// Infinity literals.
+	plan *Plan
+	lim  Limits
+	body uintptr
+	inf  bool
+}
+
+// measures reports whether c was measured by p for body.
+func (c *Cost) measures(p *Plan, body []byte) bool {
+	return c.plan == p && c.Bytes == len(body) && c.body == uintptr(unsafe.Pointer(unsafe.SliceData(body)))
 }
 
 // Memory estimates the bytes that serving the request holds at its peak:

@@ -158,7 +158,8 @@ func TestMeasure(t *testing.T) {
 		{FormatCSV, "\ufefftenure,x\n\n1,\"a,\"\"b\"\r\n2,3", Cost{Rows: 2, Elements: 4, Values: 6}},
 	}
 	for i, tt := range tests {
-		got, err := v1.Measure(tt.format, []byte(tt.body), Limits{})
+		c, err := v1.Measure(tt.format, []byte(tt.body), Limits{})
+		got := Cost{Format: c.Format, Bytes: c.Bytes, Rows: c.Rows, Elements: c.Elements, Values: c.Values}
 		tt.want.Format, tt.want.Bytes = tt.format, len(tt.body)
 		if err != nil || got != tt.want {
 			t.Errorf("%d: Measure = %+v, %v; want %+v", i, got, err, tt.want)
@@ -181,6 +182,64 @@ func TestMeasure(t *testing.T) {
 		c, _ := v1.Measure(FormatJSON, []byte(splitRows(n)), Limits{})
 		if c.Memory() < int64(c.Bytes)*3 {
 			t.Errorf("Memory() = %d for %d rows in %d bytes; want at least three times the body", c.Memory(), n, c.Bytes)
+		}
+	}
+}
+
+// TestDecodeMeasured decodes measured bodies without measuring them again,
+// as DecodeLimited would, and measures again a body or a plan the Cost was
+// not made for.
+func TestDecodeMeasured(t *testing.T) {
+	v1, v2 := recordedPlan(t, "churn-gbm", 1), recordedPlan(t, "churn-gbm", 2)
+	lim := Limits{MaxRows: 10}
+	for _, tt := range []struct {
+		format Format
+		body   string
+	}{{FormatJSON, splitRows(10)}, {FormatJSON, `{"inputs": {"tenure": [1], "monthly_charges": [Infinity], "total_charges": 3, "contract_months": 4}}`}, {FormatCSV, csvRows(10)}} {
+		body := []byte(tt.body)
+		c, err := v1.Measure(tt.format, body, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, got := v1.GetBatch(), v1.GetBatch()
+		if err := v1.DecodeLimited(context.Background(), tt.format, body, want, lim); err != nil {
+			t.Fatal(err)
+		}
+		if err := v1.DecodeMeasured(context.Background(), body, c, got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Rows != want.Rows || !sameData(got.Feeds[0].F32, want.Feeds[0].F32) {
+			t.Errorf("DecodeMeasured: %d rows %v; want %d rows %v", got.Rows, got.Feeds[0].F32, want.Rows, want.Feeds[0].F32)
+		}
+		v1.PutBatch(want)
+		v1.PutBatch(got)
+	}
+	c, err := v1.Measure(FormatJSON, []byte(splitRows(10)), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := v1.GetBatch()
+	defer v1.PutBatch(b)
+	err = v1.DecodeMeasured(context.Background(), []byte(splitRows(11)), c, b)
+	if e, ok := err.(*Error); !ok || e.Limit != "max_rows" {
+		t.Errorf("DecodeMeasured of another body: %v; want it measured again and refused for max_rows", err)
+	}
+	// A Cost is trusted only by the plan that made it, for its body: one
+	// that claims no values fails a tensor's check when trusted.
+	body := []byte(`{"inputs": [[1, 2, 3, 4]]}`)
+	b2 := v2.GetBatch()
+	defer v2.PutBatch(b2)
+	for _, tt := range []struct {
+		by   *Plan
+		want bool
+	}{{v1, true}, {v2, false}} {
+		c, err := tt.by.Measure(FormatJSON, body, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Elements = 0
+		if err := v2.DecodeMeasured(context.Background(), body, c, b2); (err == nil) != tt.want {
+			t.Errorf("DecodeMeasured with a forged Cost from %s: %v; want success %v", map[bool]string{true: "another plan", false: "its plan"}[tt.want], err, tt.want)
 		}
 	}
 }
