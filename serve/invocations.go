@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -30,10 +31,12 @@ const maxPooledResponse = 1 << 20
 var responsePool = sync.Pool{New: func() any { return &responseBuf{b: make([]byte, 0, 4096)} }}
 
 // invocations serves one scoring request on route r of snap (held by the
-// caller): admit it, choose the target, stamp provenance, check the media
-// type, decode and validate against the model's signature, run, encode,
-// and record metrics (and a span when tracing is on). It allocates nothing
-// once pools are warm and tracing is off.
+// caller), within a deadline that starts now, the request having been
+// read: admit it, choose the target, stamp provenance, check the media
+// type, measure the body within the route's limits and admit the memory it
+// will hold, decode and validate against the model's signature, run,
+// encode, and record metrics (and a span when tracing is on). It allocates
+// nothing once pools are warm and tracing is off.
 func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route) {
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if !ctx.IsPost() {
@@ -42,17 +45,22 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 		return
 	}
 	start := time.Now()
+	dc := startDeadline(s.cfg.RequestTimeout)
+	defer dc.stop()
 	if reason, ok := s.enter(ctx, r); !ok {
 		s.rejected(ctx, r, reason)
 		return
 	}
 	defer s.leave()
 	rs := s.startRequestSpan(ctx, r)
+	if rs.ctx != nil {
+		dc.values = rs.ctx
+	}
 	var (
 		tg    *target
 		infer time.Duration
 	)
-	s.serveInvocation(ctx, snap, r, rs, &tg, &infer)
+	s.serveInvocation(ctx, dc, snap, r, rs, &tg, &infer)
 	status := ctx.Response.StatusCode()
 	if tg != nil && tg.rec != nil {
 		tg.rec.Done(ctx, status, "POST", time.Since(start), infer)
@@ -60,14 +68,14 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 	rs.end(status)
 }
 
-// serveInvocation does the work of invocations; the target it chose, once
-// a model serves it, and the time spent in the model are handed back for
-// metrics.
-func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, rs requestSpan, tgp **target, inferTime *time.Duration) {
+// serveInvocation does the work of invocations within the request's
+// deadline dc; the target it chose, once a model serves it, and the time
+// spent in the model are handed back for metrics.
+func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Snapshot, r *route, rs requestSpan, tgp **target, inferTime *time.Duration) {
 	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	buf := responsePool.Get().(*responseBuf)
 	defer func() {
-		if cap(buf.b) <= maxPooledResponse {
+		if cap(buf.b) <= maxPooledResponse && cap(buf.key) <= maxPooledResponse {
 			responsePool.Put(buf)
 		}
 	}()
@@ -100,26 +108,33 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, snap *Snapshot, r *ro
 		shadowStart = time.Now() // the primary's latency, compared with the shadow's
 	}
 	plan := d.model.Plan()
+	sp := rs.child("validate")
+	cost, err := plan.Measure(format, ctx.PostBody(), r.limits)
+	if err != nil {
+		endChild(sp, err)
+		s.decodeError(ctx, err, d.errorTag)
+		return
+	}
+	res, ok := s.admitBytes(ctx, r, cost.Memory())
+	if !ok {
+		endChild(sp, nil)
+		return
+	}
+	defer s.releaseBytes(res)
 	b := plan.GetBatch()
 	defer plan.PutBatch(b)
-	sp := rs.child("validate")
-	err = plan.Decode(format, ctx.PostBody(), b)
+	err = plan.DecodeMeasured(dc, ctx.PostBody(), cost, b)
 	endChild(sp, err)
 	if err != nil {
-		writeError(ctx, err, d.errorTag)
+		s.decodeError(ctx, err, d.errorTag)
 		return
 	}
 
-	dc := startDeadline(s.cfg.RequestTimeout)
-	if rs.ctx != nil {
-		dc.values = rs.ctx
-	}
 	sp = rs.child("infer")
 	inferStart := time.Now()
 	out, err := predict(dc, d.model, b, buf.b[:0])
 	*inferTime = time.Since(inferStart)
 	endChild(sp, err)
-	dc.stop()
 	if err != nil {
 		status, _, _ := classify(err, d.errorTag)
 		s.logRequestError(rs.logContext(ctx), status, r.name, d.errorTag, err)
@@ -151,6 +166,16 @@ func predict(ctx context.Context, m Model, b *signature.Batch, dst []byte) ([]by
 		return dst, fmt.Errorf("encode predictions: %w", err)
 	}
 	return out, nil
+}
+
+// decodeError answers a request that could not be measured or decoded,
+// counting those refused for a limit.
+func (s *Server) decodeError(ctx *fasthttp.RequestCtx, err error, tag string) {
+	var se *signature.Error
+	if errors.As(err, &se) && se.Limit != "" {
+		s.refusedForLimit()
+	}
+	writeError(ctx, err, tag)
 }
 
 // mediaFormat maps a Content-Type to a request format the way MLflow's

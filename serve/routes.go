@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/mlgate/mlgate/signature"
 	"github.com/mlgate/mlgate/telemetry"
 )
 
@@ -25,6 +26,9 @@ type RouteSpec struct {
 	Shadow *ShadowSpec
 	// NoOverride ignores the X-Model-Alias override header.
 	NoOverride bool
+	// Limits bounds the work of one request on this route; zero fields
+	// take the server's.
+	Limits Limits
 }
 
 // TargetSpec is one model URI of a route.
@@ -57,6 +61,9 @@ type route struct {
 	noOverride   bool
 	aliasList    string
 	shadow       *shadowRoute
+	// limits bounds each request's work; zero fields are the model's
+	// defaults.
+	limits signature.Limits
 	// rejectRec counts admission rejections on the route.
 	rejectRec *telemetry.RequestRecorder
 }
@@ -84,8 +91,8 @@ type shadowRoute struct {
 
 // compileRoutes checks specs and builds their routes, without deployments;
 // defaultRoute names the route that serves POST /invocations, empty for the
-// first.
-func compileRoutes(specs []RouteSpec, defaultRoute string) (map[string]*route, *route, error) {
+// first, and limits resolves a route's request limits.
+func compileRoutes(specs []RouteSpec, defaultRoute string, limits func(Limits) signature.Limits) (map[string]*route, *route, error) {
 	if len(specs) == 0 {
 		return nil, nil, errors.New("routes: at least one route is needed")
 	}
@@ -98,7 +105,7 @@ func compileRoutes(specs []RouteSpec, defaultRoute string) (map[string]*route, *
 		if _, dup := routes[spec.Name]; dup {
 			return nil, nil, fmt.Errorf("routes[%d]: name %q is used twice", i, spec.Name)
 		}
-		r, err := compileRoute(spec)
+		r, err := compileRoute(spec, limits)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -113,12 +120,16 @@ func compileRoutes(specs []RouteSpec, defaultRoute string) (map[string]*route, *
 	return routes, def, nil
 }
 
-// compileRoute checks one route's targets, stickiness and shadow.
-func compileRoute(spec RouteSpec) (*route, error) {
+// compileRoute checks one route's limits, targets, stickiness and shadow.
+func compileRoute(spec RouteSpec, limits func(Limits) signature.Limits) (*route, error) {
 	if len(spec.Targets) == 0 {
 		return nil, fmt.Errorf("route %s: no model", spec.Name)
 	}
-	r := &route{name: spec.Name, nameHdr: []byte(spec.Name), salt: []byte(spec.Name), noOverride: spec.NoOverride}
+	if spec.Limits.MaxRows < 0 || spec.Limits.MaxElements < 0 {
+		return nil, fmt.Errorf("route %s: limits must not be negative", spec.Name)
+	}
+	r := &route{name: spec.Name, nameHdr: []byte(spec.Name), salt: []byte(spec.Name), noOverride: spec.NoOverride,
+		limits: limits(spec.Limits)}
 	if err := r.compileTargets(spec); err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ type Snapshot struct {
 // URI some route uses. Compile changes nothing: the Snapshot serves only
 // once published, and a Snapshot never published needs no cleanup.
 func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map[string]Deployment) (*Snapshot, error) {
-	routes, def, err := compileRoutes(specs, defaultRoute)
+	routes, def, err := compileRoutes(specs, defaultRoute, s.routeLimits)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,7 @@ type Config struct {
 	MinDownloadRate int64         `yaml:"min_download_rate"`
 	MaxModelBytes   int64         `yaml:"max_model_bytes"`
 	MaxBodyBytes    int           `yaml:"max_body_bytes"`
+	Limits          RequestLimits `yaml:",inline"`
 	MaxInflight     int           `yaml:"max_inflight"`
 	MaxQueue        int           `yaml:"max_queue"`
 	QueueTimeout    time.Duration `yaml:"queue_timeout"`
@@ -104,6 +105,23 @@ type RouteConfig struct {
 	// Batching overrides the inference batching settings for this route's
 	// models (targets and shadow).
 	Batching *BatchingConfig `yaml:"batching"`
+	// Limits overrides max_rows and max_elements for this route.
+	Limits *LimitsConfig `yaml:"limits"`
+}
+
+// RequestLimits bound one scoring request and the memory of the requests
+// in flight (max_rows, max_elements, max_inflight_bytes); see serve.Config.
+type RequestLimits struct {
+	MaxRows          int   `yaml:"max_rows"`
+	MaxElements      int   `yaml:"max_elements"`
+	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
+}
+
+// LimitsConfig is a route's request limits; zero fields keep the global
+// setting.
+type LimitsConfig struct {
+	MaxRows     int `yaml:"max_rows"`
+	MaxElements int `yaml:"max_elements"`
 }
 
 // BatchingConfig is a route's batching override; zero fields keep the
@@ -169,6 +187,7 @@ func defaultConfig() Config {
 		RequestTimeout:  30 * time.Second,
 		RegistryTimeout: 30 * time.Second,
 		MaxBodyBytes:    16 << 20,
+		Limits:          RequestLimits{MaxElements: 1 << 20, MaxInflightBytes: 256 << 20},
 		MaxInflight:     512,
 		MaxQueue:        512,
 		QueueTimeout:    100 * time.Millisecond,
@@ -245,6 +264,12 @@ var serveSettings = []setting{
 	s3AnonymousSetting,
 	{"max-body-bytes", env("MAX_BODY_BYTES"), "largest request body accepted, 413 beyond (default 16777216)",
 		integer(func(c *Config) *int { return &c.MaxBodyBytes })},
+	{"max-rows", env("MAX_ROWS"), "most rows in one scoring request, 413 beyond (default 0: max-elements divided by the model's values per row)",
+		integer(func(c *Config) *int { return &c.Limits.MaxRows })},
+	{"max-elements", env("MAX_ELEMENTS"), "most values in one scoring request (its rows × columns), 413 beyond (default 1048576)",
+		integer(func(c *Config) *int { return &c.Limits.MaxElements })},
+	{"max-inflight-bytes", env("MAX_INFLIGHT_BYTES"), "memory the scoring requests in flight may hold, as estimated from each request; beyond it requests wait, then get 429; -1 for no limit (default 268435456)",
+		int64s(func(c *Config) *int64 { return &c.Limits.MaxInflightBytes })},
 	{"max-inflight", env("MAX_INFLIGHT"), "scoring requests served at once; -1 for no limit (default 512)",
 		integer(func(c *Config) *int { return &c.MaxInflight })},
 	{"max-queue", env("MAX_QUEUE"), "scoring requests that may wait for a slot before 429 (default 512)",
@@ -395,6 +420,15 @@ func (c *Config) validateAdmission(bad bad) {
 	if c.MaxBodyBytes <= 0 {
 		bad("max-body-bytes", "%d: must be positive", c.MaxBodyBytes)
 	}
+	if l := c.Limits; l.MaxRows < 0 {
+		bad("max-rows", "%d: must not be negative (0 derives it from max-elements and the model)", l.MaxRows)
+	}
+	if l := c.Limits; l.MaxElements <= 0 {
+		bad("max-elements", "%d: must be positive", l.MaxElements)
+	}
+	if l := c.Limits; l.MaxInflightBytes == 0 || l.MaxInflightBytes < -1 {
+		bad("max-inflight-bytes", "%d: want a positive number, or -1 for no limit", l.MaxInflightBytes)
+	}
 	if c.MaxInflight == 0 || c.MaxInflight < -1 {
 		bad("max-inflight", "%d: want a positive number, or -1 for no limit", c.MaxInflight)
 	}
@@ -472,6 +506,9 @@ func (r RouteConfig) validate(at string, bad bad) {
 		if b.MaxBatchRows < 0 || b.MaxDelay < 0 {
 			bad(at+".batching", "max_batch_rows and max_batch_delay must not be negative (route %q)", r.Name)
 		}
+	}
+	if l := r.Limits; l != nil && (l.MaxRows < 0 || l.MaxElements < 0) {
+		bad(at+".limits", "max_rows and max_elements must not be negative (route %q)", r.Name)
 	}
 	if sh := r.Shadow; sh != nil {
 		if sh.Model == "" {

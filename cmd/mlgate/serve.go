@@ -252,6 +252,7 @@ func (a *app) newServer(op *operator, ins *telemetry.Instruments, tracer trace.T
 	cfg := a.cfg
 	scfg := serve.Config{
 		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
+		MaxRows: cfg.Limits.MaxRows, MaxElements: cfg.Limits.MaxElements, MaxInflightBytes: cfg.Limits.MaxInflightBytes,
 		MaxInflight: cfg.MaxInflight, MaxQueue: cfg.MaxQueue, QueueTimeout: cfg.QueueTimeout,
 		Version: version, Logger: a.log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
 		Instruments: ins, MetricsHandler: a.tel.MetricsHandler(), Tracer: tracer, Propagator: a.tel.Propagator(),
