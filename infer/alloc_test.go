@@ -28,7 +28,7 @@ func TestPredictAllocations(t *testing.T) {
 				if err := plan.Decode(signature.FormatJSON, body, b); err != nil {
 					t.Fatal(err)
 				}
-				out, err := m.Predict(ctx, b, dst[:0])
+				out, err := predictJSON(ctx, m, b, dst[:0])
 				if err != nil || len(out) == 0 {
 					t.Fatalf("predict: %v", err)
 				}

@@ -12,8 +12,14 @@ import (
 )
 
 // ErrOverloaded is returned by Predict when the queue in front of a model's
-// workers is full. Serve answers 429.
-var ErrOverloaded = errors.New("overloaded")
+// workers is full. Serve answers 429. It has the method Overloaded() bool,
+// so that a caller can recognise it by behaviour without importing infer.
+var ErrOverloaded error = overloadedError{}
+
+type overloadedError struct{}
+
+func (overloadedError) Error() string    { return "overloaded" }
+func (overloadedError) Overloaded() bool { return true }
 
 // ErrRun marks a failure inside ONNX Runtime while running a request that
 // passed validation. Serve answers 500: it is not the client's mistake.
@@ -26,10 +32,11 @@ const (
 	jobCancelled
 )
 
-// job is one request's trip through the batcher. Jobs are pooled per model;
-// a job cancelled while queued is dropped rather than pooled, since the
-// queue may still point at it.
+// job is one request's trip through the batcher, and the Prediction
+// Predict returns. Jobs are pooled per model; a job cancelled while queued
+// is dropped rather than pooled, since the queue may still point at it.
 type job struct {
+	m     *Model
 	b     *signature.Batch
 	state atomic.Int32
 	done  chan struct{} // buffered(1): the result is in, or this job leads
@@ -46,6 +53,15 @@ type job struct {
 }
 
 func (j *job) rows() int { return j.b.Rows }
+
+// Outputs returns the request's rows of every output; they belong to j
+// until Release.
+func (j *job) Outputs() []signature.Output { return j.outs }
+
+// Release returns j to its model's pool.
+func (j *job) Release() { j.m.putJob(j) }
+
+var _ signature.Prediction = (*job)(nil)
 
 // batcher is a model's queue of requests waiting for a worker, and its idle
 // workers. Invariant (busy and off modes): idle workers exist only while the

@@ -78,7 +78,7 @@ func TestBatchedEqualsUnbatched(t *testing.T) {
 				totalRows += pb.Rows
 				wg.Go(func() {
 					defer m.Plan().PutBatch(pb)
-					got[i], errs[i] = m.Predict(context.Background(), pb, nil)
+					got[i], errs[i] = predictJSON(context.Background(), m, pb, nil)
 				})
 			}
 			for m.queuedRows() < totalRows {
@@ -223,7 +223,7 @@ func TestOverloaded(t *testing.T) {
 				results <- err
 				return
 			}
-			_, err := m.Predict(context.Background(), b, nil)
+			_, err := predictJSON(context.Background(), m, b, nil)
 			results <- err
 		})
 	}
@@ -234,7 +234,7 @@ func TestOverloaded(t *testing.T) {
 	if err := m.Plan().Decode(signature.FormatJSON, []byte(body), b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Predict(context.Background(), b, nil); !errors.Is(err, ErrOverloaded) {
+	if _, err := m.Predict(context.Background(), b); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("third request: err = %v; want ErrOverloaded", err)
 	}
 	// Release the worker the way a finished run does: hand it to the queue.
@@ -264,7 +264,7 @@ func TestQueuedDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := m.Predict(ctx, b, nil); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := m.Predict(ctx, b); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v; want context.DeadlineExceeded", err)
 	}
 	m.handoff(w) // the cancelled job is skipped; the worker goes idle

@@ -119,7 +119,7 @@ func TestEveryModelBatchedEqualsUnbatched(t *testing.T) {
 				total += b.Rows
 				wg.Go(func() {
 					defer m.Plan().PutBatch(b)
-					out, err := m.Predict(context.Background(), b, nil)
+					out, err := predictJSON(context.Background(), m, b, nil)
 					if err != nil {
 						t.Errorf("request %d: %v", i, err)
 					}

@@ -30,7 +30,7 @@ func BenchmarkPredict(b *testing.B) {
 					if err := plan.Decode(signature.FormatJSON, body, pb); err != nil {
 						b.Fatal(err)
 					}
-					if _, err := m.Predict(context.Background(), pb, dst[:0]); err != nil {
+					if _, err := predictJSON(context.Background(), m, pb, dst[:0]); err != nil {
 						b.Fatal(err)
 					}
 					plan.PutBatch(pb)

@@ -2,57 +2,170 @@ package infer
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mlgate/mlgate/internal/testutil"
 )
 
-func TestCacheEvictsUnpinnedBeyondBudget(t *testing.T) {
+// loader loads dir through a Cache and counts its calls.
+type loader struct{ calls map[string]int }
+
+func (l *loader) of(dir string) func(context.Context) (*Model, error) {
+	return func(ctx context.Context) (*Model, error) {
+		l.calls[dir]++
+		return Load(ctx, dir, Config{})
+	}
+}
+
+// TestCacheKeepsHeldVersions loads versions through the cache: a cached
+// key loads once, the versions the serving state holds are never evicted,
+// others stay while they fit the budget and go least recently held first
+// once the held set changes, and a discarded version goes unless held.
+func TestCacheKeepsHeldVersions(t *testing.T) {
 	before := LiveSessions()
-	loadOwned := func(dir string) *Model {
-		m, err := Load(context.Background(), dir, Config{})
+	l := &loader{calls: map[string]int{}}
+	v1dir, v2dir := testutil.RecordedModel(t, "churn-gbm", 1), testutil.RecordedModel(t, "churn-gbm", 2)
+	mlpDir := testutil.Path(t, "testdata", "models", "mlp256")
+	s1, err1 := dirSize(v1dir)
+	s2, err2 := dirSize(v2dir)
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	budget := s1 + s2 // room for v1 and v2, not for the MLP as well
+	c := NewCache(budget)
+	get := func(key, dir string) *Model {
+		t.Helper()
+		m, _, err := c.Load(context.Background(), key, l.of(dir))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
-	v1 := loadOwned(testutil.RecordedModel(t, "churn-gbm", 1))
-	v2 := loadOwned(testutil.RecordedModel(t, "churn-gbm", 2))
-	c := NewCache(v1.Bytes() + v2.Bytes()) // room for both
-	c.Add("v1", v1)
-	c.Add("v2", v2)
-	c.Pin("v2")
-	v1.Release() // drop the test's own references: the cache holds the rest
-	v2.Release()
-	if got := LiveSessions(); got != before+2 {
-		t.Fatalf("live sessions %d; want %d with both cached", got, before+2)
+
+	v1, fresh, err := c.Load(context.Background(), "v1", l.of(v1dir))
+	if err != nil || !fresh {
+		t.Fatalf("first load of v1: fresh %v err %v; want a fresh load", fresh, err)
 	}
-	if m, ok := c.Get("v1"); !ok || m != v1 {
-		t.Fatal("v1 not cached")
+	if again, fresh, _ := c.Load(context.Background(), "v1", l.of(v1dir)); again != v1 || fresh {
+		t.Errorf("second load of v1: same %v fresh %v; want the cached version", again == v1, fresh)
 	} else {
-		m.Release()
+		again.Release()
+	}
+	v2 := get("v2", v2dir)
+	c.Hold(map[string]*Model{"v1": v1, "v2": v2})
+	v1.Release() // the cache's references are the only ones left
+	v2.Release()
+	if st := c.Stats(); st.Versions != 2 || st.Held != 2 {
+		t.Errorf("stats %+v; want 2 versions, both held", st)
 	}
 
-	big := load(t, testutil.Path(t, "testdata", "models", "mlp256"), Config{})
-	c.Add("mlp", big) // over budget: v2 is pinned, mlp is newest; v1 goes
-	if _, ok := c.Get("v1"); ok {
-		t.Error("v1 still cached after the budget was exceeded")
+	c.Hold(map[string]*Model{"v2": v2}) // v1 no longer held, but fits
+	get("v1", v1dir).Release()
+	if l.calls[v1dir] != 1 {
+		t.Errorf("v1 loaded %d times; want 1 while it fits the budget", l.calls[v1dir])
 	}
-	if m, ok := c.Get("v2"); !ok {
-		t.Error("pinned v2 was evicted")
-	} else {
-		m.Release()
+
+	mlp := get("mlp", mlpDir)
+	c.Hold(map[string]*Model{"v2": v2, "mlp": mlp}) // over budget: v1 goes, held versions stay
+	mlp.Release()
+	if got := LiveSessions(); got != before+2 { // v2, mlp
+		t.Errorf("live sessions %d; want %d (v1 destroyed)", got, before+2)
 	}
-	if got := LiveSessions(); got != before+2 {
-		t.Errorf("live sessions %d; want %d (v1 destroyed, v2 and mlp alive)", got, before+2)
+	get("v1", v1dir).Release()
+	if l.calls[v1dir] != 2 {
+		t.Errorf("v1 loaded %d times; want a second load after its eviction", l.calls[v1dir])
 	}
-	c.Unpin("v2") // both unpinned, over budget: oldest first until it fits
-	st := c.Stats()
-	if st.Bytes > v1.Bytes()+v2.Bytes() || st.Pinned != 0 {
-		t.Errorf("stats %+v: over budget %d", st, v1.Bytes()+v2.Bytes())
+
+	c.Discard("v1")
+	c.Discard("v2") // held: stays
+	if st := c.Stats(); st.Versions != 2 || st.Held != 2 {
+		t.Errorf("stats after discards %+v; want v2 and mlp, both held", st)
+	}
+	c.Hold(nil) // nothing held, over budget: oldest out until it fits
+	if st := c.Stats(); st.Bytes > budget || st.Held != 0 {
+		t.Errorf("stats %+v; want within %d bytes and nothing held", st, budget)
 	}
 	c.Close()
-	if got := LiveSessions(); got != before+1 { // the test still holds mlp
-		t.Errorf("live sessions after Close %d; want %d", got, before+1)
+	if got := LiveSessions(); got != before {
+		t.Errorf("live sessions after Close %d; want %d", got, before)
+	}
+}
+
+// bareModel is a Model without a session, for cache bookkeeping tests.
+func bareModel(bytes int64) *Model {
+	m := &Model{bytes: bytes}
+	m.refs.Store(1)
+	return m
+}
+
+// TestCacheLoadsOnceForConcurrentCallers starts one load and lets others
+// join it: the loader runs once, every caller gets the version with its own
+// reference, and a failed load fails every caller.
+func TestCacheLoadsOnceForConcurrentCallers(t *testing.T) {
+	c := NewCache(1 << 20)
+	defer c.Close()
+	for _, fail := range []bool{false, true} {
+		key := map[bool]string{false: "ok", true: "broken"}[fail]
+		release := make(chan struct{})
+		var calls int
+		var m *Model
+		loadFn := func(context.Context) (*Model, error) {
+			calls++
+			<-release
+			if fail {
+				return nil, errors.New("corrupt model.onnx")
+			}
+			m = bareModel(10)
+			return m, nil
+		}
+		const callers = 5
+		got := make([]*Model, callers)
+		errs := make([]error, callers)
+		var wg sync.WaitGroup
+		wg.Go(func() { got[0], _, errs[0] = c.Load(context.Background(), key, loadFn) })
+		waitFor(t, "the first load to start", func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.loading[key] != nil
+		})
+		for i := 1; i < callers; i++ {
+			wg.Go(func() { got[i], _, errs[i] = c.Load(context.Background(), key, loadFn) })
+		}
+		waitFor(t, "every caller to join", func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.loading[key].waiters == callers-1
+		})
+		close(release)
+		wg.Wait()
+		if calls != 1 {
+			t.Errorf("%s: loader ran %d times; want once", key, calls)
+		}
+		for i := range callers {
+			if fail != (errs[i] != nil) || (!fail && got[i] != m) {
+				t.Errorf("%s: caller %d got %p, %v", key, i, got[i], errs[i])
+			}
+		}
+		if !fail {
+			if n := m.refs.Load(); n != callers+1 {
+				t.Errorf("references %d; want one per caller and the cache's", n)
+			}
+			for _, g := range got {
+				g.Release()
+			}
+		}
+	}
+}
+
+// waitFor polls cond until it holds; it fails the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

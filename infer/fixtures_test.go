@@ -180,7 +180,7 @@ func TestBatchedSequenceOfMaps(t *testing.T) {
 		rows += pb.Rows
 		wg.Go(func() {
 			defer m.Plan().PutBatch(pb)
-			out, err := m.Predict(context.Background(), pb, nil)
+			out, err := predictJSON(context.Background(), m, pb, nil)
 			if err != nil {
 				t.Errorf("request %d: %v", i, err)
 			}

@@ -83,11 +83,22 @@ func predict(t *testing.T, m *Model, body string) []byte {
 	if err := m.Plan().Decode(signature.FormatJSON, []byte(body), b); err != nil {
 		t.Fatalf("decode %.80s: %v", body, err)
 	}
-	out, err := m.Predict(context.Background(), b, nil)
+	out, err := predictJSON(context.Background(), m, b, nil)
 	if err != nil {
 		t.Fatalf("predict: %v", err)
 	}
 	return out
+}
+
+// predictJSON runs b through m and appends the scoring server's response
+// body to dst, as serve does.
+func predictJSON(ctx context.Context, m *Model, b *signature.Batch, dst []byte) ([]byte, error) {
+	p, err := m.Predict(ctx, b)
+	if err != nil {
+		return dst, err
+	}
+	defer p.Release()
+	return signature.AppendPredictions(dst, b.Records, p.Outputs())
 }
 
 func compare(t *testing.T, what string, got map[string][]float64, want map[string]json.RawMessage, tol float64) {

@@ -3,18 +3,11 @@ package infer
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mlgate/mlgate/signature"
 )
@@ -78,158 +71,6 @@ func (m *Model) Stats() Stats {
 // LiveSessions returns the number of ONNX Runtime sessions currently open in
 // the process: loaded versions not yet destroyed.
 func LiveSessions() int64 { return liveSessions.Load() }
-
-// Load loads the MLflow model in dir (its MLmodel, the onnx flavor's model
-// file and any external-data files beside it), compiles its signature
-// against the graph, warms every worker up with the model's
-// serving_input_example.json (or a synthetic row when there is none) and
-// checks that batched and unbatched runs agree. The returned Model holds one
-// reference, owned by the caller.
-func Load(ctx context.Context, dir string, cfg Config) (_ *Model, err error) {
-	if !initialized() {
-		return nil, ErrNotInitialized
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	autoWorkers := cfg.Workers == 0
-	cfg = cfg.withDefaults()
-	ctx, span := cfg.Tracer.Start(ctx, "mlgate.load", trace.WithAttributes(attribute.String("model.dir", dir)))
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.End()
-	}()
-	m := &Model{cfg: cfg, dir: dir, mode: cfg.Batching}
-	m.q.windowFull = make(chan struct{}, 1)
-	m.jobs.New = func() any { return &job{done: make(chan struct{}, 1)} }
-
-	raw, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
-	if err != nil {
-		return nil, fmt.Errorf("read MLmodel: %w", err)
-	}
-	m.ml, err = signature.ParseMLmodel(raw)
-	if err != nil {
-		return nil, fmt.Errorf("parse MLmodel: %w", err)
-	}
-	if m.ml.ONNX == nil {
-		names := make([]string, 0, len(m.ml.Flavors))
-		for n := range m.ml.Flavors {
-			names = append(names, n)
-		}
-		return nil, fmt.Errorf("model has no onnx flavor (flavors: %s); mlgate serves ONNX models", strings.Join(names, ", "))
-	}
-	file := m.ml.ONNX.Data
-	if file == "" {
-		file = "model.onnx"
-	}
-	if !filepath.IsLocal(file) {
-		return nil, fmt.Errorf("onnx flavor data %q is not a file inside the model directory", file)
-	}
-	path := filepath.Join(dir, file)
-	if m.bytes, err = dirSize(dir); err != nil {
-		return nil, err
-	}
-
-	opts, err := newSessionOptions(cfg, m.ml.ONNX.SessionOptions)
-	if err != nil {
-		return nil, err
-	}
-	defer opts.Destroy()
-	ins, outs, err := ort.GetInputOutputInfoWithOptions(path, opts)
-	if err != nil {
-		return nil, fmt.Errorf("read graph %s: %w", file, err)
-	}
-	m.inputs, m.outputs = graphValues(ins), graphValues(outs)
-	graph := make([]signature.GraphTensor, len(m.inputs))
-	for i, in := range m.inputs {
-		if in.kind != ort.ONNXTypeTensor {
-			return nil, fmt.Errorf("graph input %s: mlgate feeds tensors only", in)
-		}
-		graph[i] = signature.GraphTensor{Name: in.name, DType: in.dtype, Shape: in.shape}
-	}
-	if m.plan, err = signature.Compile(m.ml.Signature, graph); err != nil {
-		return nil, fmt.Errorf("signature does not fit the graph: %w", err)
-	}
-	inNames, outNames := names(m.inputs), names(m.outputs)
-	m.session, err = ort.NewDynamicAdvancedSession(path, inNames, outNames, opts)
-	if err != nil {
-		return nil, fmt.Errorf("create onnx runtime session for %s: %w", file, err)
-	}
-	liveSessions.Add(1)
-	m.refs.Store(1)
-	for range cfg.Workers {
-		m.workers = append(m.workers, &worker{m: m})
-	}
-	defer func() {
-		if err != nil {
-			m.destroy()
-		}
-	}()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.loadDuration = time.Since(start)
-
-	start = time.Now()
-	_, warm := cfg.Tracer.Start(ctx, "mlgate.warmup")
-	err = m.probe()
-	if err == nil && autoWorkers {
-		err = m.chooseWorkers()
-	} else if err == nil {
-		m.calibration.Choice = "set by configuration"
-	}
-	if err == nil {
-		err = ctx.Err()
-	}
-	if err == nil {
-		err = m.warmUp()
-	}
-	warm.SetAttributes(attribute.Bool("mlgate.batchable", m.batchable))
-	warm.End()
-	if err != nil {
-		return nil, err
-	}
-	m.warmupDuration = time.Since(start)
-	span.SetAttributes(attribute.String("mlflow.run_id", m.ml.RunID), attribute.Int64("model.bytes", m.bytes))
-	m.q.idle = append(m.q.idle, m.workers...)
-	cfg.Logger.Debug("model loaded", "dir", dir, "batchable", m.batchable, "bound", m.bound,
-		"workers", len(m.workers), "workers_choice", m.calibration.Choice,
-		"load", m.loadDuration, "warmup", m.warmupDuration)
-	return m, nil
-}
-
-func names(vs []graphValue) []string {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = v.name
-	}
-	return out
-}
-
-func dirSize(dir string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			n += info.Size()
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("measure model directory: %w", err)
-	}
-	return n, nil
-}
 
 // Acquire takes a reference to m. It returns false when m has already been
 // destroyed (its last reference released); the caller must then look up the
@@ -296,6 +137,10 @@ type Info struct {
 	Stats Stats `json:"stats"`
 }
 
+// Describe returns m's Info, for status pages that know a model only by
+// interface.
+func (m *Model) Describe() any { return m.Info() }
+
 // Info returns a description of m.
 func (m *Model) Info() Info {
 	info := Info{
@@ -316,31 +161,29 @@ func (m *Model) Info() Info {
 }
 
 // Predict runs the decoded request b through the model, alone or batched
-// with concurrent requests, and appends the scoring server's response body
-// ({"predictions": ...}) to dst. b must have been decoded by m.Plan(). The
-// caller must hold a reference to m.
+// with concurrent requests, and returns the request's outputs. b must have
+// been decoded by m.Plan() and must stay untouched until the Prediction is
+// released; the caller must hold a reference to m until then, and must call
+// Release on the Prediction exactly once. Predict allocates nothing once
+// the model's pools are warm.
 //
 // Errors: ErrOverloaded when the queue is full; ctx's error when it ends
 // before a worker took the request; ErrRun (wrapped) when ONNX Runtime
 // fails.
-func (m *Model) Predict(ctx context.Context, b *signature.Batch, dst []byte) ([]byte, error) {
+func (m *Model) Predict(ctx context.Context, b *signature.Batch) (signature.Prediction, error) {
 	j := m.jobs.Get().(*job)
 	j.b, j.err = b, nil
 	if err := m.submit(ctx, j); err != nil {
 		if j.state.Load() != jobCancelled {
 			m.putJob(j)
 		}
-		return dst, err
+		return nil, err
 	}
-	defer m.putJob(j)
-	if j.err != nil {
-		return dst, j.err
+	if err := j.err; err != nil {
+		m.putJob(j)
+		return nil, err
 	}
-	out, err := signature.AppendPredictions(dst, b.Records, j.outs)
-	if err != nil {
-		return dst, fmt.Errorf("encode predictions: %w", err)
-	}
-	return out, nil
+	return j, nil
 }
 
 // maxPooledOutputElems caps the output scratch a pooled job keeps.

@@ -4,8 +4,10 @@
 // version. It is the only package that uses cgo (through onnxruntime_go);
 // onnxruntime_go types never leave it.
 //
-// infer imports signature (for plans, feeds and the response encoder) and no
-// other mlgate package: it knows nothing of HTTP, routes or the registry.
+// Predict returns output views (a signature.Prediction); encoding them for
+// a protocol is the caller's job. infer imports signature (for plans, feeds
+// and outputs; warm-up checks that a version's outputs encode) and no other
+// mlgate package: it knows nothing of HTTP, routes or the registry.
 package infer
 
 import (

@@ -102,7 +102,7 @@ func TestExchangeDoesNotAllocate(t *testing.T) {
 	cfg, err := Config{
 		URL: startFixedServer(t), Connections: 1, Duration: time.Minute, Payload: jsonPayload(smallBody),
 		Headers: []Header{{"X-User-Id", "{{key}}"}, {"Authorization", "Bearer t"}}, IdleConnTimeout: testIdle,
-	}.withDefaults()
+	}.WithDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,11 +165,40 @@ func configErr(field, format string, args ...any) error {
 	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Describe says in one line what c runs and where, e.g. "closed loop with
+// 16 connections for 10s -> POST http://127.0.0.1:8080/invocations". c
+// should have its defaults applied (WithDefaults).
+func (c *Config) Describe() string {
+	var b strings.Builder
+	if c.openLoop() {
+		fmt.Fprintf(&b, "open loop at %s req/s (at most %d in flight)", fmtFloat(c.Rate), c.MaxInFlight)
+	} else {
+		fmt.Fprintf(&b, "closed loop with %d connections", c.Connections)
+	}
+	if c.Duration > 0 {
+		fmt.Fprintf(&b, " for %v", c.Duration)
+	}
+	if c.Requests > 0 {
+		fmt.Fprintf(&b, ", at most %d requests", c.Requests)
+	}
+	if c.Warmup > 0 {
+		fmt.Fprintf(&b, " after %v warmup", c.Warmup)
+	}
+	target := c.URL
+	if ep, err := parseEndpoint(c.URL, c.Route); err == nil {
+		target = ep.uri
+	}
+	b.WriteString(" -> POST ")
+	b.WriteString(target)
+	return b.String()
+}
+
 // openLoop reports whether c runs the open loop.
 func (c *Config) openLoop() bool { return c.Rate > 0 }
 
-// withDefaults validates c and returns a copy with every default applied.
-func (c Config) withDefaults() (Config, error) {
+// WithDefaults validates c and returns a copy with every default applied.
+// An invalid field is reported as a *ConfigError.
+func (c Config) WithDefaults() (Config, error) {
 	if c.URL == "" {
 		c.URL = DefaultURL
 	}

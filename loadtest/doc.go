@@ -7,7 +7,8 @@
 // latency percentiles, throughput, errors by status and by transport failure,
 // per-target tallies, an expected-split check, the alias flip timeline and a
 // per-second time series, written as text, JSON, benchstat lines or a
-// self-contained HTML page.
+// self-contained HTML page. Callers fill a Config and call Run; the
+// command line, mlgate loadtest, is parsed in cmd/mlgate.
 //
 // The package owns the client side only. It imports the standard library,
 // fasthttp (its HTTP client), hdrhistogram-go and the pure signature package

@@ -29,7 +29,7 @@ const (
 // except fasthttp's idle-connection cleaner, which exits within
 // IdleConnTimeout. A *ConfigError reports an invalid Config.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	c, err := cfg.withDefaults()
+	c, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}

@@ -330,9 +330,12 @@ func newOIDCProvider(t *testing.T) *oidcProvider {
 		json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]string{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
 			"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes())}}})
 	})
-	srv := httptest.NewServer(mux)
+	// The URL is set before the server starts: its handlers read it, and
+	// MinIO's calls reach them through the network, which orders nothing.
+	srv := httptest.NewUnstartedServer(mux)
+	p.url = "http://" + srv.Listener.Addr().String()
+	srv.Start()
 	t.Cleanup(srv.Close)
-	p.url = srv.URL
 	return p
 }
 

@@ -125,9 +125,10 @@ type Watcher struct {
 	d   Deployer
 	cfg WatchConfig
 
-	mu   sync.Mutex
-	refs map[URI]*ref
-	wg   sync.WaitGroup
+	mu     sync.Mutex
+	refs   map[URI]*ref
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // ref is the watch state of one URI.
@@ -217,9 +218,8 @@ func NewWatcher(r *Resolver, d Deployer, cfg WatchConfig) *Watcher {
 // resolved, fetched or loaded and no cached version can stand in. Watching
 // a URI already watched does nothing.
 func (w *Watcher) Watch(ctx context.Context, u URI) error {
-	rf := &ref{uri: u, trigger: make(chan struct{}, 1), check: make(chan struct{}, 1)}
+	rf := newRef(u)
 	rf.check <- struct{}{} // held through the first check
-	rf.st.URI = u.String()
 	w.mu.Lock()
 	if _, ok := w.refs[u]; ok {
 		w.mu.Unlock()
@@ -230,7 +230,12 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	w.refs[u] = rf
 	w.mu.Unlock()
 
-	err := w.initial(ctx, rf)
+	p, err := w.Prepare(ctx, u, func(ctx context.Context, res *Resolution, dir string) error {
+		return w.d.Deploy(ctx, u, res, dir)
+	})
+	if err == nil {
+		w.started(rf, p)
+	}
 	<-rf.check
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -241,45 +246,99 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 		delete(w.refs, u)
 		return err
 	}
+	w.startLoop(rf)
+	return nil
+}
+
+func newRef(u URI) *ref {
+	rf := &ref{uri: u, trigger: make(chan struct{}, 1), check: make(chan struct{}, 1)}
+	rf.st.URI = u.String()
+	return rf
+}
+
+// startLoop follows rf in the background. Called with w.mu held.
+func (w *Watcher) startLoop(rf *ref) {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	rf.cancel = cancel
 	w.wg.Add(1)
 	go w.loop(loopCtx, rf)
-	return nil
 }
 
-// initial is the first resolution of a URI, with the cache as fallback when
-// the registry is unreachable.
-func (w *Watcher) initial(ctx context.Context, rf *ref) error {
+// Prepared is a URI's first version, resolved, fetched and loaded by
+// Prepare: what Follow starts from once it serves.
+type Prepared struct {
+	// Resolution is the version; Dir holds its files.
+	Resolution *Resolution
+	Dir        string
+	// FromCache is true when the registry could not be reached and the
+	// last version that served the URI stands in, from the on-disk cache;
+	// RegistryErr says why.
+	FromCache   bool
+	RegistryErr error
+	// at is when the registry was asked.
+	at time.Time
+}
+
+// Prepare resolves u, fetches its version and hands it to load, which
+// loads it for serving, all inside one update span. When the registry
+// cannot be reached, load gets the last version that served u, from the
+// on-disk cache, and the result says so. Prepare fails when u cannot be
+// resolved, fetched or loaded and no cached version can stand in. It
+// changes nothing the Watcher follows: Follow starts following u once its
+// version serves.
+func (w *Watcher) Prepare(ctx context.Context, u URI, load func(ctx context.Context, res *Resolution, dir string) error) (*Prepared, error) {
 	now := time.Now()
-	ctx, span := w.startUpdate(ctx, rf.uri, "start")
+	ctx, span := w.startUpdate(ctx, u, "start")
 	defer span.End()
-	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
+	res, dir, err := w.resolveAndFetch(ctx, u)
 	if err == nil {
-		if err := w.d.Deploy(ctx, rf.uri, res, dir); err != nil {
-			return fmt.Errorf("%s: %w", res, err)
+		if err := load(ctx, res, dir); err != nil {
+			return nil, fmt.Errorf("%s: %w", res, err)
 		}
-		w.served(rf, res, now, false)
-		return nil
+		return &Prepared{Resolution: res, Dir: dir, at: now}, nil
 	}
 	if !errors.Is(err, ErrUnavailable) {
-		return err
+		return nil, err
 	}
-	cached, cdir, cerr := w.r.Cached(rf.uri)
+	cached, cdir, cerr := w.r.Cached(u)
 	if cerr != nil {
-		return fmt.Errorf("%w; and no cached version to serve instead (cache %s): %w", err, w.r.Cache().Root(), cerr)
+		return nil, fmt.Errorf("%w; and no cached version to serve instead (cache %s): %w", err, w.r.Cache().Root(), cerr)
 	}
-	if derr := w.d.Deploy(ctx, rf.uri, cached, cdir); derr != nil {
-		return fmt.Errorf("%w; and the cached %s failed to load: %w", err, cached, derr)
+	if derr := load(ctx, cached, cdir); derr != nil {
+		return nil, fmt.Errorf("%w; and the cached %s failed to load: %w", err, cached, derr)
+	}
+	return &Prepared{Resolution: cached, Dir: cdir, FromCache: true, RegistryErr: err, at: now}, nil
+}
+
+// Follow starts following u, which now serves p's version (from Prepare):
+// from now on it is re-resolved on the poll interval and its new versions
+// are deployed, as after Watch. Following a URI already followed, or
+// following after Close, does nothing.
+func (w *Watcher) Follow(u URI, p *Prepared) {
+	rf := newRef(u)
+	w.started(rf, p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.refs[u]; ok || w.closed {
+		return
+	}
+	w.refs[u] = rf
+	w.startLoop(rf)
+}
+
+// started records the first version of rf, from Prepare.
+func (w *Watcher) started(rf *ref, p *Prepared) {
+	if !p.FromCache {
+		w.served(rf, p.Resolution, p.at, false)
+		return
 	}
 	w.cfg.Logger.Warn("registry unreachable at start: serving the cached version",
-		"uri", rf.uri.String(), "version", cached.Version, "resolved_at", cached.ResolvedAt, "err", err)
-	w.served(rf, cached, now, true)
+		"uri", rf.uri.String(), "version", p.Resolution.Version, "resolved_at", p.Resolution.ResolvedAt, "err", p.RegistryErr)
+	w.served(rf, p.Resolution, p.at, true)
 	rf.mu.Lock()
-	rf.st.LastCheck = now
-	rf.st.LastError, rf.st.LastErrorAt = err.Error(), now
+	rf.st.LastCheck = p.at
+	rf.st.LastError, rf.st.LastErrorAt = p.RegistryErr.Error(), p.at
 	rf.mu.Unlock()
-	return nil
 }
 
 // startUpdate starts the background span that covers resolving,
@@ -360,6 +419,7 @@ func (w *Watcher) Unwatch(u URI) {
 // Close stops following every URI and waits for checks in progress.
 func (w *Watcher) Close() {
 	w.mu.Lock()
+	w.closed = true
 	for u, rf := range w.refs {
 		if rf.cancel != nil {
 			rf.cancel()
@@ -482,22 +542,46 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 	}
 	defer func() { <-rf.check }()
 	now := time.Now()
+	mv, serving, withdrawn, err := w.ask(ctx, rf, now)
+	if err != nil {
+		return err
+	}
+	key := versionKey(mv)
+	if serving != nil && key == resolutionKey(serving) && !withdrawn {
+		w.unchanged(rf)
+		return nil
+	}
+	if mv.Status != StatusReady {
+		err := fmt.Errorf("model %s version %s has status %q, not READY: %w", mv.Name, mv.Version, mv.Status, ErrNotReady)
+		w.failed(rf, now, "", err, false)
+		w.cfg.Logger.Warn("new version is not READY: not served", "uri", rf.uri.String(), "version", mv.Version, "status", mv.Status)
+		return err
+	}
+	if !w.due(rf, key, now, force) {
+		return nil
+	}
+	return w.deployMoved(ctx, rf, now, key, mv, serving)
+}
+
+// ask asks the registry what rf points at now, and records the check: a
+// failure, a vanished URI, or an answer. It returns the version rf serves
+// and whether it was withdrawn, as they were when the check started.
+func (w *Watcher) ask(ctx context.Context, rf *ref, now time.Time) (*ModelVersion, *Resolution, bool, error) {
 	rf.mu.Lock()
 	rf.st.Checks++
 	rf.st.LastCheck = now // before the call, so a hanging registry shows as stale
 	serving := rf.st.Serving
 	rf.mu.Unlock()
 	mv, err := w.r.Check(ctx, rf.uri)
-
 	switch {
 	case errors.Is(err, ErrNotFound):
 		w.missing(rf, now, err)
-		return err
+		return nil, serving, false, err
 	case err != nil:
 		w.failed(rf, now, "", err, false)
 		w.cfg.Logger.Warn("registry check failed: still serving the current version",
 			"uri", rf.uri.String(), "serving", versionOf(serving), "err", err)
-		return err
+		return nil, serving, false, err
 	}
 	rf.mu.Lock()
 	rf.st.LastSuccess = now
@@ -507,37 +591,39 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 	if wasMissing {
 		w.cfg.Logger.Info("model URI is back in the registry", "uri", rf.uri.String(), "version", mv.Version)
 	}
+	return mv, serving, withdrawn, nil
+}
 
-	key := versionKey(mv)
-	if serving != nil && key == resolutionKey(serving) && !withdrawn {
-		rf.mu.Lock()
-		rf.st.FromCache = false
-		if rf.failKey != "" { // the alias moved back to what serves
-			rf.failKey, rf.failures, rf.faults, rf.nextRetry = "", 0, 0, time.Time{}
-			rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
-		}
-		rf.st.LastError = ""
-		rf.mu.Unlock()
-		return nil
-	}
-	if mv.Status != StatusReady {
-		err := fmt.Errorf("model %s version %s has status %q, not READY: %w", mv.Name, mv.Version, mv.Status, ErrNotReady)
-		w.failed(rf, now, "", err, false)
-		w.cfg.Logger.Warn("new version is not READY: not served", "uri", rf.uri.String(), "version", mv.Version, "status", mv.Status)
-		return err
-	}
+// unchanged records a check that found the version serving: the registry
+// answered, and a version that was failing is no longer pending.
+func (w *Watcher) unchanged(rf *ref) {
 	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	rf.st.FromCache = false
+	if rf.failKey != "" { // the alias moved back to what serves
+		rf.failKey, rf.failures, rf.faults, rf.nextRetry = "", 0, 0, time.Time{}
+		rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
+	}
+	rf.st.LastError = ""
+}
+
+// due reports whether the new version key should be tried now: not given
+// up on, and past its retry backoff unless force.
+func (w *Watcher) due(rf *ref, key string, now time.Time, force bool) bool {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
 	if rf.failKey != key {
 		rf.failKey, rf.failures, rf.faults, rf.nextRetry = key, 0, 0, time.Time{}
 		rf.st.GaveUp = false
 	}
 	gaveUp := rf.faults >= w.cfg.MaxAttempts
 	early := !force && now.Before(rf.nextRetry)
-	rf.mu.Unlock()
-	if gaveUp || early {
-		return nil
-	}
+	return !gaveUp && !early
+}
 
+// deployMoved resolves, fetches and deploys the version rf moved to (mv,
+// key), and records the swap or the failure.
+func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key string, mv *ModelVersion, serving *Resolution) error {
 	ctx, span := w.startUpdate(ctx, rf.uri, "moved")
 	defer span.End()
 	res, dir, err := w.resolveAndFetch(ctx, rf.uri)

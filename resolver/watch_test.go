@@ -93,3 +93,65 @@ func TestRefreshNotBlockedByHangingDownload(t *testing.T) {
 		d.mu.Unlock()
 	}
 }
+
+// TestPrepareThenFollow stages a URI's first version without following it,
+// then follows it: Prepare hands the version to its load function and
+// changes nothing the Watcher follows; Follow starts polling, so that an
+// alias move reaches the Deployer. With the registry down, Prepare stands
+// the last version that served the URI in from the on-disk cache, and
+// Follow says so in the status.
+func TestPrepareThenFollow(t *testing.T) {
+	s := fakemlflow.New(t)
+	cache := t.TempDir()
+	r := newResolver(t, Config{TrackingURI: s.URL(), CacheDir: cache})
+	d := &recordingDeployer{}
+	w := NewWatcher(r, d, WatchConfig{PollInterval: time.Hour})
+	defer w.Close()
+	u := mustURI(t, "models:/churn-gbm@champion")
+
+	var loaded []string
+	p, err := w.Prepare(context.Background(), u, func(_ context.Context, res *Resolution, dir string) error {
+		loaded = append(loaded, res.Version+" in "+dir)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded) != 1 || p.Resolution.Version != "1" || p.FromCache || !strings.HasPrefix(loaded[0], "1 in ") {
+		t.Fatalf("prepared %+v after loading %v; want version 1 from the registry, loaded once", p, loaded)
+	}
+	if _, ok := w.StatusOf(u); ok {
+		t.Error("Prepare started following the URI")
+	}
+	if _, err := w.Prepare(context.Background(), u, func(context.Context, *Resolution, string) error {
+		return errors.New("corrupt model.onnx")
+	}); err == nil || !strings.Contains(err.Error(), "corrupt model.onnx") || !strings.Contains(err.Error(), "version 1") {
+		t.Errorf("Prepare with a failing load: %v; want the load's error naming the version", err)
+	}
+
+	w.Follow(u, p)
+	if st, ok := w.StatusOf(u); !ok || st.Serving == nil || st.Serving.Version != "1" {
+		t.Fatalf("status after Follow: %+v; want version 1 serving", st)
+	}
+
+	s.SetDown(fakemlflow.Refuse)
+	offline := NewWatcher(newResolver(t, Config{TrackingURI: s.URL(), CacheDir: cache}), d, WatchConfig{PollInterval: time.Hour})
+	defer offline.Close()
+	cached, err := offline.Prepare(context.Background(), u, func(context.Context, *Resolution, string) error { return nil })
+	if err != nil || !cached.FromCache || cached.RegistryErr == nil || cached.Resolution.Version != "1" {
+		t.Fatalf("Prepare with the registry down: %+v, %v; want version 1 from the cache and the registry's error", cached, err)
+	}
+	offline.Follow(u, cached)
+	if st, _ := offline.StatusOf(u); !st.FromCache || !st.Stale() || st.LastError == "" {
+		t.Errorf("status after following a cached version: %+v; want from_cache, stale and the registry error", st)
+	}
+	s.SetUp()
+
+	s.SetAlias("churn-gbm", "champion", "2")
+	w.Trigger("churn-gbm")
+	waitFor(t, "the alias move to be deployed", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.versions) == 1 && d.versions[0] == "2"
+	})
+}

@@ -9,8 +9,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
-
-	"github.com/mlgate/mlgate/infer"
 )
 
 // Operator is what the admin and webhook endpoints need from the rest of
@@ -88,7 +86,7 @@ type TargetStatus struct {
 	Alias   string       `json:"alias,omitempty"`
 	Weight  float64      `json:"weight"`
 	Serving *ServingInfo `json:"serving"`
-	Model   *infer.Info  `json:"model,omitempty"`
+	Model   any          `json:"model,omitempty"`
 	// Limits are the max_rows and max_elements of a request to the
 	// serving version, defaults resolved.
 	Limits *Limits       `json:"limits,omitempty"`
@@ -102,33 +100,34 @@ type ServingInfo struct {
 	LoadedSince time.Time `json:"loaded_since"`
 }
 
-// Status returns the state of every route and target.
+// Status returns the state of every route and target of the live
+// Snapshot.
 func (s *Server) Status() ModelsStatus {
-	t := s.table.Load()
 	st := ModelsStatus{Ready: s.Ready(), Draining: s.draining.Load(), Admission: s.admissionStatus()}
-	if t == nil {
+	snap := s.acquire()
+	if snap == nil {
 		return st
 	}
-	st.DefaultRoute = t.def.name
+	defer snap.release()
+	st.DefaultRoute = snap.def.name
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, spec := range t.specs {
-		r := t.routes[spec.Name]
+	for _, spec := range snap.specs {
+		r := snap.routes[spec.Name]
 		rs := RouteStatus{Name: r.name, Sticky: spec.Sticky, Override: !r.noOverride}
 		for i := range r.targets {
 			tg := &r.targets[i]
-			ts := TargetStatus{URI: tg.b.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, tg.b.history...)}
-			if d := tg.b.cur.Load(); d != nil {
+			ts := TargetStatus{URI: tg.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, s.history[tg.uri]...)}
+			if d := tg.d; d != nil {
 				ts.Serving = &ServingInfo{Provenance: d.prov, LoadedSince: d.since}
 				lim := d.model.Plan().Limits(r.limits)
 				ts.Limits = &Limits{MaxRows: lim.MaxRows, MaxElements: lim.MaxElements}
-				if in, ok := d.model.(interface{ Info() infer.Info }); ok {
-					info := in.Info()
-					ts.Model = &info
+				if in, ok := d.model.(interface{ Describe() any }); ok {
+					ts.Model = in.Describe()
 				}
 			}
 			if s.cfg.Operator != nil {
-				if f, ok := s.cfg.Operator.Follow(tg.b.uri); ok {
+				if f, ok := s.cfg.Operator.Follow(tg.uri); ok {
 					ts.Follow = &f
 				}
 			}
@@ -137,7 +136,7 @@ func (s *Server) Status() ModelsStatus {
 		if sh := r.shadow; sh != nil {
 			ss := sh.stats.status()
 			ss.URI, ss.Alias, ss.Sample = sh.spec.URI, sh.spec.Alias, sh.sample
-			if d := sh.b.cur.Load(); d != nil {
+			if d := sh.d; d != nil {
 				p := d.prov
 				ss.Serving = &p
 			}

@@ -28,14 +28,9 @@ func inMemoryWith(tb testing.TB, cfg Config, version int, uri string) (*Server, 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := s.SetRoutes([]RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: uri, Alias: "champion"}}}}, ""); err != nil {
-		tb.Fatal(err)
-	}
 	m := loadModel(tb, testutil.RecordedModel(tb, "churn-gbm", version))
-	if err := s.Publish(uri, m, v1Provenance); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.SetRoutes([]RouteSpec{{Name: "x", Targets: []TargetSpec{{URI: "models:/none/1"}}}}, "") })
+	publish(tb, s, []RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: uri, Alias: "champion"}}}}, served(map[string]Model{uri: m}))
+	tb.Cleanup(s.Close)
 	var req fasthttp.Request
 	ctx := &fasthttp.RequestCtx{}
 	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)

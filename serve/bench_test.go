@@ -46,12 +46,12 @@ type slowModel struct {
 	fail  bool
 }
 
-func (m slowModel) Predict(ctx context.Context, b *signature.Batch, dst []byte) ([]byte, error) {
+func (m slowModel) Predict(ctx context.Context, b *signature.Batch) (signature.Prediction, error) {
 	if m.fail {
-		return dst, errors.New("shadow model failed")
+		return nil, errors.New("shadow model failed")
 	}
 	time.Sleep(m.delay)
-	return m.Model.Predict(ctx, b, dst)
+	return m.Model.Predict(ctx, b)
 }
 
 // BenchmarkShadowOverhead measures the primary's latency, from its own
@@ -72,19 +72,13 @@ func BenchmarkShadowOverhead(b *testing.B) {
 			if mode != "none" {
 				spec.Shadow = &ShadowSpec{URI: "models:/churn-gbm@challenger", Alias: "challenger", Sample: 1}
 			}
-			if _, err := s.SetRoutes([]RouteSpec{spec}, ""); err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Publish(champion, primary, v1Provenance); err != nil {
-				b.Fatal(err)
-			}
+			deps := map[string]Deployment{champion: {Model: primary, Provenance: v1Provenance}}
 			if mode != "none" {
 				shadow := loadModel(b, testutil.RecordedModel(b, "churn-gbm", 2))
 				sm := slowModel{Model: shadow, delay: 200 * time.Microsecond, fail: mode == "failing"}
-				if err := s.Publish("models:/churn-gbm@challenger", sm, Provenance{Name: "churn-gbm", Version: "2"}); err != nil {
-					b.Fatal(err)
-				}
+				deps["models:/churn-gbm@challenger"] = Deployment{Model: sm, Provenance: Provenance{Name: "churn-gbm", Version: "2"}}
 			}
+			publish(b, s, []RouteSpec{spec}, deps)
 			defer s.Close()
 			var mu sync.Mutex
 			all := hdrhistogram.New(1, 10_000_000, 3)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/mlgate/mlgate/infer"
 	"github.com/mlgate/mlgate/signature"
 )
 
@@ -66,7 +65,7 @@ func classify(err error, tag string) (status int, code, msg string) {
 		return fasthttp.StatusBadRequest, codeInvalidParameterValue, prefix + err.Error()
 	case errors.Is(err, ErrUnavailable):
 		return fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, prefix + err.Error()
-	case errors.Is(err, infer.ErrOverloaded):
+	case overloaded(err):
 		return fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
 			prefix + "too many requests in flight (" + err.Error() + "); retry later"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -76,6 +75,13 @@ func classify(err error, tag string) (status int, code, msg string) {
 	default:
 		return fasthttp.StatusInternalServerError, codeInternalError, prefix + err.Error()
 	}
+}
+
+// overloaded reports whether err says a model's queue is full: an error in
+// its chain has a method Overloaded() bool that returns true.
+func overloaded(err error) bool {
+	var o interface{ Overloaded() bool }
+	return errors.As(err, &o) && o.Overloaded()
 }
 
 // writeError writes err as MLflow's error body, {"error_code": ...,

@@ -2,7 +2,9 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -28,14 +30,14 @@ const maxPooledResponse = 1 << 20
 
 var responsePool = sync.Pool{New: func() any { return &responseBuf{b: make([]byte, 0, 4096)} }}
 
-// invocations serves one scoring request on route r, within a deadline
-// that starts now, the request having been read: admit it, choose the
-// target, stamp provenance, check the media type, measure the body within
-// the route's limits and admit the memory it will hold, decode and
-// validate against the model's signature, run, encode, and record metrics
-// (and a span when tracing is on). It allocates nothing once pools are
-// warm and tracing is off.
-func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
+// invocations serves one scoring request on route r of snap (held by the
+// caller), within a deadline that starts now, the request having been
+// read: admit it, choose the target, stamp provenance, check the media
+// type, measure the body within the route's limits and admit the memory it
+// will hold, decode and validate against the model's signature, run,
+// encode, and record metrics (and a span when tracing is on). It allocates
+// nothing once pools are warm and tracing is off.
+func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route) {
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if !ctx.IsPost() {
 		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest,
@@ -55,25 +57,21 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 		dc.values = rs.ctx
 	}
 	var (
-		d     *deployment
 		tg    *target
 		infer time.Duration
 	)
-	s.serveInvocation(ctx, dc, r, rs, &d, &tg, &infer)
+	s.serveInvocation(ctx, dc, snap, r, rs, &tg, &infer)
 	status := ctx.Response.StatusCode()
-	if d != nil {
-		if rec := s.recorder(r, tg, d); rec != nil {
-			rec.Done(ctx, status, "POST", time.Since(start), infer)
-		}
-		d.model.Release()
+	if tg != nil && tg.rec != nil {
+		tg.rec.Done(ctx, status, "POST", time.Since(start), infer)
 	}
 	rs.end(status)
 }
 
 // serveInvocation does the work of invocations within the request's
-// deadline dc; the deployment it chose (with a reference held) and the
-// time spent in the model are handed back for metrics.
-func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, r *route, rs requestSpan, dp **deployment, tgp **target, inferTime *time.Duration) {
+// deadline dc; the target it chose, once a model serves it, and the time
+// spent in the model are handed back for metrics.
+func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Snapshot, r *route, rs requestSpan, tgp **target, inferTime *time.Duration) {
 	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	buf := responsePool.Get().(*responseBuf)
 	defer func() {
@@ -86,13 +84,13 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, r *r
 		writeError(ctx, err, "")
 		return
 	}
-	d, ok := tg.b.acquire()
-	if !ok {
+	d := tg.d
+	if d == nil {
 		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
-			"route %s: model %s is not loaded yet", r.name, tg.b.uri), "")
+			"route %s: model %s is not loaded yet", r.name, tg.uri), "")
 		return
 	}
-	*dp, *tgp = d, tg
+	*tgp = tg
 	rs.model(d)
 	h := &ctx.Response.Header
 	for i := range d.headers {
@@ -134,7 +132,7 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, r *r
 
 	sp = rs.child("infer")
 	inferStart := time.Now()
-	out, err := d.model.Predict(dc, b, buf.b[:0])
+	out, err := predict(dc, d.model, b, buf.b[:0])
 	*inferTime = time.Since(inferStart)
 	endChild(sp, err)
 	if err != nil {
@@ -149,10 +147,25 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, r *r
 	if sh := r.shadow; sh != nil && rand.Float64() < sh.sample {
 		sh.stats.sampled.Add(1)
 		s.offerShadow(&shadowJob{
-			route: r, format: format, latency: since(shadowStart),
+			snap: snap, route: r, format: format, latency: since(shadowStart),
 			body: bytes.Clone(ctx.PostBody()), primary: bytes.Clone(out),
 		})
 	}
+}
+
+// predict runs b through m and appends MLflow's scoring response,
+// {"predictions": ...}, to dst.
+func predict(ctx context.Context, m Model, b *signature.Batch, dst []byte) ([]byte, error) {
+	p, err := m.Predict(ctx, b)
+	if err != nil {
+		return dst, err
+	}
+	out, err := signature.AppendPredictions(dst, b.Records, p.Outputs())
+	p.Release()
+	if err != nil {
+		return dst, fmt.Errorf("encode predictions: %w", err)
+	}
+	return out, nil
 }
 
 // decodeError answers a request that could not be measured or decoded,

@@ -79,8 +79,8 @@ func TestRequestLimits(t *testing.T) {
 			t.Errorf("route %s: /admin/models limits %v; want %+v", rs.Name, got, want[rs.Name])
 		}
 	}
-	if _, err := ts.SetRoutes([]RouteSpec{{Name: "bad", Targets: []TargetSpec{{URI: champion}}, Limits: Limits{MaxRows: -1}}}, ""); err == nil {
-		t.Error("SetRoutes accepted negative limits")
+	if _, err := ts.Compile([]RouteSpec{{Name: "bad", Targets: []TargetSpec{{URI: champion}}, Limits: Limits{MaxRows: -1}}}, "", nil); err == nil {
+		t.Error("Compile accepted negative limits")
 	}
 	if _, err := New(Config{MaxElements: -1}); err == nil {
 		t.Error("New accepted a negative MaxElements")
@@ -93,9 +93,9 @@ type countingModel struct {
 	calls *atomic.Int64
 }
 
-func (m countingModel) Predict(ctx context.Context, b *signature.Batch, dst []byte) ([]byte, error) {
+func (m countingModel) Predict(ctx context.Context, b *signature.Batch) (signature.Prediction, error) {
 	m.calls.Add(1)
-	return m.Model.Predict(ctx, b, dst)
+	return m.Model.Predict(ctx, b)
 }
 
 // TestDeadlineCoversDecoding gives requests a deadline shorter than any
@@ -124,10 +124,10 @@ type gatedModel struct {
 	release chan struct{}
 }
 
-func (m gatedModel) Predict(ctx context.Context, b *signature.Batch, dst []byte) ([]byte, error) {
+func (m gatedModel) Predict(ctx context.Context, b *signature.Batch) (signature.Prediction, error) {
 	m.started <- struct{}{}
 	<-m.release
-	return m.Model.Predict(ctx, b, dst)
+	return m.Model.Predict(ctx, b)
 }
 
 // TestInflightBytes admits requests by the memory they will hold: with one

@@ -35,12 +35,8 @@ func BenchmarkLoopback(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := s.SetRoutes([]RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: champion, Alias: "champion"}}}}, ""); err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Publish(champion, loadModel(b, testutil.RecordedModel(b, "churn-gbm", 1)), v1Provenance); err != nil {
-				b.Fatal(err)
-			}
+			publish(b, s, []RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: champion, Alias: "champion"}}}},
+				served(map[string]Model{champion: loadModel(b, testutil.RecordedModel(b, "churn-gbm", 1))}))
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				b.Fatal(err)

@@ -64,7 +64,7 @@ func TestMixedGoodAndBadRequests(t *testing.T) {
 			if err := ref.Plan().Decode(signature.FormatJSON, []byte(reqs[i].body), b); err != nil {
 				t.Fatal(err)
 			}
-			out, err := ref.Predict(context.Background(), b, nil)
+			out, err := predict(context.Background(), ref, b, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

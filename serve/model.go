@@ -9,7 +9,8 @@ import (
 )
 
 // Model is what serve needs from a loaded model version. *infer.Model
-// implements it; tests use pure-Go fakes.
+// implements it; tests use pure-Go fakes. A Model may also implement
+// Describe() any, whose value /admin/models shows as the target's "model".
 type Model interface {
 	// Acquire takes a reference; false means the model is gone and the
 	// caller must look up the current one again.
@@ -18,9 +19,11 @@ type Model interface {
 	Release()
 	// Plan decodes requests for this model.
 	Plan() *signature.Plan
-	// Predict runs a decoded request and appends {"predictions": ...} to
-	// dst.
-	Predict(ctx context.Context, b *signature.Batch, dst []byte) ([]byte, error)
+	// Predict runs a decoded request. The caller encodes the Prediction's
+	// outputs, then releases it; b must stay untouched until then. An
+	// error with a method Overloaded() bool that returns true means the
+	// model's queue is full (429).
+	Predict(ctx context.Context, b *signature.Batch) (signature.Prediction, error)
 }
 
 // Provenance identifies the model version behind a response. It is sent as
@@ -48,9 +51,10 @@ const (
 
 type header struct{ key, value []byte }
 
-// deployment is an immutable pairing of a loaded model with the provenance
-// of the target it serves. Header values and the error-message prefix are
-// prepared once, when the deployment is published.
+// deployment is a loaded model serving one URI in a Snapshot, with the
+// provenance of its version. Header values and the error-message prefix are
+// prepared when the Snapshot is compiled; since is set when it is
+// published, and nothing changes afterwards.
 type deployment struct {
 	model    Model
 	prov     Provenance
@@ -59,8 +63,8 @@ type deployment struct {
 	errorTag string // "model churn-gbm version 1 (alias champion)"
 }
 
-func newDeployment(m Model, p Provenance, since time.Time) *deployment {
-	d := &deployment{model: m, prov: p, since: since}
+func newDeployment(m Model, p Provenance) *deployment {
+	d := &deployment{model: m, prov: p}
 	add := func(k, v string) {
 		if v != "" {
 			d.headers = append(d.headers, header{[]byte(k), []byte(v)})

@@ -58,12 +58,8 @@ func startNet(t *testing.T, cfg Config) *netServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetRoutes([]RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: champion, Alias: "champion"}}}}, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Publish(champion, loadModel(t, testutil.RecordedModel(t, "churn-gbm", 1)), v1Provenance); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, []RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: champion, Alias: "champion"}}}},
+		served(map[string]Model{champion: loadModel(t, testutil.RecordedModel(t, "churn-gbm", 1))}))
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -15,31 +15,6 @@ import (
 	"github.com/mlgate/mlgate/telemetry"
 )
 
-// recorderFor is a target's metrics recorder for one deployment: its
-// attribute sets name the route, target and version, so a swap makes a new
-// one (once, on the first request the new version serves).
-type recorderFor struct {
-	d   *deployment
-	rec *telemetry.RequestRecorder
-}
-
-// recorder returns the target's recorder for deployment d.
-func (s *Server) recorder(r *route, tg *target, d *deployment) *telemetry.RequestRecorder {
-	if s.cfg.Instruments == nil {
-		return nil
-	}
-	if cur := tg.rec.Load(); cur != nil && cur.d == d {
-		return cur.rec
-	}
-	name := tg.alias
-	if name == "" {
-		name = tg.b.uri
-	}
-	rf := &recorderFor{d: d, rec: s.cfg.Instruments.NewRequestRecorder(r.name, name, d.prov.Name, d.prov.Version)}
-	tg.rec.Store(rf)
-	return rf.rec
-}
-
 // rejected counts an admission rejection on route r.
 func (s *Server) rejected(ctx context.Context, r *route, reason telemetry.RejectReason) {
 	if s.cfg.Instruments == nil {

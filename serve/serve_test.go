@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -66,20 +68,35 @@ type testServer struct {
 	url string
 }
 
-func startServer(t *testing.T, cfg Config, specs []RouteSpec, publish map[string]Model) *testServer {
+// served deploys each model with v1Provenance.
+func served(models map[string]Model) map[string]Deployment {
+	deps := map[string]Deployment{}
+	for uri, m := range models {
+		deps[uri] = Deployment{Model: m, Provenance: v1Provenance}
+	}
+	return deps
+}
+
+// publish compiles specs (default route: the first) with deps and makes
+// them live.
+func publish(tb testing.TB, s *Server, specs []RouteSpec, deps map[string]Deployment) {
+	tb.Helper()
+	snap, err := s.Compile(specs, "", deps)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Publish(snap); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func startServer(t *testing.T, cfg Config, specs []RouteSpec, models map[string]Model) *testServer {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetRoutes(specs, ""); err != nil {
-		t.Fatal(err)
-	}
-	for uri, m := range publish {
-		if err := s.Publish(uri, m, v1Provenance); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, s, specs, served(models))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +112,7 @@ func startServer(t *testing.T, cfg Config, specs []RouteSpec, publish map[string
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+		s.Close()
 		http.DefaultClient.CloseIdleConnections()
 	})
 	return &testServer{Server: s, url: "http://" + ln.Addr().String()}
@@ -308,7 +326,8 @@ func TestErrors(t *testing.T) {
 }
 
 func TestNotReady(t *testing.T) {
-	ts := startServer(t, Config{}, []RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: champion}}}}, nil)
+	specs := []RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: champion}}}}
+	ts := startServer(t, Config{}, specs, nil)
 	for _, path := range []string{"/health", "/ping"} {
 		resp, err := http.Get(ts.url + path)
 		if err != nil {
@@ -323,7 +342,7 @@ func TestNotReady(t *testing.T) {
 	if r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte(champion)) {
 		t.Errorf("invocations before a model is published: %d %s; want 503 naming %s", r.status, r.body, champion)
 	}
-	ts.Publish(champion, loadModel(t, testutil.RecordedModel(t, "churn-gbm", 1)), v1Provenance)
+	publish(t, ts.Server, specs, served(map[string]Model{champion: loadModel(t, testutil.RecordedModel(t, "churn-gbm", 1))}))
 	resp, err := http.Get(ts.url + "/health")
 	if err != nil {
 		t.Fatal(err)
@@ -332,5 +351,40 @@ func TestNotReady(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(data) != "\n" {
 		t.Errorf("/health after publish: %d %q; want 200 \"\\n\" as MLflow answers", resp.StatusCode, data)
+	}
+}
+
+// TestModelErrorsByBehaviour serves pure-Go fakes: an answer is encoded by
+// serve from the model's outputs, a model whose queue is full (an error
+// with Overloaded() true, whatever its package) gets 429, and any other
+// model error 500; /admin/models shows what the model describes.
+func TestModelErrorsByBehaviour(t *testing.T) {
+	ok, full, broken := newFakeModel(t, 0.5), newFakeModel(t, 0), newFakeModel(t, 0)
+	full.err = fmt.Errorf("waiting for a worker: %w", overloadedError{})
+	broken.err = errors.New("inference failed: onnx runtime: bad tensor")
+	specs := []RouteSpec{
+		{Name: "ok", Targets: []TargetSpec{{URI: "models:/ok/1"}}},
+		{Name: "full", Targets: []TargetSpec{{URI: "models:/full/1"}}},
+		{Name: "broken", Targets: []TargetSpec{{URI: "models:/broken/1"}}},
+	}
+	ts := startServer(t, Config{}, specs, map[string]Model{"models:/ok/1": ok, "models:/full/1": full, "models:/broken/1": broken})
+	body := `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 36.0, 1306.52, 1], [1, 2.0, 3.0, 4]]}}`
+	tests := []struct {
+		route  string
+		status int
+		want   string
+	}{
+		{"ok", 200, `{"predictions": [{"probability": 0.5}, {"probability": 0.5}]}`},
+		{"full", 429, "REQUEST_LIMIT_EXCEEDED"},
+		{"broken", 500, "bad tensor"},
+	}
+	for _, tt := range tests {
+		r := post(t, ts.url+"/routes/"+tt.route+"/invocations", "application/json", body)
+		if r.status != tt.status || !strings.Contains(string(r.body), tt.want) {
+			t.Errorf("route %s: %d %s; want %d with %s", tt.route, r.status, r.body, tt.status, tt.want)
+		}
+	}
+	if got := ts.Status().Routes[0].Targets[0].Model; !reflect.DeepEqual(got, map[string]string{"kind": "fake"}) {
+		t.Errorf("status model %v; want what the model describes", got)
 	}
 }

@@ -2,13 +2,16 @@
 // endpoints (/invocations, /routes/<route>/invocations, /ping, /health,
 // /version), the route table and the choice of target per request, the
 // per-request deadline, provenance headers, and the mapping of every error to
-// an HTTP status and MLflow's error body. It also owns the network edge: the
-// main and admin listeners (connection limits, accept backoff, header
-// timeouts, TLS, a close that resets no queued connection) and access to
-// them (admin and scoring bearer tokens, client certificates).
+// an HTTP status and MLflow's error body. serve encodes responses: a model
+// hands it output views (signature.Prediction), never bytes. It also owns
+// the network edge: the main and admin listeners (connection limits, accept
+// backoff, header timeouts, TLS, a close that resets no queued connection)
+// and access to them (admin and scoring bearer tokens, client
+// certificates).
 //
-// serve imports signature and infer; it does not import resolver. Loaded
-// models reach it through Publish, behind the small Model interface.
+// serve imports signature and telemetry; it imports neither infer (cgo) nor
+// resolver. Loaded models reach it through Publish, behind the small Model
+// interface.
 // fasthttp types and request byte slices never leave this package nor
 // outlive a request.
 package serve
@@ -239,13 +242,14 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Server serves MLflow's scoring protocol for a table of routes. Its
-// methods are safe for concurrent use.
+// Server serves MLflow's scoring protocol for the routes of its live
+// Snapshot. Its methods are safe for concurrent use.
 type Server struct {
-	cfg   Config
-	http  *fasthttp.Server // the main listener's
-	admin *fasthttp.Server // the admin listener's
-	table atomic.Pointer[table]
+	cfg     Config
+	http    *fasthttp.Server // the main listener's
+	admin   *fasthttp.Server // the admin listener's
+	metrics fasthttp.RequestHandler
+	live    atomic.Pointer[Snapshot]
 
 	adminToken     *tokenSet  // from Config.AdminToken; nil without
 	adminTokenFile *tokenFile // from Config.AdminTokenFile; nil without
@@ -261,26 +265,24 @@ type Server struct {
 
 	admit admission
 
-	mu       sync.Mutex // guards bindings and their swap history
-	bindings map[string]*binding
-	// pending holds bindings published ahead of the SetRoutes that uses
-	// them (a reload warms new models before swapping routes in).
-	pending map[string]*binding
-
-	// shadows runs shadow copies; started by the first SetRoutes with a
-	// shadow, stopped by Shutdown or Close. Guarded by mu.
+	mu sync.Mutex // serialises Publish; guards the fields below
+	// history holds the recent swaps of each URI the live routes use.
+	history map[string][]Swap
+	closed  bool
+	// shadows runs shadow copies; started by the first Publish with a
+	// shadow, stopped by Shutdown or Close.
 	shadows *shadowPool
-	metrics fasthttp.RequestHandler
 }
 
-// New returns a Server with no routes; SetRoutes must be called before it
-// serves scoring requests. It reads the token and TLS files now and fails
-// when one is missing or invalid; Close or Shutdown stops re-reading them.
+// New returns a Server with no routes; a Snapshot must be published before
+// it serves scoring requests. It reads the token and TLS files now and
+// fails when one is missing or invalid; Close or Shutdown stops re-reading
+// them.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg.withDefaults(), bindings: map[string]*binding{}, pending: map[string]*binding{},
+	s := &Server{cfg: cfg.withDefaults(), history: map[string][]Swap{},
 		refreshLimit: newTokenBucket(refreshRate, refreshBurst, nil),
 		stopFiles:    make(chan struct{}), filesStopped: make(chan struct{})}
 	if s.cfg.MaxInflight > 0 {
@@ -418,17 +420,12 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	path := ctx.Path()
-	t := s.table.Load()
 	switch string(path) {
 	case "/invocations":
 		if !s.authorized(ctx) {
 			return
 		}
-		if t == nil {
-			writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "no routes configured"), "")
-			return
-		}
-		s.invocations(ctx, t.def)
+		s.score(ctx, nil)
 		return
 	case "/webhooks/mlflow":
 		s.webhook(ctx)
@@ -437,17 +434,11 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	if s.common(ctx, path) {
 		return
 	}
-	if name, ok := routeInvocations(path); ok && t != nil {
+	if name, ok := routeInvocations(path); ok && s.live.Load() != nil {
 		if !s.authorized(ctx) {
 			return
 		}
-		r := t.routes[string(name)]
-		if r == nil {
-			writeError(ctx, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
-				"route %q does not exist", name), "")
-			return
-		}
-		s.invocations(ctx, r)
+		s.score(ctx, name)
 		return
 	}
 	if s.cfg.AdminOnMain {
@@ -461,6 +452,28 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
 		"no endpoint %s %s", ctx.Method(), path), "")
+}
+
+// score serves a scoring request on the route named name (the default
+// route when name is nil) of the live Snapshot, which it holds until the
+// response is ready.
+func (s *Server) score(ctx *fasthttp.RequestCtx, name []byte) {
+	snap := s.acquire()
+	if snap == nil {
+		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "no routes configured"), "")
+		return
+	}
+	r := snap.def
+	if name != nil {
+		if r = snap.routes[string(name)]; r == nil {
+			writeError(ctx, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
+				"route %q does not exist", name), "")
+			snap.release()
+			return
+		}
+	}
+	s.invocations(ctx, snap, r)
+	snap.release()
 }
 
 // AdminHandler routes one request of the admin listener: /admin/*,

@@ -29,8 +29,11 @@ type ShadowSpec struct {
 
 // shadowJob is one sampled request waiting for the shadow model. It owns
 // copies of the request body and the primary's answer: the fasthttp
-// buffers they came from are reused once the handler returns.
+// buffers they came from are reused once the handler returns. It holds a
+// reference on the Snapshot its route belongs to until it has run or been
+// dropped.
 type shadowJob struct {
+	snap    *Snapshot
 	route   *route
 	format  signature.Format
 	body    []byte
@@ -87,32 +90,44 @@ func newShadowPool(s *Server, queue, workers int) *shadowPool {
 	return p
 }
 
-// offer enqueues a sampled request without ever blocking: when the queue is
-// full the copy is dropped and counted.
-func (p *shadowPool) offer(j *shadowJob) {
+// offer enqueues a sampled request without ever blocking; it reports
+// false when the queue is full.
+func (p *shadowPool) offer(j *shadowJob) bool {
 	select {
 	case p.queue <- j:
+		return true
 	default:
-		j.route.shadow.stats.dropped.Add(1)
+		return false
 	}
 }
 
-// offerShadow hands a sampled copy to the shadow pool, or drops it when the
-// pool is stopped (the server is shutting down).
+// offerShadow hands a sampled copy to the shadow pool, taking a reference
+// on its Snapshot (the caller holds one), or drops and counts it when the
+// queue is full or the pool is stopped (the server is shutting down).
 func (s *Server) offerShadow(j *shadowJob) {
+	j.snap.share()
 	s.mu.Lock()
-	p := s.shadows
+	queued := s.shadows != nil && s.shadows.offer(j)
 	s.mu.Unlock()
-	if p == nil {
+	if !queued {
 		j.route.shadow.stats.dropped.Add(1)
-		return
+		j.snap.release()
 	}
-	p.offer(j)
 }
 
+// close stops the workers and drops the copies still queued. Nothing is
+// offered any more: the server forgot the pool first.
 func (p *shadowPool) close() {
 	close(p.stop)
 	p.wg.Wait()
+	for {
+		select {
+		case j := <-p.queue:
+			j.snap.release()
+		default:
+			return
+		}
+	}
 }
 
 func (p *shadowPool) work() {
@@ -122,6 +137,7 @@ func (p *shadowPool) work() {
 			return
 		case j := <-p.queue:
 			p.run(j)
+			j.snap.release()
 		}
 	}
 }
@@ -130,12 +146,11 @@ func (p *shadowPool) work() {
 func (p *shadowPool) run(j *shadowJob) {
 	sh := j.route.shadow
 	st := sh.stats
-	d, ok := sh.b.acquire()
-	if !ok {
-		st.fail("shadow model " + sh.b.uri + " is not loaded")
+	d := sh.d
+	if d == nil {
+		st.fail("shadow model " + sh.uri + " is not loaded")
 		return
 	}
-	defer d.model.Release()
 	start := time.Now()
 	plan := d.model.Plan()
 	b := plan.GetBatch()
@@ -146,7 +161,7 @@ func (p *shadowPool) run(j *shadowJob) {
 		st.fail(d.errorTag + ": " + err.Error())
 		return
 	}
-	out, err := d.model.Predict(ctx, b, nil)
+	out, err := predict(ctx, d.model, b, nil)
 	if err != nil {
 		st.fail(d.errorTag + ": " + err.Error())
 		return

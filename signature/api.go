@@ -1,7 +1,8 @@
 package signature
 
 // This file declares the types infer and serve exchange with the package:
-// request formats, the decoded Batch and its Feeds, and model Outputs.
+// request formats, the decoded Batch and its Feeds, and model Outputs and
+// the Prediction that carries them.
 
 // Format is a request body's media type.
 type Format uint8
@@ -76,6 +77,18 @@ type Batch struct {
 	Feeds []Feed
 
 	scratch *scratch
+}
+
+// Prediction is one request's model outputs, as a model hands them to the
+// protocol layer that encodes them. Outputs and the memory they point at
+// belong to the Prediction: they are valid until Release, which must be
+// called exactly once, when the response has been encoded.
+type Prediction interface {
+	// Outputs returns one entry per model output, in graph order.
+	Outputs() []Output
+	// Release gives the outputs back to their owner; they must not be
+	// used afterwards.
+	Release()
 }
 
 // Output is one model output for one request, as infer hands it to the

@@ -302,7 +302,12 @@ func runDirect(t *testing.T, m *infer.Model, rows [][4]float32) ([]float64, []fl
 	if err := m.Plan().Decode(signature.FormatJSON, []byte(namedInputs(rows)), b); err != nil {
 		t.Fatal(err)
 	}
-	out, err := m.Predict(context.Background(), b, nil)
+	p, err := m.Predict(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	out, err := signature.AppendPredictions(nil, b.Records, p.Outputs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +396,8 @@ func TestRouteBatchingOverride(t *testing.T) {
 	mg := startApp(t, cfg)
 	modes := map[string]string{}
 	for _, r := range adminModels(t, mg.adminURL).Routes {
-		modes[r.Name] = r.Targets[0].Model.Batching
+		model, _ := r.Targets[0].Model.(map[string]any)
+		modes[r.Name], _ = model["batching"].(string)
 	}
 	if modes["churn"] != "busy" || modes["gbm"] != "off" {
 		t.Errorf("batching per route %v; want churn busy, gbm off", modes)

@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -205,77 +203,6 @@ func defaultConfig() Config {
 	}
 }
 
-// setting is one configuration knob settable by flag and environment.
-type setting struct {
-	flag  string
-	env   []string // first one set wins
-	usage string
-	apply applier
-}
-
-// applier sets one setting from its text.
-type applier interface {
-	apply(c *Config, v string) error
-}
-
-type applyFunc func(c *Config, v string) error
-
-func (f applyFunc) apply(c *Config, v string) error { return f(c, v) }
-
-// boolApply is a boolean setting: its flag takes no value (--pprof means
-// --pprof=true).
-type boolApply func(c *Config, v string) error
-
-func (f boolApply) apply(c *Config, v string) error { return f(c, v) }
-
-func str(p func(*Config) *string) applier {
-	return applyFunc(func(c *Config, v string) error { *p(c) = v; return nil })
-}
-
-func dur(p func(*Config) *time.Duration) applier {
-	return applyFunc(func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration like 30s or 500ms", v)
-		}
-		*p(c) = d
-		return nil
-	})
-}
-
-func integer(p func(*Config) *int) applier {
-	return applyFunc(func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%q is not an integer", v)
-		}
-		*p(c) = n
-		return nil
-	})
-}
-
-func int64s(p func(*Config) *int64) applier {
-	return applyFunc(func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not an integer", v)
-		}
-		*p(c) = n
-		return nil
-	})
-}
-
-func boolean(p func(*Config) *bool) applier {
-	return boolApply(func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v)
-		}
-		*p(c) = b
-		return nil
-	})
-}
-
 func env(name string) []string { return []string{"MLGATE_" + name} }
 
 var serveSettings = []setting{
@@ -393,77 +320,6 @@ var s3AnonymousSetting = setting{"s3-anonymous", env("S3_ANONYMOUS"),
 	"read s3:// artifacts with unsigned requests, for a public bucket (default false: without credentials from the AWS chain, S3 downloads fail)",
 	boolean(func(c *Config) *bool { return &c.S3.Anonymous })}
 
-// rawFlag keeps a flag's text for loadConfig to apply in precedence order.
-// Boolean settings are bool flags: a bare --pprof means --pprof=true.
-type rawFlag struct {
-	s      string
-	isBool bool
-}
-
-func (f *rawFlag) String() string     { return f.s }
-func (f *rawFlag) Set(v string) error { f.s = v; return nil }
-func (f *rawFlag) IsBoolFlag() bool   { return f.isBool }
-
-// loadConfig builds the configuration from args, the environment (getenv)
-// and the config file. Errors name the setting at fault.
-func loadConfig(name string, settings []setting, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	raw := map[string]*string{}
-	for _, s := range settings {
-		names := make([]string, len(s.env))
-		copy(names, s.env)
-		_, isBool := s.apply.(boolApply)
-		v := &rawFlag{isBool: isBool}
-		raw[s.flag] = &v.s
-		fs.Var(v, s.flag, s.usage+" (env "+strings.Join(names, ", ")+")")
-	}
-	if err := fs.Parse(args); err != nil {
-		return Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	setByFlag := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { setByFlag[f.Name] = true })
-	value := func(s setting) (string, string, bool) {
-		if setByFlag[s.flag] {
-			return *raw[s.flag], "--" + s.flag, true
-		}
-		for _, e := range s.env {
-			if v := getenv(e); v != "" {
-				return v, e, true
-			}
-		}
-		return "", "", false
-	}
-
-	cfg := defaultConfig()
-	for _, s := range settings {
-		if s.flag != "config" {
-			continue
-		}
-		if path, _, ok := value(s); ok {
-			if err := cfg.readFile(path); err != nil {
-				return Config{}, err
-			}
-		}
-	}
-	for _, s := range settings {
-		if s.apply == nil {
-			continue
-		}
-		v, from, ok := value(s)
-		if !ok {
-			continue
-		}
-		if err := s.apply.apply(&cfg, v); err != nil {
-			return Config{}, fmt.Errorf("%s: %w", from, err)
-		}
-	}
-	return cfg, nil
-}
-
 // readFile overlays the YAML file at path on c. Unknown keys are errors.
 // Relative paths in the file are relative to the file's directory.
 func (c *Config) readFile(path string) error {
@@ -508,10 +364,33 @@ func relativeStoreURI(uri, base string) string {
 // validate checks the settings that can be checked without I/O. Every error
 // names the setting.
 func (c *Config) validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf(name+": "+format, args...))
+	var p problems
+	c.validateServed(p.add)
+	c.validateTimeouts(p.add)
+	p = append(p, c.validateDownloads()...)
+	c.validateAdmission(p.add)
+	c.validateFollowing(p.add)
+	c.validateChoices(p.add)
+	for i, r := range c.Routes {
+		r.validate(fmt.Sprintf("routes[%d]", i), p.add)
 	}
+	return errors.Join(p...)
+}
+
+// problems collects configuration errors.
+type problems []error
+
+// add records that setting name is wrong, and why.
+func (p *problems) add(name, format string, args ...any) {
+	*p = append(*p, fmt.Errorf(name+": "+format, args...))
+}
+
+// bad is how a validation step reports a wrong setting.
+type bad func(name, format string, args ...any)
+
+// validateServed checks where mlgate listens, the registry, and that it has
+// models to serve.
+func (c *Config) validateServed(bad bad) {
 	if c.Listen == "" {
 		bad("listen", "empty address")
 	}
@@ -525,13 +404,19 @@ func (c *Config) validate() error {
 	if c.Model == "" && len(c.Routes) == 0 {
 		bad("model", "nothing to serve: give --model models:/name@alias or routes in --config")
 	}
+}
+
+func (c *Config) validateTimeouts(bad bad) {
 	if c.RequestTimeout <= 0 {
 		bad("request-timeout", "%s: must be positive", c.RequestTimeout)
 	}
 	if c.RegistryTimeout <= 0 {
 		bad("registry-timeout", "%s: must be positive", c.RegistryTimeout)
 	}
-	errs = append(errs, c.validateDownloads()...)
+}
+
+// validateAdmission checks the limits on scoring requests.
+func (c *Config) validateAdmission(bad bad) {
 	if c.MaxBodyBytes <= 0 {
 		bad("max-body-bytes", "%d: must be positive", c.MaxBodyBytes)
 	}
@@ -553,6 +438,11 @@ func (c *Config) validate() error {
 	if c.QueueTimeout <= 0 {
 		bad("queue-timeout", "%s: must be positive", c.QueueTimeout)
 	}
+}
+
+// validateFollowing checks how the registry is followed, how loaded
+// versions are kept, and how mlgate stops.
+func (c *Config) validateFollowing(bad bad) {
 	if c.PollInterval <= 0 {
 		bad("poll-interval", "%s: must be positive", c.PollInterval)
 	}
@@ -571,6 +461,10 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "%s: must be positive", c.ShutdownTimeout)
 	}
+}
+
+// validateChoices checks the settings that take one of a few words.
+func (c *Config) validateChoices(bad bad) {
 	switch c.Inference.Batching {
 	case "off", "busy", "window":
 	default:
@@ -586,56 +480,60 @@ func (c *Config) validate() error {
 	default:
 		bad("log-format", "%q: want json or text", c.LogFormat)
 	}
-	for i, r := range c.Routes {
-		at := fmt.Sprintf("routes[%d]", i)
-		if r.Name == "" {
-			bad(at+".name", "empty")
+}
+
+// validate checks the route at path at ("routes[2]").
+func (r RouteConfig) validate(at string, bad bad) {
+	if r.Name == "" {
+		bad(at+".name", "empty")
+	}
+	switch {
+	case r.Model != "" && len(r.Targets) > 0:
+		bad(at, "route %q has both model and targets; give one", r.Name)
+	case r.Model == "" && len(r.Targets) == 0:
+		bad(at+".model", "empty (route %q): give model or targets", r.Name)
+	}
+	r.validateTargets(at, bad)
+	if st := r.Sticky; st != nil && (st.Header == "") == (st.Column == "") {
+		bad(at+".sticky", "give exactly one of header or column (route %q)", r.Name)
+	}
+	if b := r.Batching; b != nil {
+		switch b.Mode {
+		case "", "off", "busy", "window":
+		default:
+			bad(at+".batching.mode", "%q: want off, busy or window (route %q)", b.Mode, r.Name)
 		}
-		switch {
-		case r.Model != "" && len(r.Targets) > 0:
-			bad(at, "route %q has both model and targets; give one", r.Name)
-		case r.Model == "" && len(r.Targets) == 0:
-			bad(at+".model", "empty (route %q): give model or targets", r.Name)
-		}
-		positive := false
-		for k, tg := range r.Targets {
-			if tg.Model == "" {
-				bad(fmt.Sprintf("%s.targets[%d].model", at, k), "empty (route %q)", r.Name)
-			}
-			if tg.Weight < 0 {
-				bad(fmt.Sprintf("%s.targets[%d].weight", at, k), "%g is negative (route %q)", tg.Weight, r.Name)
-			}
-			positive = positive || tg.Weight > 0
-		}
-		if len(r.Targets) > 1 && !positive {
-			bad(at+".targets", "every weight is 0 (route %q); give at least one a positive weight", r.Name)
-		}
-		if st := r.Sticky; st != nil && (st.Header == "") == (st.Column == "") {
-			bad(at+".sticky", "give exactly one of header or column (route %q)", r.Name)
-		}
-		if b := r.Batching; b != nil {
-			switch b.Mode {
-			case "", "off", "busy", "window":
-			default:
-				bad(at+".batching.mode", "%q: want off, busy or window (route %q)", b.Mode, r.Name)
-			}
-			if b.MaxBatchRows < 0 || b.MaxDelay < 0 {
-				bad(at+".batching", "max_batch_rows and max_batch_delay must not be negative (route %q)", r.Name)
-			}
-		}
-		if l := r.Limits; l != nil && (l.MaxRows < 0 || l.MaxElements < 0) {
-			bad(at+".limits", "max_rows and max_elements must not be negative (route %q)", r.Name)
-		}
-		if sh := r.Shadow; sh != nil {
-			if sh.Model == "" {
-				bad(at+".shadow.model", "empty (route %q)", r.Name)
-			}
-			if sh.Sample < 0 || sh.Sample > 1 {
-				bad(at+".shadow.sample", "%g: want a fraction in (0, 1] (route %q)", sh.Sample, r.Name)
-			}
+		if b.MaxBatchRows < 0 || b.MaxDelay < 0 {
+			bad(at+".batching", "max_batch_rows and max_batch_delay must not be negative (route %q)", r.Name)
 		}
 	}
-	return errors.Join(errs...)
+	if l := r.Limits; l != nil && (l.MaxRows < 0 || l.MaxElements < 0) {
+		bad(at+".limits", "max_rows and max_elements must not be negative (route %q)", r.Name)
+	}
+	if sh := r.Shadow; sh != nil {
+		if sh.Model == "" {
+			bad(at+".shadow.model", "empty (route %q)", r.Name)
+		}
+		if sh.Sample < 0 || sh.Sample > 1 {
+			bad(at+".shadow.sample", "%g: want a fraction in (0, 1] (route %q)", sh.Sample, r.Name)
+		}
+	}
+}
+
+func (r RouteConfig) validateTargets(at string, bad bad) {
+	positive := false
+	for k, tg := range r.Targets {
+		if tg.Model == "" {
+			bad(fmt.Sprintf("%s.targets[%d].model", at, k), "empty (route %q)", r.Name)
+		}
+		if tg.Weight < 0 {
+			bad(fmt.Sprintf("%s.targets[%d].weight", at, k), "%g is negative (route %q)", tg.Weight, r.Name)
+		}
+		positive = positive || tg.Weight > 0
+	}
+	if len(r.Targets) > 1 && !positive {
+		bad(at+".targets", "every weight is 0 (route %q); give at least one a positive weight", r.Name)
+	}
 }
 
 // sharedAdmin reports whether the admin endpoints share the main

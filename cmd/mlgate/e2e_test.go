@@ -345,7 +345,7 @@ func TestConfigErrors(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var stderr bytes.Buffer
-			code := cmdServe(tt.args, io.Discard, &stderr)
+			code := cmdServe(t.Context(), tt.args, io.Discard, &stderr)
 			if code == 0 {
 				t.Fatalf("exit 0; want a failure naming %s", tt.want)
 			}

@@ -14,8 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/mlgate/mlgate/loadtest"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -42,17 +40,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// SIGTERM and SIGINT end every subcommand through ctx; serve also
+	// reloads on SIGHUP.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {
 	case "serve":
-		return cmdServe(args[1:], stdout, stderr)
+		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "resolve":
 		return cmdResolve(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(args[1:], stdout, stderr)
 	case "loadtest":
-		return loadtest.Command(ctx, args[1:], stdout, stderr)
+		return cmdLoadtest(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "mlgate %s\n", version)
 		return 0

@@ -150,7 +150,9 @@ func TestAdmittedLargeRequestsMemory(t *testing.T) {
 	elapsed := time.Since(start)
 	st := adminModels(t, p.adminURL)
 	adm := st.Admission
-	model := target(t, st, "churn").Model.Bytes
+	info, _ := target(t, st, "churn").Model.(map[string]any)
+	bytesOnDisk, _ := info["bytes"].(float64)
+	model := int64(bytesOnDisk)
 	peak := procStatus(t, pid, "VmHWM")
 	bound := baseline + model + 4*(adm.PeakInflightBytes+n*int64(len(body)))
 	t.Logf("%d requests of %d rows (%d bytes) served in %s; peak in flight %d MiB (max %d MiB); VmHWM %d MiB at start, %d MiB after; bound %d MiB; model %d bytes",

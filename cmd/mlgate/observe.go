@@ -16,7 +16,7 @@ func sources(server *serve.Server, models *infer.Cache, w *resolver.Watcher) tel
 		ActiveRequests: server.Inflight,
 		LoadedVersions: func() (int64, int64, int64) {
 			st := models.Stats()
-			return int64(st.Versions), int64(st.Pinned), st.Bytes
+			return int64(st.Versions), int64(st.Held), st.Bytes
 		},
 		LiveSessions: infer.LiveSessions,
 		Staleness: func() []telemetry.URIStaleness {

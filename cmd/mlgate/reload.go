@@ -16,85 +16,192 @@ import (
 // --config: there is nothing to re-read.
 var errNoConfigFile = errors.New("mlgate was started without --config; there is no file to reload")
 
-// reload re-reads the configuration and swaps in its routes: models new
-// to the routes are resolved, loaded and warmed first, then the route table
-// is replaced in one atomic swap, then models no route uses any more are
-// released once their requests finish. A configuration that does not
-// parse, validate or load is rejected and the current routes keep serving.
-// Only routes and default_route are reloaded; other settings need a
-// restart.
+// reload re-reads the configuration and swaps in its routes. It stages the
+// change first: the new file is parsed and checked, the new route table is
+// compiled without publishing it, and every model URI new to the routes is
+// resolved, fetched, loaded and warmed. Then one publish swaps the routes,
+// the inference settings and the new versions in together, and only then
+// are the new URIs followed and the removed ones let go. A configuration
+// that fails at any step is rejected and nothing changes: routes,
+// settings, served versions and followed URIs stay as they were. Only
+// routes and default_route are reloaded; other settings need a restart.
 func (a *app) reload(ctx context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	if a.reloadConfig == nil {
 		return errNoConfigFile
 	}
-	cfg, err := a.reloadConfig()
+	cfg, proposed, err := a.readReload()
+	if err != nil {
+		return err
+	}
+	st, err := a.fleet.stage(ctx, proposed, a.watcher)
 	if err != nil {
 		return fmt.Errorf("new configuration: %w", err)
 	}
+	removed, err := a.fleet.commit(st)
+	if err != nil {
+		return fmt.Errorf("new configuration: %w", err)
+	}
+	for _, s := range st.added {
+		a.watcher.Follow(s.uri, s.prep)
+	}
+	for _, u := range removed {
+		a.watcher.Unwatch(u)
+	}
+	a.warnRestartOnly(cfg)
+	a.log.Info("configuration reloaded", "routes", len(proposed.routes), "new_models", len(st.added), "released_models", len(removed))
+	return nil
+}
+
+// readReload reads and checks the new configuration, without side
+// effects, and returns the lineup it asks for (no versions yet).
+func (a *app) readReload() (Config, *lineup, error) {
+	cfg, err := a.reloadConfig()
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("new configuration: %w", err)
+	}
 	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("new configuration:\n%s", indent(err))
+		return Config{}, nil, fmt.Errorf("new configuration:\n%s", indent(err))
 	}
 	routes, err := parseRoutes(cfg)
 	if err != nil {
-		return fmt.Errorf("new configuration: %w", err)
+		return Config{}, nil, fmt.Errorf("new configuration: %w", err)
 	}
 	icfg, err := inferConfig(cfg, a.log)
 	if err != nil {
-		return fmt.Errorf("new configuration: %w", err)
+		return Config{}, nil, fmt.Errorf("new configuration: %w", err)
 	}
-	icfg.Tracer = a.deployer.tracer
+	icfg.Tracer = a.fleet.tracer
 	configs, err := inferConfigs(routes, icfg)
 	if err != nil {
-		return fmt.Errorf("new configuration: %w", err)
+		return Config{}, nil, fmt.Errorf("new configuration: %w", err)
 	}
-	for u, c := range configs {
-		if old := a.deployer.configFor(u); batchingKey(old) != batchingKey(c) && containsURI(a.routes, u) {
-			return fmt.Errorf("new configuration: model %s: changing its batching settings needs a restart", u)
-		}
+	return cfg, &lineup{routes: routes, defaultRoute: cfg.DefaultRoute, configs: configs}, nil
+}
+
+// staged is a proposed lineup whose URIs new to the routes have been
+// resolved, fetched and loaded, not yet published. It holds a reference on
+// each version it loaded until commit or abandon.
+type staged struct {
+	proposed *lineup
+	added    []stagedURI
+}
+
+// stagedURI is one URI new to the routes, ready to serve.
+type stagedURI struct {
+	uri   resolver.URI
+	prep  *resolver.Prepared
+	v     *loadedVersion
+	fresh bool // v was loaded for this change, not found in the cache
+}
+
+// stage checks proposed against what serves now (its route table compiles;
+// no URI that stays changes batching settings) and loads the versions of
+// the URIs it adds, through w. It publishes nothing and changes nothing:
+// on failure it lets go of what it loaded.
+func (f *fleet) stage(ctx context.Context, proposed *lineup, w *resolver.Watcher) (*staged, error) {
+	if _, err := f.server.Compile(specsOf(proposed.routes), proposed.defaultRoute, nil); err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
 	}
-	a.deployer.setConfigs(configs)
-	current := map[resolver.URI]bool{}
-	for _, u := range urisOf(a.routes) {
-		current[u] = true
+	f.mu.Lock()
+	cur := f.cur
+	f.mu.Unlock()
+	if err := checkBatching(cur, proposed); err != nil {
+		return nil, err
 	}
-	var added []resolver.URI
-	for _, u := range urisOf(routes) {
-		if !current[u] {
-			added = append(added, u)
-		}
-	}
-	undo := func() {
-		for _, u := range added {
-			a.watcher.Unwatch(u)
-			a.server.Withdraw(u.String())
-			a.deployer.forget(u.String())
+	st := &staged{proposed: proposed}
+	for _, u := range urisOf(proposed.routes) {
+		if _, used := cur.configs[u]; !used {
+			st.added = append(st.added, stagedURI{uri: u})
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for _, u := range added {
-		g.Go(func() error { return a.watcher.Watch(gctx, u) })
+	for i := range st.added {
+		s := &st.added[i]
+		g.Go(func() error {
+			p, err := w.Prepare(gctx, s.uri, func(ctx context.Context, res *resolver.Resolution, dir string) error {
+				ctx, end := f.startDeploy(ctx, s.uri, res)
+				defer end()
+				v, fresh, err := f.load(ctx, s.uri, res, dir, proposed.configs[s.uri])
+				s.v, s.fresh = v, fresh
+				return err
+			})
+			s.prep = p
+			return err
+		})
 	}
 	if err := g.Wait(); err != nil {
-		undo()
-		return fmt.Errorf("new configuration: %w", err)
+		st.abandon(f)
+		return nil, err
 	}
-	removed, err := a.server.SetRoutes(specsOf(routes), cfg.DefaultRoute)
-	if err != nil {
-		undo()
-		return fmt.Errorf("new configuration: routes: %w", err)
-	}
-	for _, uri := range removed {
-		if u, err := resolver.ParseURI(uri); err == nil {
-			a.watcher.Unwatch(u)
+	return st, nil
+}
+
+// checkBatching refuses a change of batching settings for a URI that stays
+// in the routes: one loaded version has one batching mode, and the version
+// serving it was loaded with the current one.
+func checkBatching(cur, proposed *lineup) error {
+	for _, u := range urisOf(proposed.routes) {
+		old, stays := cur.configs[u]
+		if stays && batchingKey(old) != batchingKey(proposed.configs[u]) {
+			return fmt.Errorf("model %s: changing its batching settings needs a restart", u)
 		}
-		a.deployer.forget(uri)
 	}
-	a.routes = routes
-	a.warnRestartOnly(cfg)
-	a.log.Info("configuration reloaded", "routes", len(routes), "new_models", len(added), "released_models", len(removed))
 	return nil
+}
+
+// commit publishes st: the proposed routes and settings, the staged
+// versions for the added URIs, and the versions serving now for the URIs
+// that stay. It returns the URIs no route uses any more. Either way the
+// staged references are let go: the serving state and the cache hold what
+// serves.
+func (f *fleet) commit(st *staged) ([]resolver.URI, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	next := *st.proposed
+	next.versions = map[resolver.URI]*loadedVersion{}
+	for u := range next.configs {
+		if v := f.cur.versions[u]; v != nil {
+			next.versions[u] = v
+		}
+	}
+	for _, s := range st.added {
+		next.versions[s.uri] = s.v
+	}
+	prev := f.cur
+	if err := f.publish(&next); err != nil {
+		st.abandon(f)
+		return nil, err
+	}
+	st.release()
+	var removed []resolver.URI
+	for _, u := range urisOf(prev.routes) {
+		if _, used := next.configs[u]; !used {
+			removed = append(removed, u)
+		}
+	}
+	return removed, nil
+}
+
+// release gives back the staged references.
+func (st *staged) release() {
+	for _, s := range st.added {
+		if s.v != nil {
+			s.v.model.Release()
+		}
+	}
+}
+
+// abandon gives back the staged references and drops from the cache the
+// versions loaded for this change, unless something holds them.
+func (st *staged) abandon(f *fleet) {
+	for _, s := range st.added {
+		if s.v != nil && s.fresh {
+			f.models.Discard(s.v.key)
+		}
+	}
+	st.release()
 }
 
 // warnRestartOnly logs settings that changed in the file but only take
@@ -120,15 +227,4 @@ func (o *operator) Reload(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", serve.ErrInvalid, err)
 	}
 	return nil
-}
-
-func containsURI(routes []routeSpec, u resolver.URI) bool {
-	for _, r := range routes {
-		for _, x := range r.uris {
-			if x == u {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -238,17 +238,3 @@ func (c *Config) validateDownloads() []error {
 	}
 	return errs
 }
-
-// list is a comma-separated list setting; empty items are dropped.
-func list(p func(*Config) *[]string) applier {
-	return applyFunc(func(c *Config, v string) error {
-		var out []string
-		for _, item := range strings.Split(v, ",") {
-			if item = strings.TrimSpace(item); item != "" {
-				out = append(out, item)
-			}
-		}
-		*p(c) = out
-		return nil
-	})
-}

@@ -25,9 +25,10 @@ import (
 )
 
 // cmdServe is `mlgate serve`: build everything, start listening (not ready),
-// resolve and load every route's models, report ready, and run until
-// SIGTERM or SIGINT, then drain and stop in reverse order.
-func cmdServe(args []string, stdout, stderr io.Writer) int {
+// resolve and load every route's models, report ready, and run until ctx
+// ends (SIGTERM or SIGINT), then drain and stop in reverse order. SIGHUP
+// reloads the configuration file.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig("serve", serveSettings, args, os.Getenv, stderr)
 	if err != nil {
 		if errors.Is(err, flagHelp) {
@@ -77,8 +78,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			cancel()
 		}
 	}()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	return a.run(ctx, ls)
 }
 
@@ -113,9 +112,8 @@ type app struct {
 	resolver *resolver.Resolver
 	models   *infer.Cache
 	server   *serve.Server
-	deployer *deployer
+	fleet    *fleet
 	watcher  *resolver.Watcher
-	routes   []routeSpec // guarded by reloadMu after start
 
 	tel       *telemetry.Telemetry
 	observers metric.Registration
@@ -127,107 +125,142 @@ type app struct {
 	reloadConfig func() (Config, error)
 }
 
+// newApp builds every part of mlgate serve, in start order, and publishes
+// the configured routes with no model loaded yet. On failure it closes
+// what it built.
 func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
-	lib, err := infer.FindLibrary(cfg.ONNXRuntimeLib)
-	if err != nil {
-		return nil, fmt.Errorf("onnxruntime-lib: %w", err)
+	if err := initRuntime(cfg); err != nil {
+		return nil, err
 	}
-	if err := infer.Init(lib); err != nil {
-		return nil, fmt.Errorf("onnxruntime-lib: %w", err)
-	}
-	routes, err := parseRoutes(cfg)
+	routes, configs, err := planRoutes(cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	ins, tracer, err := a.startTelemetry()
+	if err != nil {
+		return nil, err
+	}
+	for u, c := range configs {
+		c.Tracer = tracer
+		configs[u] = c
+	}
+	if a.resolver, err = a.newResolver(); err != nil {
+		return nil, err
+	}
+	op := &operator{log: log, hooks: resolver.NewWebhookReceiver(resolver.WebhookConfig{
+		Secret: cfg.WebhookSecret, AllowUnsigned: cfg.WebhookAllowUnsigned,
+	})}
+	if a.server, err = a.newServer(op, ins, tracer); err != nil {
+		return nil, err
+	}
+	a.models = infer.NewCache(cfg.ModelCacheBytes)
+	a.fleet = newFleet(a.server, a.models, log, ins, tracer)
+	if err := a.fleet.start(routes, cfg.DefaultRoute, configs); err != nil {
+		return nil, err
+	}
+	onMissing, _ := resolver.ParseMissingPolicy(cfg.OnMissing)
+	a.watcher = resolver.NewWatcher(a.resolver, a.fleet, resolver.WatchConfig{
+		PollInterval: cfg.PollInterval, MaxAttempts: cfg.MaxAttempts,
+		OnMissing: onMissing, Logger: log, Tracer: tracer,
+	})
+	op.watcher, op.models, op.reload = a.watcher, a.models, a.reload
+	if a.observers, err = telemetry.RegisterObservers(ins, sources(a.server, a.models, a.watcher)); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	return a, nil
+}
+
+// initRuntime loads ONNX Runtime.
+func initRuntime(cfg Config) error {
+	lib, err := infer.FindLibrary(cfg.ONNXRuntimeLib)
+	if err != nil {
+		return fmt.Errorf("onnxruntime-lib: %w", err)
+	}
+	if err := infer.Init(lib); err != nil {
+		return fmt.Errorf("onnxruntime-lib: %w", err)
+	}
+	return nil
+}
+
+// planRoutes parses the configured routes and the inference settings of
+// each model URI they use.
+func planRoutes(cfg Config, log *slog.Logger) ([]routeSpec, map[resolver.URI]infer.Config, error) {
+	routes, err := parseRoutes(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	icfg, err := inferConfig(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	configs, err := inferConfigs(routes, icfg)
 	if err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
+		return nil, nil, fmt.Errorf("routes: %w", err)
 	}
+	return routes, configs, nil
+}
 
-	var undo []func()
-	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-		}
-	}()
+// startTelemetry builds the OpenTelemetry providers (configured by OTEL_*
+// variables) and mlgate's instruments; the tracer is nil when tracing is
+// off.
+func (a *app) startTelemetry() (*telemetry.Instruments, trace.Tracer, error) {
 	tel, err := telemetry.New(context.Background(), telemetry.Config{
-		ServiceName: "mlgate", ServiceVersion: version, Getenv: os.Getenv, Logger: log,
+		ServiceName: "mlgate", ServiceVersion: version, Getenv: os.Getenv, Logger: a.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("telemetry (OTEL_* variables): %w", err)
+		return nil, nil, fmt.Errorf("telemetry (OTEL_* variables): %w", err)
 	}
-	undo = append(undo, func() { tel.Shutdown(context.Background()) })
+	a.tel = tel
 	ins, err := telemetry.NewInstruments(tel.MeterProvider())
 	if err != nil {
-		return nil, fmt.Errorf("telemetry: %w", err)
+		return nil, nil, fmt.Errorf("telemetry: %w", err)
 	}
 	var tracer trace.Tracer
 	if tel.TracingEnabled() {
 		tracer = tel.TracerProvider().Tracer("github.com/mlgate/mlgate")
-		icfg.Tracer = tracer
-		for u, c := range configs {
-			c.Tracer = tracer
-			configs[u] = c
-		}
 	}
+	return ins, tracer, nil
+}
 
-	rc, err := resolverConfig(cfg, os.Getenv)
+// newResolver builds the registry client, its registry and artifact
+// requests traced.
+func (a *app) newResolver() (*resolver.Resolver, error) {
+	rc, err := resolverConfig(a.cfg, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	rc.Logger = log
+	rc.Logger = a.log
 	rc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-		return telemetry.Transport(rt, tel.TracerProvider(), tel.Propagator())
+		return telemetry.Transport(rt, a.tel.TracerProvider(), a.tel.Propagator())
 	}
 	res, err := resolver.New(rc)
 	if err != nil {
-		return nil, fmt.Errorf("tracking-uri %s: %w", resolver.Redact(cfg.TrackingURI), err)
+		return nil, fmt.Errorf("tracking-uri %s: %w", resolver.Redact(a.cfg.TrackingURI), err)
 	}
-	undo = append(undo, func() { res.Close() })
+	return res, nil
+}
 
-	op := &operator{log: log, hooks: resolver.NewWebhookReceiver(resolver.WebhookConfig{
-		Secret: cfg.WebhookSecret, AllowUnsigned: cfg.WebhookAllowUnsigned,
-	})}
+// newServer builds the HTTP server, with op behind its admin and webhook
+// endpoints, and records its connection limit.
+func (a *app) newServer(op *operator, ins *telemetry.Instruments, tracer trace.Tracer) (*serve.Server, error) {
+	cfg := a.cfg
 	scfg := serve.Config{
 		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxRows: cfg.Limits.MaxRows, MaxElements: cfg.Limits.MaxElements, MaxInflightBytes: cfg.Limits.MaxInflightBytes,
 		MaxInflight: cfg.MaxInflight, MaxQueue: cfg.MaxQueue, QueueTimeout: cfg.QueueTimeout,
-		Version: version, Logger: log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
-		Instruments: ins, MetricsHandler: tel.MetricsHandler(), Tracer: tracer, Propagator: tel.Propagator(),
-		Throttle: telemetry.NewThrottle(log, time.Second, ins.LogSuppressed()),
+		Version: version, Logger: a.log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
+		Instruments: ins, MetricsHandler: a.tel.MetricsHandler(), Tracer: tracer, Propagator: a.tel.Propagator(),
+		Throttle: telemetry.NewThrottle(a.log, time.Second, ins.LogSuppressed()),
 	}
 	networkConfig(cfg, &scfg)
-	server, err := serve.New(scfg)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := server.SetRoutes(specsOf(routes), cfg.DefaultRoute); err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
-	}
-	onMissing, _ := resolver.ParseMissingPolicy(cfg.OnMissing)
-	models := infer.NewCache(cfg.ModelCacheBytes)
-	d := newDeployer(server, models, icfg, log)
-	d.setConfigs(configs)
-	d.ins, d.tracer = ins, tracer
-	w := resolver.NewWatcher(res, d, resolver.WatchConfig{
-		PollInterval: cfg.PollInterval, MaxAttempts: cfg.MaxAttempts,
-		OnMissing: onMissing, Logger: log, Tracer: tracer,
-	})
-	op.watcher, op.models = w, models
-	reg, err := telemetry.RegisterObservers(ins, sources(server, models, w))
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: %w", err)
-	}
-	a := &app{cfg: cfg, log: log, resolver: res, models: models, server: server,
-		deployer: d, watcher: w, routes: routes, tel: tel, observers: reg, maxConns: scfg.MaxConns}
-	op.reload = a.reload
-	return a, nil
+	a.maxConns = scfg.MaxConns
+	return serve.New(scfg)
 }
 
 // networkConfig sets the listener, access and connection settings of
@@ -276,7 +309,7 @@ func (a *app) run(ctx context.Context, ls listeners) int {
 		"scoring_auth", a.cfg.AuthTokensFile != "", "max_connections", a.maxConns,
 		"version", version, "onnxruntime", infer.Version(), "tracking_uri", resolver.Redact(a.cfg.TrackingURI))
 
-	routes := len(a.routes) // read before reloads may start
+	routes := len(a.fleet.current().routes) // read before reloads may start
 	loaded := make(chan error, 1)
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -308,7 +341,7 @@ func (a *app) watchAll(ctx context.Context) error {
 	a.reloadMu.Lock() // a SIGHUP during start waits for the first load
 	defer a.reloadMu.Unlock()
 	g, ctx := errgroup.WithContext(ctx)
-	for _, u := range urisOf(a.routes) {
+	for _, u := range urisOf(a.fleet.current().routes) {
 		g.Go(func() error { return a.watcher.Watch(ctx, u) })
 	}
 	return g.Wait()
@@ -332,12 +365,27 @@ func (a *app) stop(drain time.Duration) int {
 	return code
 }
 
+// close releases every part a has, in reverse order of creation; parts
+// not built yet are skipped.
 func (a *app) close() {
-	a.watcher.Close()
-	a.server.Close()
-	a.models.Close()
-	a.resolver.Close()
-	a.observers.Unregister()
+	if a.watcher != nil {
+		a.watcher.Close()
+	}
+	if a.server != nil {
+		a.server.Close()
+	}
+	if a.models != nil {
+		a.models.Close()
+	}
+	if a.resolver != nil {
+		a.resolver.Close()
+	}
+	if a.observers != nil {
+		a.observers.Unregister()
+	}
+	if a.tel == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.tel.Shutdown(ctx); err != nil {

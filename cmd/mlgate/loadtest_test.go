@@ -1,31 +1,146 @@
-package loadtest
+package main
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/mlgate/mlgate/internal/testutil"
+	"github.com/mlgate/mlgate/loadtest"
 )
 
-// command runs Command and returns its exit code, stdout and stderr.
-func command(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+// testIdle keeps fasthttp's connection cleaner short-lived so that the
+// leak check sees it exit.
+const testIdle = 50 * time.Millisecond
+
+// loadtestCmd runs mlgate loadtest in-process and returns its exit code,
+// stdout and stderr.
+func loadtestCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	// A short idle timeout lets fasthttp's connection cleaner exit before
-	// the leak check.
-	code := Command(ctx, append([]string{"--idle-timeout", testIdle.String()}, args...), &stdout, &stderr)
+	code := cmdLoadtest(ctx, append([]string{"--idle-timeout", testIdle.String()}, args...), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
+// checkLeaks verifies, after every other cleanup, that no goroutine the
+// test started outlived it. Call it first in a test.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+}
+
+// served describes the headers a test server stamps on a response.
+type served struct {
+	alias, version, runID string
+}
+
+// predictions answers like mlgate: 200, provenance headers and a
+// predictions body.
+func predictions(w http.ResponseWriter, p served) {
+	for k, v := range map[string]string{"X-Model-Name": "churn-gbm", "X-Model-Alias": p.alias,
+		"X-Model-Version": p.version, "X-Mlflow-Run-Id": p.runID} {
+		if v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"predictions": [{"probability": 0.25}]}`))
+}
+
+// httpServer starts an HTTP server on 127.0.0.1 that is closed when the
+// test ends.
+func httpServer(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// splitServer answers nine requests in ten from champion v1 and the tenth
+// from challenger v2.
+func splitServer(t *testing.T) string {
+	t.Helper()
+	var n atomic.Int64
+	return httpServer(t, func(w http.ResponseWriter, r *http.Request) {
+		p := served{alias: "champion", version: "1", runID: "cf2941b1111242ff806c0b75daaf749d"}
+		if n.Add(1)%10 == 0 {
+			p.alias, p.version, p.runID = "challenger", "2", "b8bb2880eff64cf2839703f40a573875"
+		}
+		predictions(w, p)
+	})
+}
+
+// silentServer accepts connections and reads requests but never answers.
+// It returns its URL and a channel that receives once per accepted
+// connection's first bytes.
+func silentServer(t *testing.T) (string, <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 1024)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				buf := make([]byte, 4096)
+				first := true
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if first {
+						got <- struct{}{}
+						first = false
+					}
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String(), got
+}
+
+// loadtestData returns a fixture of the loadtest package's testdata.
+func loadtestData(t *testing.T, name string) string {
+	t.Helper()
+	return testutil.Path(t, "loadtest", "testdata", name)
+}
+
 func TestCommandRejectsBadFlags(t *testing.T) {
-	example := testdataPath(t, "churn-gbm-v1-serving_input_example.json")
+	example := loadtestData(t, "churn-gbm-v1-serving_input_example.json")
 	tests := []struct {
 		name     string
 		args     []string
@@ -54,9 +169,9 @@ func TestCommandRejectsBadFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := command(t, context.Background(), tt.args...)
-			if code != ExitUsage {
-				t.Errorf("exit code %d; want %d (stderr %q)", code, ExitUsage, stderr)
+			code, stdout, stderr := loadtestCmd(t, context.Background(), tt.args...)
+			if code != 2 {
+				t.Errorf("exit code %d; want %d (stderr %q)", code, 2, stderr)
 			}
 			if !strings.Contains(stderr, tt.wantFlag) {
 				t.Errorf("stderr %q does not name %s", stderr, tt.wantFlag)
@@ -73,13 +188,13 @@ func TestCommandRunsAndWritesReports(t *testing.T) {
 	url := splitServer(t)
 	dir := t.TempDir()
 	jsonPath, htmlPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
-	code, stdout, stderr := command(t, context.Background(),
+	code, stdout, stderr := loadtestCmd(t, context.Background(),
 		"--url", url, "--connections", "2", "--requests", "200",
-		"--example", testdataPath(t, "churn-gbm-v1-serving_input_example.json"),
+		"--example", loadtestData(t, "churn-gbm-v1-serving_input_example.json"),
 		"--header", "X-User-Id: {{key}}", "--keys", "5",
 		"--expect-split", "champion=90,challenger=10", "--confidence", "99",
 		"--json", jsonPath, "--html", htmlPath, "--bench-name", "Churn")
-	if code != ExitOK {
+	if code != 0 {
 		t.Fatalf("exit code %d; want 0\nstderr: %s\nstdout: %s", code, stderr, stdout)
 	}
 	for _, want := range []string{"Load test: closed loop, 2 connections", "Expected split by alias at 99% confidence: PASS", "\nBenchmarkLoad/Churn 200 "} {
@@ -92,7 +207,7 @@ func TestCommandRunsAndWritesReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rep, err := ReadReport(f)
+	rep, err := loadtest.ReadReport(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,19 +218,23 @@ func TestCommandRunsAndWritesReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := bytes.Count(page, []byte("<svg ")); got != len(rep.charts()) {
-		t.Errorf("HTML has %d charts; want %d", got, len(rep.charts()))
+	var want bytes.Buffer
+	if err := rep.WriteHTML(&want); err != nil {
+		t.Fatal(err)
+	}
+	if got, n := bytes.Count(page, []byte("<svg ")), bytes.Count(want.Bytes(), []byte("<svg ")); got != n || n == 0 {
+		t.Errorf("HTML has %d charts; want the report's %d", got, n)
 	}
 }
 
 func TestCommandFailsOnWrongSplit(t *testing.T) {
 	checkLeaks(t)
-	code, stdout, stderr := command(t, context.Background(),
+	code, stdout, stderr := loadtestCmd(t, context.Background(),
 		"--url", splitServer(t), "--connections", "1", "--requests", "100",
-		"--example", testdataPath(t, "churn-gbm-v1-serving_input_example.json"),
+		"--example", loadtestData(t, "churn-gbm-v1-serving_input_example.json"),
 		"--expect-split", "1=50,2=50")
-	if code != ExitFail {
-		t.Errorf("exit code %d; want %d", code, ExitFail)
+	if code != 1 {
+		t.Errorf("exit code %d; want %d", code, 1)
 	}
 	if !strings.Contains(stdout, "Expected split by version at 99.9% confidence: FAIL") || !strings.Contains(stderr, "--expect-split") {
 		t.Errorf("got stdout %q, stderr %q; want a failed split check", stdout, stderr)
@@ -125,19 +244,19 @@ func TestCommandFailsOnWrongSplit(t *testing.T) {
 func TestCommandReadsEnvironment(t *testing.T) {
 	checkLeaks(t)
 	var n atomic.Int64
-	url := startServer(t, func(w http.ResponseWriter, r *http.Request) {
+	url := httpServer(t, func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
-		predictions(w, provenance{version: "1"})
+		predictions(w, served{version: "1"})
 	})
-	example := testdataPath(t, "churn-gbm-v1-serving_input_example.json")
+	example := loadtestData(t, "churn-gbm-v1-serving_input_example.json")
 	t.Setenv("MLGATE_LOADTEST_URL", url)
 	t.Setenv("MLGATE_LOADTEST_EXAMPLE", example)
 	t.Setenv("MLGATE_LOADTEST_CONNECTIONS", "1")
 	t.Setenv("MLGATE_LOADTEST_REQUESTS", "7")
 	t.Setenv("MLGATE_LOADTEST_HEADER", "X-A: 1\nX-B: 2")
 
-	code, stdout, stderr := command(t, context.Background(), "--json", filepath.Join(t.TempDir(), "r.json"))
-	if code != ExitOK {
+	code, stdout, stderr := loadtestCmd(t, context.Background(), "--json", filepath.Join(t.TempDir(), "r.json"))
+	if code != 0 {
 		t.Fatalf("exit code %d; want 0\nstderr: %s", code, stderr)
 	}
 	if got := n.Load(); got != 7 {
@@ -150,15 +269,15 @@ func TestCommandReadsEnvironment(t *testing.T) {
 	// The flag wins over the variable.
 	n.Store(0)
 	dir := t.TempDir()
-	code, _, stderr = command(t, context.Background(), "--requests", "3", "--json", filepath.Join(dir, "r.json"))
-	if code != ExitOK || n.Load() != 3 {
+	code, _, stderr = loadtestCmd(t, context.Background(), "--requests", "3", "--json", filepath.Join(dir, "r.json"))
+	if code != 0 || n.Load() != 3 {
 		t.Errorf("exit %d, server saw %d requests; want 0 and 3 (stderr %s)", code, n.Load(), stderr)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "r.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep Report
+	var rep loadtest.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -167,25 +286,25 @@ func TestCommandReadsEnvironment(t *testing.T) {
 	}
 
 	t.Setenv("MLGATE_LOADTEST_RATE", "lots")
-	code, _, stderr = command(t, context.Background())
-	if code != ExitUsage || !strings.Contains(stderr, "--rate") || !strings.Contains(stderr, "MLGATE_LOADTEST_RATE") {
-		t.Errorf("exit %d, stderr %q; want %d naming --rate and MLGATE_LOADTEST_RATE", code, stderr, ExitUsage)
+	code, _, stderr = loadtestCmd(t, context.Background())
+	if code != 2 || !strings.Contains(stderr, "--rate") || !strings.Contains(stderr, "MLGATE_LOADTEST_RATE") {
+		t.Errorf("exit %d, stderr %q; want %d naming --rate and MLGATE_LOADTEST_RATE", code, stderr, 2)
 	}
 }
 
 func TestCommandInterrupted(t *testing.T) {
 	checkLeaks(t)
-	url, accepted := startSilentServer(t)
+	url, accepted := silentServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		<-accepted
 		cancel()
 	}()
-	code, stdout, stderr := command(t, ctx, "--url", url, "--connections", "1", "--duration", "1h", "--timeout", "1h",
-		"--example", testdataPath(t, "churn-gbm-v1-serving_input_example.json"))
-	if code != ExitFail || !strings.Contains(stderr, "interrupted") {
-		t.Errorf("exit %d, stderr %q; want %d and an interruption message", code, stderr, ExitFail)
+	code, stdout, stderr := loadtestCmd(t, ctx, "--url", url, "--connections", "1", "--duration", "1h", "--timeout", "1h",
+		"--example", loadtestData(t, "churn-gbm-v1-serving_input_example.json"))
+	if code != 1 || !strings.Contains(stderr, "interrupted") {
+		t.Errorf("exit %d, stderr %q; want %d and an interruption message", code, stderr, 1)
 	}
 	if !strings.Contains(stdout, "Interrupted") || !strings.Contains(stdout, "aborted x1") {
 		t.Errorf("stdout %q; want the partial report", stdout)
@@ -193,8 +312,8 @@ func TestCommandInterrupted(t *testing.T) {
 }
 
 func TestCommandHelp(t *testing.T) {
-	code, _, stderr := command(t, context.Background(), "-h")
-	if code != ExitOK || !strings.Contains(stderr, "Usage: mlgate loadtest") || !strings.Contains(stderr, EnvPrefix) {
+	code, _, stderr := loadtestCmd(t, context.Background(), "-h")
+	if code != 0 || !strings.Contains(stderr, "Usage: mlgate loadtest") || !strings.Contains(stderr, loadtestEnvPrefix) {
 		t.Errorf("exit %d, stderr %q; want 0 and the usage", code, stderr)
 	}
 }
@@ -204,8 +323,8 @@ func TestEnvName(t *testing.T) {
 		"max-inflight": "MLGATE_LOADTEST_MAX_INFLIGHT", "url": "MLGATE_LOADTEST_URL",
 		"expect-split": "MLGATE_LOADTEST_EXPECT_SPLIT", "bench-name": "MLGATE_LOADTEST_BENCH_NAME",
 	} {
-		if got := envName(flag); got != want {
-			t.Errorf("envName(%q) = %q; want %q", flag, got, want)
+		if got := loadtestEnv(flag); len(got) != 1 || got[0] != want {
+			t.Errorf("loadtestEnv(%q) = %q; want %q", flag, got, want)
 		}
 	}
 }
@@ -214,20 +333,20 @@ func TestCommandGeneratesBodiesFromSignature(t *testing.T) {
 	checkLeaks(t)
 	var mu sync.Mutex
 	var bodies [][]byte
-	url := startServer(t, func(w http.ResponseWriter, r *http.Request) {
+	url := httpServer(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		bodies = append(bodies, b)
 		mu.Unlock()
-		predictions(w, provenance{version: "1"})
+		predictions(w, served{version: "1"})
 	})
 	tests := []struct {
 		name string
 		args []string
 		key  string // the body's format key
 	}{
-		{"model dir, column signature", []string{"--model-dir", "testdata/churn-gbm-v1"}, `{"dataframe_split": {"columns": ["tenure", `},
-		{"mlmodel, tensor signature", []string{"--mlmodel", "testdata/churn-gbm-v2/MLmodel"}, `{"inputs": [[`},
+		{"model dir, column signature", []string{"--model-dir", loadtestData(t, "churn-gbm-v1")}, `{"dataframe_split": {"columns": ["tenure", `},
+		{"mlmodel, tensor signature", []string{"--mlmodel", loadtestData(t, "churn-gbm-v2/MLmodel")}, `{"inputs": [[`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,7 +354,7 @@ func TestCommandGeneratesBodiesFromSignature(t *testing.T) {
 			bodies = nil
 			mu.Unlock()
 			args := append([]string{"--url", url, "--connections", "1", "--requests", "4", "--rows", "3", "--distinct", "2"}, tt.args...)
-			if code, _, stderr := command(t, context.Background(), args...); code != ExitOK {
+			if code, _, stderr := loadtestCmd(t, context.Background(), args...); code != 0 {
 				t.Fatalf("exit code %d; want 0 (stderr %s)", code, stderr)
 			}
 			mu.Lock()

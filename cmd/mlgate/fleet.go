@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mlgate/mlgate/infer"
+	"github.com/mlgate/mlgate/resolver"
+	"github.com/mlgate/mlgate/serve"
+	"github.com/mlgate/mlgate/signature"
+	"github.com/mlgate/mlgate/telemetry"
+)
+
+// fleet owns what mlgate serves, and so the life of every loaded version:
+// its current lineup is the route table, the inference settings of each
+// model URI and the version serving each URI. Every change (a URI's first
+// version at start, an alias move, a withdrawal, a reload) builds a new
+// lineup and goes through publish, which swaps the whole serving state in
+// at once or changes nothing. A version lives while the live serving state
+// holds it, then in the loaded-model cache while it fits, then until its
+// last request ends. fleet is the only place resolver, infer and serve
+// meet. Its methods are safe for concurrent use.
+type fleet struct {
+	server *serve.Server
+	models *infer.Cache
+	log    *slog.Logger
+	// ins records model load durations; tracer, when set, records a
+	// deploy span per version with the load and warm-up as children.
+	ins    *telemetry.Instruments
+	tracer trace.Tracer
+
+	mu  sync.Mutex // serialises changes; guards cur
+	cur *lineup
+}
+
+var _ resolver.Deployer = (*fleet)(nil)
+
+// lineup is one complete serving state as mlgate describes it. A lineup is
+// never changed once published: a change makes a new one.
+type lineup struct {
+	routes       []routeSpec
+	defaultRoute string
+	// configs holds the inference settings of every URI the routes use.
+	configs map[resolver.URI]infer.Config
+	// versions holds the version serving each URI; a URI is absent before
+	// its first version loads and after a withdrawal.
+	versions map[resolver.URI]*loadedVersion
+}
+
+// loadedVersion is one loaded model version serving a URI. The lineup holds no
+// reference of its own: the live serving state and the cache do.
+type loadedVersion struct {
+	// key is the version's loaded-model cache key: its identity and the
+	// batching settings it was loaded with.
+	key   string
+	model *infer.Model
+	prov  serve.Provenance
+}
+
+func newFleet(server *serve.Server, models *infer.Cache, log *slog.Logger, ins *telemetry.Instruments, tracer trace.Tracer) *fleet {
+	return &fleet{server: server, models: models, log: log, ins: ins, tracer: tracer}
+}
+
+// start publishes the first lineup: routes whose URIs have no version yet.
+func (f *fleet) start(routes []routeSpec, defaultRoute string, configs map[resolver.URI]infer.Config) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.publish(&lineup{routes: routes, defaultRoute: defaultRoute, configs: configs})
+}
+
+// publish makes next what mlgate serves: it compiles next's serving state,
+// which checks it whole, swaps it in, tells the loaded-model cache which
+// versions it holds, and records next as current. When it fails nothing
+// has changed. It is the only place the serving state changes; called
+// with f.mu held.
+func (f *fleet) publish(next *lineup) error {
+	snap, err := f.server.Compile(specsOf(next.routes), next.defaultRoute, next.deployments())
+	if err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+	if err := f.server.Publish(snap); err != nil {
+		return err
+	}
+	f.models.Hold(next.held())
+	f.cur = next
+	return nil
+}
+
+func (l *lineup) deployments() map[string]serve.Deployment {
+	out := make(map[string]serve.Deployment, len(l.versions))
+	for u, v := range l.versions {
+		out[u.String()] = serve.Deployment{Model: v.model, Provenance: v.prov}
+	}
+	return out
+}
+
+func (l *lineup) held() map[string]*infer.Model {
+	out := make(map[string]*infer.Model, len(l.versions))
+	for _, v := range l.versions {
+		out[v.key] = v.model
+	}
+	return out
+}
+
+// withVersion returns l with v serving u.
+func (l *lineup) withVersion(u resolver.URI, v *loadedVersion) *lineup {
+	next := *l
+	next.versions = maps.Clone(l.versions)
+	if next.versions == nil {
+		next.versions = map[resolver.URI]*loadedVersion{}
+	}
+	next.versions[u] = v
+	return &next
+}
+
+// withoutVersion returns l with nothing serving u.
+func (l *lineup) withoutVersion(u resolver.URI) *lineup {
+	next := *l
+	next.versions = maps.Clone(l.versions)
+	delete(next.versions, u)
+	return &next
+}
+
+// current returns the lineup serving now; it must not be changed.
+func (f *fleet) current() *lineup {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cur
+}
+
+// Deploy loads res (unless the cache has it) and publishes it for u. What
+// serves u is untouched when loading or publishing fails, and a URI no
+// route uses any more (a reload removed it) is not served again.
+func (f *fleet) Deploy(ctx context.Context, u resolver.URI, res *resolver.Resolution, dir string) error {
+	f.mu.Lock()
+	cfg, ok := f.cur.configs[u]
+	f.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("model %s: no route uses it any more", u)
+	}
+	ctx, end := f.startDeploy(ctx, u, res)
+	defer end()
+	v, fresh, err := f.load(ctx, u, res, dir, cfg)
+	if err != nil {
+		return err
+	}
+	defer v.model.Release()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.cur.configs[u]; !ok {
+		err = fmt.Errorf("model %s: no route uses it any more", u)
+	} else {
+		err = f.publish(f.cur.withVersion(u, v))
+	}
+	if err != nil && fresh {
+		f.models.Discard(v.key)
+	}
+	return err
+}
+
+// Withdraw stops serving u (the alias or version vanished and the policy is
+// to withdraw).
+func (f *fleet) Withdraw(u resolver.URI, reason error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur.versions[u] == nil {
+		return
+	}
+	if err := f.publish(f.cur.withoutVersion(u)); err != nil {
+		f.log.Error("cannot withdraw a model", "uri", u.String(), "reason", reason, "err", err)
+	}
+}
+
+// startDeploy starts the span of deploying res for u, when tracing.
+func (f *fleet) startDeploy(ctx context.Context, u resolver.URI, res *resolver.Resolution) (context.Context, func()) {
+	if f.tracer == nil {
+		return ctx, func() {}
+	}
+	ctx, span := f.tracer.Start(ctx, "mlgate.deploy", trace.WithAttributes(
+		attribute.String("model.name", res.Name), attribute.String("model.version", res.Version),
+		attribute.String("model.alias", u.Alias), attribute.String("mlflow.run_id", res.RunID)))
+	return ctx, func() { span.End() }
+}
+
+// load returns res, whose files are in dir, loaded with cfg to serve u,
+// with a reference for the caller: from the cache, or loaded once however
+// many callers want it at the same time. fresh is true when this call
+// loaded it.
+func (f *fleet) load(ctx context.Context, u resolver.URI, res *resolver.Resolution, dir string, cfg infer.Config) (*loadedVersion, bool, error) {
+	// One version loaded with two batching settings is two models.
+	key := res.Key() + " batching " + batchingKey(cfg)
+	m, fresh, err := f.models.Load(ctx, key, func(ctx context.Context) (*infer.Model, error) {
+		start := time.Now()
+		m, err := infer.Load(ctx, dir, cfg)
+		if f.ins != nil {
+			f.ins.RecordModelLoad(ctx, res.Name, res.Version, time.Since(start), err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", dir, err)
+		}
+		info := m.Info()
+		f.log.Info("model version loaded", "key", key, "took", time.Since(start), "bytes", m.Bytes(),
+			"batching", info.Batching, "workers", info.Workers, "workers_choice", info.Calibration.Choice)
+		return m, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return &loadedVersion{key: key, model: m, prov: provenance(u, res, m.MLmodel())}, fresh, nil
+}
+
+// provenance builds the response headers' values for u serving res. The
+// run is the version's run_id, else the MLmodel's run_id, else the logged
+// model's source run.
+func provenance(u resolver.URI, res *resolver.Resolution, ml *signature.MLmodel) serve.Provenance {
+	p := serve.Provenance{
+		Name: res.Name, Version: res.Version, Alias: u.Alias,
+		RunID: res.RunID, GitCommit: res.GitCommit, ModelID: res.ModelID,
+	}
+	if p.RunID == "" || res.RunIDFrom == resolver.RunIDFromLoggedModel {
+		if id := ml.RunID; id != "" {
+			p.RunID = id
+		}
+	}
+	if p.ModelID == "" {
+		p.ModelID = ml.ModelID
+	}
+	if p.Name == "" { // models:/m-<id>: no registered name
+		p.Name = p.ModelID
+	}
+	return p
+}
