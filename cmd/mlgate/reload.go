@@ -68,7 +68,11 @@ func (a *app) readReload() (Config, *lineup, error) {
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("new configuration: %w", err)
 	}
-	icfg, err := inferConfig(cfg, a.log)
+	// The global inference settings are the running ones: like every
+	// setting outside routes and default_route they take effect on restart
+	// (warnRestartOnly says so). A route's batching override is a route
+	// setting and applies.
+	icfg, err := inferConfig(a.cfg, a.log)
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("new configuration: %w", err)
 	}

@@ -198,8 +198,8 @@ func TestRejectedReloadChangesNothing(t *testing.T) {
 	if adminModelsNormalised(t, mg.adminURL) == before || dumpLineup(t, mg.app.fleet) == lineup {
 		t.Error("an accepted reload left /admin/models or the lineup as they were")
 	}
-	if w := modelWorkers(t, mg.adminURL, "v3"); w != 2 {
-		t.Errorf("a version new to the routes after a reload has %v workers; want the new setting, 2", w)
+	if w := modelWorkers(t, mg.adminURL, "v3"); w != 1 {
+		t.Errorf("a version new to the routes after a reload has %v workers; want the running setting, 1 (global inference settings take effect on restart)", w)
 	}
 	// A URI new to the routes is followed once the reload is live.
 	fake.SetAlias("churn-gbm", "challenger", "3")
@@ -260,4 +260,32 @@ func modelWorkers(t *testing.T, base, route string) any {
 		return int(w)
 	}
 	return model["workers"]
+}
+
+// TestReloadKeepsGlobalInferenceSettings: a reload that adds a route and
+// changes the global inference settings loads the new route's model with
+// the running settings, as its log line says (they need a restart), while
+// a route's own batching override applies.
+func TestReloadKeepsGlobalInferenceSettings(t *testing.T) {
+	fake := fakemlflow.New(t)
+	cfg := testConfig(t, fake.URL(), championRoute)
+	cfg.PollInterval = time.Hour
+	mg := startApp(t, cfg)
+	next := cfg
+	next.Inference.Batching = "off"
+	next.Routes = []RouteConfig{championRoute,
+		{Name: "v3", Model: "models:/churn-gbm/3"},
+		{Name: "v4", Model: "models:/churn-gbm/4", Batching: &BatchingConfig{Mode: "window"}}}
+	mg.app.reloadConfig = func() (Config, error) { return next, nil }
+	if code, body := postReload(t, mg); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	modes := map[string]string{}
+	for _, r := range adminModels(t, mg.adminURL).Routes {
+		model, _ := r.Targets[0].Model.(map[string]any)
+		modes[r.Name], _ = model["batching"].(string)
+	}
+	if modes["v3"] != "busy" || modes["v4"] != "window" {
+		t.Errorf("batching after the reload %v; want v3 busy (the running global setting), v4 window (its route's)", modes)
+	}
 }
