@@ -14,7 +14,7 @@ TEST_TIMEOUT ?= 25m
 export MLGATE_ONNXRUNTIME_LIB ?= $(ORT_LIB)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-short vet fmt-check bench fuzz onnxruntime deps clean
+.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime deps clean
 
 all: build
 
@@ -54,8 +54,19 @@ test: $(ORT_LIB) deps fmt-check vet
 test-short: $(ORT_LIB) deps
 	$(GO) test -short -count=1 ./...
 
+# `make bench BENCH_FLAGS='-baseline-bin old/mlgate -lever body-once'` passes
+# flags to the harness (./scripts/bench.sh -h lists them).
+BENCH_FLAGS ?=
+
 bench: build
-	./scripts/bench.sh
+	./scripts/bench.sh $(BENCH_FLAGS)
+
+# Profiles mlgate under the benchmark loads and writes the merged profile to
+# cmd/mlgate/default.pgo, which `go build` then uses (-pgo=auto). Its
+# results go under bench/results/pgo/; BENCHMARKS.md is left alone.
+pgo: build
+	./scripts/bench.sh -phases pgo -pgo cmd/mlgate/default.pgo -gotest=false \
+		-results bench/results/pgo -out bench/results/pgo/BENCHMARKS.md $(BENCH_FLAGS)
 
 fuzz: $(ORT_LIB) deps
 	./scripts/fuzz.sh
