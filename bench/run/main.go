@@ -117,7 +117,7 @@ func runAll(ctx context.Context, opts options, args []string, logf func(string, 
 			return err
 		}
 	}
-	if slices.Contains(opts.clients, clientWrk) {
+	if slices.Contains(opts.clients, clientWrk) && slices.Contains(opts.phases, phaseHeadline) {
 		path, err := exec.LookPath(opts.wrk)
 		if err != nil {
 			return fmt.Errorf("wrk, the second load generator, is not installed: %w (apt-get install -y wrk, which `make bench` does as root; or -clients %s)", err, clientLoadtest)

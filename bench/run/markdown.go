@@ -201,6 +201,11 @@ func (r *renderer) headline() {
 	c := s.Plan.HeadlineConns
 	clients := s.goalClients()
 	r.p("### Headline: %s, %d connections, one row per request\n\n", plural(s.Plan.Rounds, "interleaved round"), c)
+	if !s.phaseRan(phaseRound) {
+		r.p("The headline rounds did not run in this suite.\n\n")
+		r.halfSaturation()
+		return
+	}
 	r.p("Each connection sends its next request as soon as the previous answer arrives: this is the\n")
 	r.p("saturation throughput. In each round each client (%s) drives each server in turn; each run\n", strings.Join(clients, ", "))
 	r.p("has a %s warmup, then %s measured. wrk's warmup is a pass of its own that also checks\n", s.Plan.RoundWarmup, s.Plan.RoundDuration)

@@ -91,7 +91,7 @@ func (h *harness) runSuite(ctx context.Context) (err error) {
 		}
 		h.logf("registered %s and %s version 1 in a copy of the example registry; mlgate resolves them", mlpModel, wideModel)
 	}
-	if slices.Contains(h.opts.clients, clientWrk) {
+	if slices.Contains(h.opts.clients, clientWrk) && slices.Contains(h.opts.phases, phaseHeadline) {
 		if h.wrk, err = writeWrkScripts(h.opts.results, h.churnPayload(1).Bodies); err != nil {
 			return err
 		}
