@@ -541,6 +541,13 @@ func (r *renderer) files() {
 	r.p("  starts with a `run: <time>-<commit>` configuration line, so runs compare side by side with\n")
 	r.p("  `benchstat -ignore loadtest-endpoint -col run %s`; add `-filter '/server:mlgate'` for one\n", r.link("bench.txt"))
 	r.p("  server, or compare the servers of one run with `-col /server`.\n")
+	if r.s.phaseRan(phaseRound) && slices.Contains(r.s.Plan.Clients, clientWrk) {
+		r.p("- [`wrk-check.lua`](%s) and [`wrk-measure.lua`](%s): wrk's scripts for the warmup (status check) and\n", r.link("wrk-check.lua"), r.link("wrk-measure.lua"))
+		r.p("  measured passes.\n")
+	}
+	if len(r.s.Levers) > 0 {
+		r.p("- [`%s`](%s): each lever's latest before and after.\n", leversFile, r.link(leversFile))
+	}
 	r.p("- `reports/`: one HTML report per single load run (latency percentiles and throughput per second),\n")
 	r.p("  and wrk's output for each of its rounds (`*.wrk.txt`).\n")
 }
