@@ -106,7 +106,8 @@ func (s *Suite) goals() []Goal {
 	out = append(out, Goal{4, fmt.Sprintf("widemlp, batching busy / off ≥ %.0f× throughput, %d connections", goalWideBusyRatio, wc),
 		clientLoadtest, fmtRatioEstimate(wide), atLeast(wide, goalWideBusyRatio)})
 	measured, v := s.handlerAllocsGoal()
-	out = append(out, Goal{5, "0 allocs/op in steady state in every handler benchmark (`./serve`)", "go test", measured, v})
+	out = append(out, Goal{5, fmt.Sprintf("0 allocs/op in steady state in every %s benchmark, -benchtime=%s -count=%d",
+		handlerGoalBenchmark, s.Plan.HandlerBenchtime, s.Plan.HandlerCount), "go test", measured, v})
 	half := s.openRun(serverMlgate, halfSatFraction)
 	halfP99 := p99(half)
 	halfMeasured := "n/a"
@@ -129,23 +130,43 @@ func (s *Suite) busyOff(conns int) (tp, lat Estimate, v string) {
 	return tp, lat, v
 }
 
+// handlerGoalBenchmark names the benchmarks goal 5 is judged on: the
+// handler in memory, every sub-benchmark. ./serve's other benchmarks are
+// listed with their allocations, but BenchmarkLoopback's client reads each
+// answer with net/http's http.ReadResponse, whose allocations count in its
+// allocs/op too.
+const handlerGoalBenchmark = "BenchmarkHandler"
+
+// judgedForAllocs reports whether goal 5 is judged on benchmark name.
+func judgedForAllocs(name string) bool {
+	return name == handlerGoalBenchmark || strings.HasPrefix(name, handlerGoalBenchmark+"/")
+}
+
 // handlerAllocsGoal is goal 5's measured text and verdict: the handler
 // benchmarks that allocate, or how many allocate nothing.
 func (s *Suite) handlerAllocsGoal() (string, string) {
-	h := s.Handler
-	if h == nil || len(h.Allocs) == 0 {
-		return "n/a (no handler benchmark results)", "n/a"
+	var judged []BenchAllocs
+	if s.Handler != nil {
+		for _, a := range s.Handler.Allocs {
+			if judgedForAllocs(a.Name) {
+				judged = append(judged, a)
+			}
+		}
 	}
-	var bad []string
-	for _, a := range h.Allocs {
+	if len(judged) == 0 {
+		return "n/a (no " + handlerGoalBenchmark + " results)", "n/a"
+	}
+	var bad, names []string
+	for _, a := range judged {
+		names = append(names, strings.TrimPrefix(a.Name, "Benchmark"))
 		if a.Max > 0 {
-			bad = append(bad, fmt.Sprintf("%s %g allocs/op", a.Name, a.Max))
+			bad = append(bad, fmt.Sprintf("%s %g allocs/op", strings.TrimPrefix(a.Name, "Benchmark"), a.Max))
 		}
 	}
 	if len(bad) == 0 {
-		return fmt.Sprintf("all %d at 0 allocs/op in every one of %s", len(h.Allocs), plural(s.Plan.HandlerCount, "run")), "PASS"
+		return fmt.Sprintf("%s: 0 allocs/op in every one of %s", strings.Join(names, ", "), plural(s.Plan.HandlerCount, "run")), "PASS"
 	}
-	return strings.Join(bad, "; "), "FAIL"
+	return strings.Join(bad, "; ") + " (the most over the runs)", "FAIL"
 }
 
 // goalsTable writes the goal lines.
