@@ -60,9 +60,12 @@ func benchRunBinding(b *testing.B, m *Model, body []byte, rows int) {
 	if err := m.Plan().Decode(signature.FormatJSON, body, pb); err != nil {
 		b.Fatal(err)
 	}
-	p, err := m.workers[0].plan(pb, rows, true)
+	p, kept, err := m.workers[0].plan(pb, rows, true)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if !kept {
+		defer p.destroy()
 	}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -185,5 +186,31 @@ func TestResponseShape(t *testing.T) {
 		if got := string(predict(t, m, bodies[tt.version])); got != tt.want {
 			t.Errorf("v%d: got %s; want %s", tt.version, got, tt.want)
 		}
+	}
+}
+
+// TestLargeRunPlanNotKept runs a request whose tensors are larger than
+// maxKeptPlanBytes: it is answered, and the worker keeps no tensors for it
+// afterwards, while it keeps those of a small request.
+func TestLargeRunPlanNotKept(t *testing.T) {
+	m := load(t, testutil.RecordedModel(t, "churn-gbm", 1), Config{Workers: 1})
+	row := "[37, 36.0, 1306.52, 1]"
+	body := func(rows int) string {
+		return `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [` +
+			strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ") + `]}}`
+	}
+	large := maxKeptPlanBytes/(4*4) + 1 // float32 (rows, 4) in: over the cap alone
+	for _, rows := range []int{large, 3} {
+		got := predictions(t, predict(t, m, body(rows)))["probability"]
+		if len(got) != rows || got[rows-1] != got[0] {
+			t.Fatalf("%d rows: %d predictions", rows, len(got))
+		}
+	}
+	kept := map[int]int{}
+	for _, p := range m.workers[0].plans {
+		kept[p.rows] = p.bytes
+	}
+	if _, ok := kept[large]; ok || kept[3] == 0 {
+		t.Errorf("the worker keeps plans for %v rows (with their bytes); want one for 3 rows and none for %d", kept, large)
 	}
 }

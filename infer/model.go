@@ -378,9 +378,12 @@ func (m *Model) runBatch(w *worker, batch []*job) error {
 	m.stats.runs.Add(1)
 	m.stats.requests.Add(int64(len(batch)))
 	m.stats.rows.Add(int64(rows))
-	p, err := w.plan(batch[0].b, rows, m.bound)
+	p, kept, err := w.plan(batch[0].b, rows, m.bound)
 	if err != nil {
 		return fmt.Errorf("prepare tensors for %d rows: %w: %w", rows, ErrRun, err)
+	}
+	if !kept {
+		defer p.destroy()
 	}
 	if err := p.fill(batch); err != nil {
 		return fmt.Errorf("%w: %w", ErrRun, err)

@@ -14,6 +14,12 @@ import (
 // least recently used plan is destroyed to make room.
 const maxPlansPerWorker = 48
 
+// maxKeptPlanBytes is the largest plan a worker keeps. Tensors for more
+// (a request of thousands of rows) are made for the run and destroyed
+// after it, so that large requests of varied sizes do not pin up to
+// maxPlansPerWorker times their size.
+const maxKeptPlanBytes = 1 << 20
+
 // worker is one lane of concurrent ONNX Runtime calls on a model's session.
 // It owns tensors for the row counts it has run, so that a run with a row
 // count seen before allocates nothing. A worker is used by one goroutine at
@@ -43,6 +49,8 @@ type runPlan struct {
 	outViews []signature.Output
 	binding  *ort.IoBinding
 	lastUse  uint64
+	// bytes is the size of the plan's tensors.
+	bytes int
 }
 
 func (p *runPlan) destroy() {
@@ -69,18 +77,23 @@ func (w *worker) destroy() {
 }
 
 // plan returns the worker's tensors for inputs shaped like first's feeds with
-// rows total rows, creating them if needed.
-func (w *worker) plan(first *signature.Batch, rows int, bound bool) (*runPlan, error) {
+// rows total rows, creating them if needed. A plan larger than
+// maxKeptPlanBytes is not kept: the caller must destroy it after the run
+// (kept reports false).
+func (w *worker) plan(first *signature.Batch, rows int, bound bool) (p *runPlan, kept bool, err error) {
 	w.clock++
 	for _, p := range w.plans {
 		if p.rows == rows && (p.binding != nil) == bound && p.matches(first) {
 			p.lastUse = w.clock
-			return p, nil
+			return p, true, nil
 		}
 	}
-	p, err := w.m.newPlan(first, rows, bound)
+	p, err = w.m.newPlan(first, rows, bound)
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if p.bytes > maxKeptPlanBytes {
+		return p, false, nil
 	}
 	p.lastUse = w.clock
 	if len(w.plans) >= maxPlansPerWorker {
@@ -94,7 +107,7 @@ func (w *worker) plan(first *signature.Batch, rows int, bound bool) (*runPlan, e
 		w.plans = slices.Delete(w.plans, lru, lru+1)
 	}
 	w.plans = append(w.plans, p)
-	return p, nil
+	return p, true, nil
 }
 
 // matches reports whether p's input shapes fit b's feeds (all dimensions but
@@ -131,6 +144,7 @@ func (m *Model) newPlan(first *signature.Batch, rows int, bound bool) (_ *runPla
 			return nil, fmt.Errorf("input %s: %w", first.Feeds[i].Name, err)
 		}
 		view.Name = first.Feeds[i].Name
+		p.bytes += tensorBytes(view.DType, shape)
 		p.shapes = append(p.shapes, shape)
 		p.inputs = append(p.inputs, v)
 		p.inViews = append(p.inViews, view)
@@ -154,6 +168,7 @@ func (m *Model) newPlan(first *signature.Batch, rows int, bound bool) (_ *runPla
 			return nil, fmt.Errorf("output %s: %w", l.name, err)
 		}
 		view.Name = l.name
+		p.bytes += tensorBytes(l.dtype, shape)
 		p.outputs = append(p.outputs, v)
 		p.outViews = append(p.outViews, view)
 		if err := p.binding.BindOutput(m.outputs[i].name, v); err != nil {
@@ -161,6 +176,25 @@ func (m *Model) newPlan(first *signature.Batch, rows int, bound bool) (_ *runPla
 		}
 	}
 	return p, nil
+}
+
+// tensorBytes is the size of a tensor of dtype and shape; a string
+// element counts as a string header.
+func tensorBytes(dtype signature.DType, shape []int64) int {
+	size := 16
+	switch dtype {
+	case signature.Float32, signature.Int32:
+		size = 4
+	case signature.Float64, signature.Int64:
+		size = 8
+	case signature.Bool:
+		size = 1
+	}
+	n := size
+	for _, d := range shape {
+		n *= int(d)
+	}
+	return n
 }
 
 // outLayout is what the load-time probe learned about one output.

@@ -53,8 +53,12 @@ func (c *s3Clients) get() (*minio.Client, error) {
 		}
 		tr.ResponseHeaderTimeout = c.timeout
 		c.transport = tr
+		creds := credentials.New(newS3Chain(c.cfg, c.timeout))
+		if c.cfg.Anonymous {
+			creds = credentials.New(&credentials.Static{Value: credentials.Value{SignerType: credentials.SignatureAnonymous}})
+		}
 		c.client, err = minio.New(endpoint, &minio.Options{
-			Creds:        credentials.NewStaticV4(c.cfg.AccessKeyID, c.cfg.SecretAccessKey, c.cfg.SessionToken),
+			Creds:        creds,
 			Secure:       secure,
 			Transport:    tr,
 			Region:       c.cfg.Region,
@@ -173,20 +177,26 @@ func (s *s3Store) Download(ctx context.Context, file string, w io.Writer) (int64
 	return n, nil
 }
 
-// s3Error maps S3 error codes to the resolver's sentinels.
+// s3Error maps S3 error codes to the resolver's sentinels. An endpoint that
+// does not answer, or answers 5xx, is unreachable: the version is not at
+// fault.
 func s3Error(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, ErrInvalid) { // a size limit
+	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnauthorized) { // a size limit, no credentials
 		return err
 	}
-	switch minio.ToErrorResponse(err).Code {
+	var resp minio.ErrorResponse
+	errors.As(err, &resp)
+	switch resp.Code {
 	case "NoSuchKey", "NoSuchBucket":
 		return withKind(ErrNotFound, err)
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken":
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidTokenId":
 		return withKind(ErrUnauthorized, err)
-	default:
-		return withKind(ErrUnavailable, err)
 	}
+	if (resp.Code == "" && !errors.Is(err, errStalled) && !errors.Is(err, io.ErrUnexpectedEOF)) || resp.StatusCode >= 500 {
+		return withKind(ErrUnavailable, withKind(errUnreachable, err))
+	}
+	return withKind(ErrUnavailable, err)
 }

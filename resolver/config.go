@@ -115,20 +115,62 @@ type Config struct {
 }
 
 // S3Config configures s3:// artifact downloads, mirroring the settings
-// MLflow's own S3 artifact repository reads from the environment.
+// MLflow's own S3 artifact repository (boto3) reads from the environment.
+//
+// Requests are signed with the first credentials found, in the order AWS
+// clients use: AccessKeyID and SecretAccessKey; the shared credentials
+// file's profile; web identity; the container or instance role. When none
+// of them gives credentials, a download fails with an error naming each
+// source and why it gave none; requests are sent unsigned only when
+// Anonymous is set.
 type S3Config struct {
 	// EndpointURL is an S3-compatible endpoint such as http://minio:9000.
-	// Empty means AWS S3 (MLFLOW_S3_ENDPOINT_URL).
+	// Empty means AWS S3 (MLFLOW_S3_ENDPOINT_URL). Signed requests go only
+	// here.
 	EndpointURL string
 	// IgnoreTLS skips certificate verification (MLFLOW_S3_IGNORE_TLS).
 	IgnoreTLS bool
-	// AccessKeyID, SecretAccessKey and SessionToken are static credentials.
-	// Empty AccessKeyID means anonymous access (AWS_ACCESS_KEY_ID,
-	// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+	// AccessKeyID, SecretAccessKey and SessionToken are static keys, the
+	// first source tried; both halves or neither must be set
+	// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
 	AccessKeyID, SecretAccessKey, SessionToken string
-	// Region is the bucket region. Empty means us-east-1
-	// (AWS_REGION, else AWS_DEFAULT_REGION).
+	// Region is the bucket region. Empty means us-east-1 for requests, and
+	// the global AWS STS endpoint for web identity (AWS_REGION, else
+	// AWS_DEFAULT_REGION).
 	Region string
+	// SharedCredentialsFile is the INI file of profiles, the second
+	// source. Empty means ~/.aws/credentials, skipped when it does not
+	// exist (AWS_SHARED_CREDENTIALS_FILE). ~/.aws/config is not read.
+	SharedCredentialsFile string
+	// Profile is the profile of SharedCredentialsFile. Empty means
+	// "default", skipped when the file has no such profile; a profile
+	// named here must exist (AWS_PROFILE).
+	Profile string
+	// WebIdentityTokenFile holds a token (an EKS service account token, as
+	// IRSA mounts it) exchanged for credentials with STS
+	// AssumeRoleWithWebIdentity as RoleARN, the third source; empty skips
+	// it (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN,
+	// AWS_ROLE_SESSION_NAME).
+	WebIdentityTokenFile, RoleARN, RoleSessionName string
+	// STSEndpoint receives the web identity token. Empty means AWS STS in
+	// Region (AWS_ENDPOINT_URL_STS).
+	STSEndpoint string
+	// MetadataEndpoint is the EC2 instance metadata service, the last
+	// source (ECS and EKS Pod Identity container credentials are used
+	// instead when AWS_CONTAINER_CREDENTIALS_* is set). Empty means
+	// http://169.254.169.254 (AWS_EC2_METADATA_SERVICE_ENDPOINT).
+	MetadataEndpoint string
+	// MetadataDisabled skips the container and instance role
+	// (AWS_EC2_METADATA_DISABLED).
+	MetadataDisabled bool
+	// MetadataTimeout bounds one attempt at the container or instance
+	// role. Zero means DefaultMetadataTimeout
+	// (AWS_METADATA_SERVICE_TIMEOUT, in seconds).
+	MetadataTimeout time.Duration
+	// Anonymous sends unsigned requests, for a public bucket, and looks
+	// for no credentials. It has no MLflow variable; mlgate sets it from
+	// s3.anonymous (MLGATE_S3_ANONYMOUS).
+	Anonymous bool
 }
 
 // ConfigFromEnv reads the MLflow client settings from getenv (normally
@@ -136,8 +178,8 @@ type S3Config struct {
 // MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD,
 // MLFLOW_TRACKING_INSECURE_TLS, MLFLOW_TRACKING_SERVER_CERT_PATH,
 // MLFLOW_TRACKING_CLIENT_CERT_PATH, MLFLOW_HTTP_REQUEST_TIMEOUT, and for S3
-// MLFLOW_S3_ENDPOINT_URL, MLFLOW_S3_IGNORE_TLS, AWS_ACCESS_KEY_ID,
-// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION and AWS_DEFAULT_REGION.
+// MLFLOW_S3_ENDPOINT_URL, MLFLOW_S3_IGNORE_TLS and the AWS variables S3Config
+// names.
 // Unset variables leave the field at its zero value. A malformed value is an
 // error naming the variable.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
@@ -156,12 +198,30 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			SecretAccessKey: get("AWS_SECRET_ACCESS_KEY"),
 			SessionToken:    get("AWS_SESSION_TOKEN"),
 			Region:          get("AWS_REGION"),
+
+			SharedCredentialsFile: get("AWS_SHARED_CREDENTIALS_FILE"),
+			Profile:               get("AWS_PROFILE"),
+			WebIdentityTokenFile:  get("AWS_WEB_IDENTITY_TOKEN_FILE"),
+			RoleARN:               get("AWS_ROLE_ARN"),
+			RoleSessionName:       get("AWS_ROLE_SESSION_NAME"),
+			STSEndpoint:           get("AWS_ENDPOINT_URL_STS"),
+			MetadataEndpoint:      get("AWS_EC2_METADATA_SERVICE_ENDPOINT"),
 		},
 	}
 	if cfg.S3.Region == "" {
 		cfg.S3.Region = get("AWS_DEFAULT_REGION")
 	}
 	var err error
+	if cfg.S3.MetadataDisabled, err = parseEnvBool("AWS_EC2_METADATA_DISABLED", get("AWS_EC2_METADATA_DISABLED")); err != nil {
+		return Config{}, err
+	}
+	if v := get("AWS_METADATA_SERVICE_TIMEOUT"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs <= 0 || secs > 1e6 {
+			return Config{}, fmt.Errorf("AWS_METADATA_SERVICE_TIMEOUT=%q: want a positive number of seconds: %w", v, ErrInvalid)
+		}
+		cfg.S3.MetadataTimeout = time.Duration(secs * float64(time.Second))
+	}
 	if cfg.InsecureTLS, err = parseEnvBool("MLFLOW_TRACKING_INSECURE_TLS", get("MLFLOW_TRACKING_INSECURE_TLS")); err != nil {
 		return Config{}, err
 	}

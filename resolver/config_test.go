@@ -27,19 +27,28 @@ import (
 
 func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{
-		"MLFLOW_TRACKING_URI":              "http://mlflow:5000",
-		"MLFLOW_REGISTRY_URI":              "sqlite:////srv/mlflow.db",
-		"MLFLOW_TRACKING_TOKEN":            "tok",
-		"MLFLOW_TRACKING_USERNAME":         "alice",
-		"MLFLOW_TRACKING_PASSWORD":         " pass ",
-		"MLFLOW_TRACKING_INSECURE_TLS":     "TRUE",
-		"MLFLOW_TRACKING_CLIENT_CERT_PATH": "/etc/mlgate/client.pem",
-		"MLFLOW_HTTP_REQUEST_TIMEOUT":      "2.5",
-		"MLFLOW_S3_ENDPOINT_URL":           "http://minio:9000",
-		"MLFLOW_S3_IGNORE_TLS":             "1",
-		"AWS_ACCESS_KEY_ID":                "ak",
-		"AWS_SECRET_ACCESS_KEY":            "sk",
-		"AWS_DEFAULT_REGION":               "eu-west-1",
+		"MLFLOW_TRACKING_URI":               "http://mlflow:5000",
+		"MLFLOW_REGISTRY_URI":               "sqlite:////srv/mlflow.db",
+		"MLFLOW_TRACKING_TOKEN":             "tok",
+		"MLFLOW_TRACKING_USERNAME":          "alice",
+		"MLFLOW_TRACKING_PASSWORD":          " pass ",
+		"MLFLOW_TRACKING_INSECURE_TLS":      "TRUE",
+		"MLFLOW_TRACKING_CLIENT_CERT_PATH":  "/etc/mlgate/client.pem",
+		"MLFLOW_HTTP_REQUEST_TIMEOUT":       "2.5",
+		"MLFLOW_S3_ENDPOINT_URL":            "http://minio:9000",
+		"MLFLOW_S3_IGNORE_TLS":              "1",
+		"AWS_ACCESS_KEY_ID":                 "ak",
+		"AWS_SECRET_ACCESS_KEY":             "sk",
+		"AWS_DEFAULT_REGION":                "eu-west-1",
+		"AWS_SHARED_CREDENTIALS_FILE":       "/etc/mlgate/aws-credentials",
+		"AWS_PROFILE":                       "serving",
+		"AWS_WEB_IDENTITY_TOKEN_FILE":       "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+		"AWS_ROLE_ARN":                      "arn:aws:iam::123456789012:role/mlgate",
+		"AWS_ROLE_SESSION_NAME":             "mlgate-1",
+		"AWS_ENDPOINT_URL_STS":              "https://sts.eu-west-1.amazonaws.com",
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://[fd00:ec2::254]",
+		"AWS_EC2_METADATA_DISABLED":         "true",
+		"AWS_METADATA_SERVICE_TIMEOUT":      "2",
 	}
 	got, err := ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
@@ -48,7 +57,11 @@ func TestConfigFromEnv(t *testing.T) {
 	want := Config{
 		TrackingURI: "http://mlflow:5000", RegistryURI: "sqlite:////srv/mlflow.db", Token: "tok", Username: "alice",
 		Password: " pass ", InsecureTLS: true, ClientCertPath: "/etc/mlgate/client.pem", Timeout: 2500 * time.Millisecond,
-		S3: S3Config{EndpointURL: "http://minio:9000", IgnoreTLS: true, AccessKeyID: "ak", SecretAccessKey: "sk", Region: "eu-west-1"},
+		S3: S3Config{EndpointURL: "http://minio:9000", IgnoreTLS: true, AccessKeyID: "ak", SecretAccessKey: "sk", Region: "eu-west-1",
+			SharedCredentialsFile: "/etc/mlgate/aws-credentials", Profile: "serving",
+			WebIdentityTokenFile: "/var/run/secrets/eks.amazonaws.com/serviceaccount/token", RoleARN: "arn:aws:iam::123456789012:role/mlgate",
+			RoleSessionName: "mlgate-1", STSEndpoint: "https://sts.eu-west-1.amazonaws.com",
+			MetadataEndpoint: "http://[fd00:ec2::254]", MetadataDisabled: true, MetadataTimeout: 2 * time.Second},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -58,6 +71,8 @@ func TestConfigFromEnv(t *testing.T) {
 		"MLFLOW_TRACKING_INSECURE_TLS": "yes",
 		"MLFLOW_S3_IGNORE_TLS":         "on",
 		"MLFLOW_HTTP_REQUEST_TIMEOUT":  "30s",
+		"AWS_EC2_METADATA_DISABLED":    "yes",
+		"AWS_METADATA_SERVICE_TIMEOUT": "-1",
 	} {
 		_, err := ConfigFromEnv(func(key string) string {
 			if key == k {

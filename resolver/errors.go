@@ -32,6 +32,12 @@ var (
 	ErrInvalid = errors.New("invalid")
 )
 
+// errUnreachable marks an ErrUnavailable failure in which the registry or
+// artifact store gave no answer (refused, reset, timed out) or answered
+// 5xx: it says nothing about the version being fetched, so the Watcher
+// retries it without counting the failure towards giving up on it.
+var errUnreachable = errors.New("unreachable")
+
 // APIError is an error response from an MLflow server. Its Unwrap returns the
 // sentinel the response maps to, so errors.Is(err, ErrNotFound) works on it.
 type APIError struct {

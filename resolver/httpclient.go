@@ -160,7 +160,8 @@ func (c *httpClient) doJSON(ctx context.Context, method, target string, body []b
 
 // transportError classifies a failure to get an answer. A cancelled caller
 // context is reported as such; everything else (refused, reset, timed out,
-// truncated) is ErrUnavailable.
+// truncated) is ErrUnavailable, and unreachable unless the body was
+// truncated.
 func (c *httpClient) transportError(parent context.Context, method, u string, err error) error {
 	u = Redact(u)
 	if perr := parent.Err(); perr != nil {
@@ -179,10 +180,14 @@ func (c *httpClient) transportError(parent context.Context, method, u string, er
 	if errors.As(err, &ue) {
 		err = ue.Err // the message names the method and URL already
 	}
-	if timeout {
-		return fmt.Errorf("%s %s: no answer within %v: %w", method, u, c.timeout, withKind(ErrUnavailable, err))
+	cause := err
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		cause = withKind(errUnreachable, err)
 	}
-	return fmt.Errorf("%s %s: unreachable: %w", method, u, withKind(ErrUnavailable, err))
+	if timeout {
+		return fmt.Errorf("%s %s: no answer within %v: %w", method, u, c.timeout, withKind(ErrUnavailable, cause))
+	}
+	return fmt.Errorf("%s %s: unreachable: %w", method, u, withKind(ErrUnavailable, cause))
 }
 
 // aliasNotFound matches the message MLflow's SQL store returns, with status

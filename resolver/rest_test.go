@@ -244,12 +244,12 @@ func TestRESTOutages(t *testing.T) {
 	}{
 		{fakemlflow.Unavailable, "status 503"},
 		{fakemlflow.Refuse, "EOF"},
-		{fakemlflow.Hang, "no answer within 300ms"},
+		{fakemlflow.Hang, "no answer within 2s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.wantText, func(t *testing.T) {
 			s := fakemlflow.New(t)
-			r := newResolver(t, Config{TrackingURI: s.URL(), Timeout: 300 * time.Millisecond})
+			r := newResolver(t, Config{TrackingURI: s.URL(), Timeout: 2 * time.Second})
 			s.SetDown(tt.mode)
 			_, err := r.Check(context.Background(), mustURI(t, "models:/churn-gbm@champion"))
 			checkIs(t, err, ErrUnavailable)

@@ -66,7 +66,9 @@ type WatchConfig struct {
 	Jitter float64
 	// MaxAttempts is how many times one version may fail to download or
 	// load before the watcher gives up on it, until the URI points at
-	// another version. Zero means 5.
+	// another version. Zero means 5. A failure to reach the registry or
+	// the artifact store (no answer, or 5xx) does not count: the version
+	// is retried with backoff until the store answers.
 	MaxAttempts int
 	// RetryBackoff is the wait after the first failure of a version; it
 	// doubles with each further failure, up to four poll intervals. Zero
@@ -140,9 +142,11 @@ type ref struct {
 
 	mu sync.Mutex // guards the fields below
 	st RefStatus
-	// failKey is the version that has been failing; failures counts them.
+	// failKey is the version that has been failing; failures counts its
+	// attempts, faults those that were not the store being unreachable.
 	failKey   string
 	failures  int
+	faults    int
 	nextRetry time.Time
 }
 
@@ -169,8 +173,9 @@ type RefStatus struct {
 	// cleared by the next successful swap or check.
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-	// Pending names a version that failed to deploy and will be retried;
-	// GaveUp is true once it failed MaxAttempts times.
+	// Pending names a version that failed to deploy and will be retried,
+	// PendingFailures how many times; GaveUp is true once it failed
+	// MaxAttempts times for a reason other than an unreachable store.
 	Pending         string `json:"pending_version,omitempty"`
 	PendingFailures int    `json:"pending_failures,omitempty"`
 	GaveUp          bool   `json:"gave_up,omitempty"`
@@ -322,7 +327,7 @@ func (w *Watcher) served(rf *ref, res *Resolution, now time.Time, fromCache bool
 	}
 	rf.st.Missing, rf.st.Withdrawn = false, false
 	rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
-	rf.failKey, rf.failures = "", 0
+	rf.failKey, rf.failures, rf.faults = "", 0, 0
 	if prev != nil {
 		rf.st.Swaps++
 	}
@@ -508,7 +513,7 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 		rf.mu.Lock()
 		rf.st.FromCache = false
 		if rf.failKey != "" { // the alias moved back to what serves
-			rf.failKey, rf.failures, rf.nextRetry = "", 0, time.Time{}
+			rf.failKey, rf.failures, rf.faults, rf.nextRetry = "", 0, 0, time.Time{}
 			rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
 		}
 		rf.st.LastError = ""
@@ -523,10 +528,10 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 	}
 	rf.mu.Lock()
 	if rf.failKey != key {
-		rf.failKey, rf.failures, rf.nextRetry = key, 0, time.Time{}
+		rf.failKey, rf.failures, rf.faults, rf.nextRetry = key, 0, 0, time.Time{}
 		rf.st.GaveUp = false
 	}
-	gaveUp := rf.failures >= w.cfg.MaxAttempts
+	gaveUp := rf.faults >= w.cfg.MaxAttempts
 	early := !force && now.Before(rf.nextRetry)
 	rf.mu.Unlock()
 	if gaveUp || early {
@@ -597,15 +602,18 @@ func (w *Watcher) failed(rf *ref, now time.Time, key string, err error, counted 
 	}
 	rf.st.Failures++
 	if rf.failKey != key {
-		rf.failKey, rf.failures = key, 0
+		rf.failKey, rf.failures, rf.faults = key, 0, 0
 	}
 	rf.failures++
+	if !errors.Is(err, errUnreachable) {
+		rf.faults++
+	}
 	backoff := w.cfg.RetryBackoff << min(rf.failures-1, 16)
 	backoff = min(backoff, 4*w.cfg.PollInterval)
 	rf.nextRetry = now.Add(backoff)
 	rf.st.Pending = keyVersion(key)
 	rf.st.PendingFailures = rf.failures
-	rf.st.GaveUp = rf.failures >= w.cfg.MaxAttempts
+	rf.st.GaveUp = rf.faults >= w.cfg.MaxAttempts
 }
 
 func versionOf(r *Resolution) string {

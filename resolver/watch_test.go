@@ -33,14 +33,25 @@ func (d *recordingDeployer) Withdraw(URI, error) {}
 // its own context ends instead of waiting with it. With a download
 // deadline the hanging check itself ends, the version is recorded as
 // failing, and the version serving keeps serving. (Before: Refresh was
-// still blocked 20 s after its 5 s context ended.)
+// still blocked 20 s after its 5 s context ended.) Version 1 is put in the
+// cache first with no download deadline to speak of, so only the stalled
+// download meets the short deadline, however busy the machine.
 func TestRefreshNotBlockedByHangingDownload(t *testing.T) {
 	for _, deadline := range []time.Duration{time.Hour, 100 * time.Millisecond} {
 		s := fakemlflow.New(t)
-		r := newResolver(t, Config{TrackingURI: s.URL(), Timeout: time.Hour, DownloadTimeout: deadline, MinDownloadRate: -1})
+		cacheDir := t.TempDir()
+		warm := newResolver(t, Config{TrackingURI: s.URL(), CacheDir: cacheDir, Timeout: time.Hour, DownloadTimeout: time.Hour, MinDownloadRate: -1})
+		u := mustURI(t, "models:/churn-gbm@champion")
+		res, err := warm.Resolve(context.Background(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := warm.Fetch(context.Background(), res); err != nil {
+			t.Fatal(err)
+		}
+		r := newResolver(t, Config{TrackingURI: s.URL(), CacheDir: cacheDir, Timeout: time.Hour, DownloadTimeout: deadline, MinDownloadRate: -1})
 		d := &recordingDeployer{}
 		w := NewWatcher(r, d, WatchConfig{PollInterval: time.Hour, CheckTimeout: time.Hour})
-		u := mustURI(t, "models:/churn-gbm@champion")
 		if err := w.Watch(context.Background(), u); err != nil {
 			t.Fatal(err)
 		}

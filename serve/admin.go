@@ -84,13 +84,16 @@ type RouteStatus struct {
 // TargetStatus describes one target of a route: which version it serves,
 // since when, how fresh that answer is, and its recent swaps.
 type TargetStatus struct {
-	URI     string        `json:"uri"`
-	Alias   string        `json:"alias,omitempty"`
-	Weight  float64       `json:"weight"`
-	Serving *ServingInfo  `json:"serving"`
-	Model   *infer.Info   `json:"model,omitempty"`
-	Follow  *FollowStatus `json:"registry,omitempty"`
-	Swaps   []Swap        `json:"swaps"`
+	URI     string       `json:"uri"`
+	Alias   string       `json:"alias,omitempty"`
+	Weight  float64      `json:"weight"`
+	Serving *ServingInfo `json:"serving"`
+	Model   *infer.Info  `json:"model,omitempty"`
+	// Limits are the max_rows and max_elements of a request to the
+	// serving version, defaults resolved.
+	Limits *Limits       `json:"limits,omitempty"`
+	Follow *FollowStatus `json:"registry,omitempty"`
+	Swaps  []Swap        `json:"swaps"`
 }
 
 // ServingInfo is the provenance of the version serving a target.
@@ -117,6 +120,8 @@ func (s *Server) Status() ModelsStatus {
 			ts := TargetStatus{URI: tg.b.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, tg.b.history...)}
 			if d := tg.b.cur.Load(); d != nil {
 				ts.Serving = &ServingInfo{Provenance: d.prov, LoadedSince: d.since}
+				lim := d.model.Plan().Limits(r.limits)
+				ts.Limits = &Limits{MaxRows: lim.MaxRows, MaxElements: lim.MaxElements}
 				if in, ok := d.model.(interface{ Info() infer.Info }); ok {
 					info := in.Info()
 					ts.Model = &info

@@ -52,6 +52,8 @@ func classify(err error, tag string) (status int, code, msg string) {
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.code, prefix + he.msg
+	case errors.As(err, &se) && se.Limit != "":
+		return fasthttp.StatusRequestEntityTooLarge, se.Code, prefix + se.Message + limitAdvice(se.Limit)
 	case errors.As(err, &se):
 		return fasthttp.StatusBadRequest, se.Code, prefix + se.Message
 	case errors.Is(err, ErrDisabled):

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -27,11 +28,13 @@ const maxPooledResponse = 1 << 20
 
 var responsePool = sync.Pool{New: func() any { return &responseBuf{b: make([]byte, 0, 4096)} }}
 
-// invocations serves one scoring request on route r: admit it, choose the
-// target, stamp provenance, check the media type, decode and validate
-// against the model's signature, run, encode, and record metrics (and a
-// span when tracing is on). It allocates nothing once pools are warm and
-// tracing is off.
+// invocations serves one scoring request on route r, within a deadline
+// that starts now, the request having been read: admit it, choose the
+// target, stamp provenance, check the media type, measure the body within
+// the route's limits and admit the memory it will hold, decode and
+// validate against the model's signature, run, encode, and record metrics
+// (and a span when tracing is on). It allocates nothing once pools are
+// warm and tracing is off.
 func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if !ctx.IsPost() {
@@ -40,18 +43,23 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 		return
 	}
 	start := time.Now()
+	dc := startDeadline(s.cfg.RequestTimeout)
+	defer dc.stop()
 	if reason, ok := s.enter(ctx, r); !ok {
 		s.rejected(ctx, r, reason)
 		return
 	}
 	defer s.leave()
 	rs := s.startRequestSpan(ctx, r)
+	if rs.ctx != nil {
+		dc.values = rs.ctx
+	}
 	var (
 		d     *deployment
 		tg    *target
 		infer time.Duration
 	)
-	s.serveInvocation(ctx, r, rs, &d, &tg, &infer)
+	s.serveInvocation(ctx, dc, r, rs, &d, &tg, &infer)
 	status := ctx.Response.StatusCode()
 	if d != nil {
 		if rec := s.recorder(r, tg, d); rec != nil {
@@ -62,14 +70,14 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, r *route) {
 	rs.end(status)
 }
 
-// serveInvocation does the work of invocations; the deployment it chose
-// (with a reference held) and the time spent in the model are handed back
-// for metrics.
-func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, r *route, rs requestSpan, dp **deployment, tgp **target, inferTime *time.Duration) {
+// serveInvocation does the work of invocations within the request's
+// deadline dc; the deployment it chose (with a reference held) and the
+// time spent in the model are handed back for metrics.
+func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, r *route, rs requestSpan, dp **deployment, tgp **target, inferTime *time.Duration) {
 	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	buf := responsePool.Get().(*responseBuf)
 	defer func() {
-		if cap(buf.b) <= maxPooledResponse {
+		if cap(buf.b) <= maxPooledResponse && cap(buf.key) <= maxPooledResponse {
 			responsePool.Put(buf)
 		}
 	}()
@@ -102,26 +110,33 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, r *route, rs requestS
 		shadowStart = time.Now() // the primary's latency, compared with the shadow's
 	}
 	plan := d.model.Plan()
+	sp := rs.child("validate")
+	cost, err := plan.Measure(format, ctx.PostBody(), r.limits)
+	if err != nil {
+		endChild(sp, err)
+		s.decodeError(ctx, err, d.errorTag)
+		return
+	}
+	res, ok := s.admitBytes(ctx, r, cost.Memory())
+	if !ok {
+		endChild(sp, nil)
+		return
+	}
+	defer s.releaseBytes(res)
 	b := plan.GetBatch()
 	defer plan.PutBatch(b)
-	sp := rs.child("validate")
-	err = plan.Decode(format, ctx.PostBody(), b)
+	err = plan.DecodeMeasured(dc, ctx.PostBody(), cost, b)
 	endChild(sp, err)
 	if err != nil {
-		writeError(ctx, err, d.errorTag)
+		s.decodeError(ctx, err, d.errorTag)
 		return
 	}
 
-	dc := startDeadline(s.cfg.RequestTimeout)
-	if rs.ctx != nil {
-		dc.values = rs.ctx
-	}
 	sp = rs.child("infer")
 	inferStart := time.Now()
 	out, err := d.model.Predict(dc, b, buf.b[:0])
 	*inferTime = time.Since(inferStart)
 	endChild(sp, err)
-	dc.stop()
 	if err != nil {
 		status, _, _ := classify(err, d.errorTag)
 		s.logRequestError(rs.logContext(ctx), status, r.name, d.errorTag, err)
@@ -138,6 +153,16 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, r *route, rs requestS
 			body: bytes.Clone(ctx.PostBody()), primary: bytes.Clone(out),
 		})
 	}
+}
+
+// decodeError answers a request that could not be measured or decoded,
+// counting those refused for a limit.
+func (s *Server) decodeError(ctx *fasthttp.RequestCtx, err error, tag string) {
+	var se *signature.Error
+	if errors.As(err, &se) && se.Limit != "" {
+		s.refusedForLimit()
+	}
+	writeError(ctx, err, tag)
 }
 
 // mediaFormat maps a Content-Type to a request format the way MLflow's

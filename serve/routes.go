@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mlgate/mlgate/signature"
 	"github.com/mlgate/mlgate/telemetry"
 )
 
@@ -27,6 +28,9 @@ type RouteSpec struct {
 	Shadow *ShadowSpec
 	// NoOverride ignores the X-Model-Alias override header.
 	NoOverride bool
+	// Limits bounds the work of one request on this route; zero fields
+	// take the server's.
+	Limits Limits
 }
 
 // TargetSpec is one model URI of a route.
@@ -95,6 +99,9 @@ type route struct {
 	noOverride   bool
 	aliasList    string
 	shadow       *shadowRoute
+	// limits bounds each request's work; zero fields are the model's
+	// defaults.
+	limits signature.Limits
 	// rejectRec counts admission rejections on the route.
 	rejectRec *telemetry.RequestRecorder
 }
@@ -156,7 +163,11 @@ func (s *Server) SetRoutes(specs []RouteSpec, defaultRoute string) (removed []st
 		if len(spec.Targets) == 0 {
 			return nil, fmt.Errorf("route %s: no model", spec.Name)
 		}
-		r := &route{name: spec.Name, nameHdr: []byte(spec.Name), salt: []byte(spec.Name), noOverride: spec.NoOverride}
+		if spec.Limits.MaxRows < 0 || spec.Limits.MaxElements < 0 {
+			return nil, fmt.Errorf("route %s: limits must not be negative", spec.Name)
+		}
+		r := &route{name: spec.Name, nameHdr: []byte(spec.Name), salt: []byte(spec.Name), noOverride: spec.NoOverride,
+			limits: s.routeLimits(spec.Limits)}
 		if s.cfg.Instruments != nil {
 			r.rejectRec = s.cfg.Instruments.NewRequestRecorder(spec.Name, "", "", "")
 		}

@@ -43,6 +43,24 @@ type Config struct {
 	// MaxBodyBytes caps request bodies; a larger one gets 413. Zero means
 	// 16 MiB.
 	MaxBodyBytes int
+	// MaxRows bounds the rows of one scoring request; a request with more
+	// gets 413 naming max_rows. Zero means MaxElements divided by the
+	// serving model's values per row (signature.Plan.RowWidth). A route's
+	// Limits override it.
+	MaxRows int
+	// MaxElements bounds the values of one scoring request: the scalars of
+	// its data and the cells (rows × columns) it decodes into; a request
+	// with more gets 413 naming max_elements. Zero means 1,048,576
+	// (signature.DefaultMaxElements). A route's Limits override it.
+	MaxElements int
+	// MaxInflightBytes bounds the memory the scoring requests being served
+	// hold, each counted from the moment its body has been measured until
+	// its response is ready, by signature.Cost.Memory (its body, parsed
+	// values, feeds, tensors and response). A request that does not fit
+	// waits like one over MaxInflight, then gets 429; one that needs more
+	// than all of it is served alone. Zero means 256 MiB; negative means
+	// no limit.
+	MaxInflightBytes int64
 	// ReadHeaderTimeout bounds reading a request's headers: from a new
 	// connection's accept, or a kept-alive connection's next first byte, to
 	// the end of the headers (TLS handshake included). A slower client is
@@ -151,6 +169,9 @@ func (c Config) withDefaults() Config {
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = 10 * time.Second
 	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = defaultMaxInflightBytes
+	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 30 * time.Second
 	}
@@ -193,6 +214,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("request timeout %s: must be positive", c.RequestTimeout)
 	case c.MaxBodyBytes < 0:
 		return fmt.Errorf("max body bytes %d: must be positive", c.MaxBodyBytes)
+	case c.MaxRows < 0, c.MaxElements < 0:
+		return errors.New("max rows and max elements must not be negative")
 	case c.ReadHeaderTimeout < 0, c.ReadTimeout < 0, c.WriteTimeout < 0, c.IdleTimeout < 0:
 		return errors.New("read header, read, write and idle timeouts must be positive")
 	case c.MaxConns < 0, c.MaxConnsPerIP < 0:

@@ -140,12 +140,12 @@ func (p *shadowPool) run(j *shadowJob) {
 	plan := d.model.Plan()
 	b := plan.GetBatch()
 	defer plan.PutBatch(b)
-	if err := plan.Decode(j.format, j.body, b); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.RequestTimeout)
+	defer cancel()
+	if err := plan.DecodeLimited(ctx, j.format, j.body, b, j.route.limits); err != nil {
 		st.fail(d.errorTag + ": " + err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.RequestTimeout)
-	defer cancel()
 	out, err := d.model.Predict(ctx, b, nil)
 	if err != nil {
 		st.fail(d.errorTag + ": " + err.Error())

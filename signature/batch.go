@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"context"
 	"unsafe"
 
 	"github.com/valyala/fastjson"
@@ -43,8 +44,21 @@ type scratch struct {
 	vals  []*fastjson.Value
 	shape []int64
 	flat  []int64
+	// seen marks the properties of the objects being validated.
+	seen []bool
 
 	// Request state.
+	ctx context.Context // set only while decoding
+	lim Limits
+	// measured is the body's measure when known is set (the caller had
+	// it); otherwise the decoder measures the body itself.
+	measured Cost
+	known    bool
+	// ticks counts converted values, to look at ctx now and then.
+	ticks int
+	// budget is what remains of the scalars the body holds, for tensors
+	// whose shape is inferred from their first items.
+	budget int
 	format string // the format key ("dataframe_split", ...), or "CSV"
 	root   *fastjson.Value
 	csv    bool
@@ -52,8 +66,9 @@ type scratch struct {
 	strict bool // "instances" records: every record must have the same keys
 
 	// Sizes seen, for the pool's cap.
-	maxBody int
-	maxRows int
+	maxBody   int
+	maxRows   int
+	maxValues int
 }
 
 // span is one CSV field: bytes [start, end) of scratch.body, or of
@@ -123,9 +138,10 @@ func (b *Batch) retained() int {
 		n += 4*cap(f.F32) + 8*cap(f.F64) + 4*cap(f.I32) + 8*cap(f.I64) + cap(f.B) + 16*cap(f.S)
 	}
 	s := b.scratch
-	n += cap(s.num) + cap(s.body) + cap(s.text) +
+	n += cap(s.num) + cap(s.body) + cap(s.text) + cap(s.seen) +
 		8*cap(s.cells) + int(unsafe.Sizeof(span{}))*cap(s.spans) + 16*cap(s.keys) +
-		s.maxBody // the parser's copy of the body, and about as much in parsed values
+		s.maxBody + // the parser's copy of the body
+		int(unsafe.Sizeof(fastjson.Value{}))*max(valueCacheCap(&s.parser), s.maxValues) // and its values
 	return n
 }
 

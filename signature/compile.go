@@ -26,7 +26,15 @@ type Plan struct {
 	fields     []field
 	index      map[string]int
 	params     []ParamSpec
-	pool       sync.Pool
+	// paramIndex maps param names to params when there are more than
+	// linearKeys of them.
+	paramIndex map[string]int
+	// inputIndex maps graph input names to their position.
+	inputIndex map[string]int
+	// rowWidth is the number of values one row of a request carries; see
+	// RowWidth.
+	rowWidth int
+	pool     sync.Pool
 }
 
 type planMode uint8
@@ -91,25 +99,35 @@ func (f *field) label() string {
 // graph element types are float32, float64, int32, int64, bool and string.
 // An error names the mismatch, e.g. a signature column with no graph input,
 // a graph dimension that disagrees with the signature, or an element type
-// the graph cannot take. Compile keeps no reference to inputs or its shapes.
+// the graph cannot take. A graph may have at most MaxColumns inputs.
+// Compile takes time linear in the number of inputs and columns, and keeps
+// no reference to inputs or its shapes.
 func Compile(sig *Signature, inputs []GraphTensor) (*Plan, error) {
 	if len(inputs) == 0 {
 		return nil, errors.New("model graph has no inputs")
 	}
-	p := &Plan{sig: sig, inputs: make([]GraphTensor, len(inputs))}
+	if len(inputs) > MaxColumns {
+		return nil, errors.New("model graph has " + tooMany(len(inputs), "inputs", MaxColumns, "MaxColumns"))
+	}
+	p := &Plan{sig: sig, inputs: make([]GraphTensor, len(inputs)), inputIndex: make(map[string]int, len(inputs))}
 	for i, in := range inputs {
 		p.inputs[i] = GraphTensor{Name: in.Name, DType: in.DType, Shape: append([]int64(nil), in.Shape...)}
 		if !graphDType(in.DType) {
 			return nil, fmt.Errorf("graph input %q: element type %s is not supported (supported: float32, float64, int32, int64, bool, string)", in.Name, in.DType)
 		}
-		for j := range i {
-			if inputs[j].Name == in.Name {
-				return nil, fmt.Errorf("graph inputs %d and %d are both named %q", j, i, in.Name)
-			}
+		if j, dup := p.inputIndex[in.Name]; dup {
+			return nil, fmt.Errorf("graph inputs %d and %d are both named %q", j, i, in.Name)
 		}
+		p.inputIndex[in.Name] = i
 	}
 	if sig != nil {
 		p.params = sig.Params
+		if len(p.params) > linearKeys {
+			p.paramIndex = make(map[string]int, len(p.params))
+			for i := range p.params {
+				p.paramIndex[p.params[i].Name] = i
+			}
+		}
 	}
 	var err error
 	switch {
@@ -123,14 +141,21 @@ func Compile(sig *Signature, inputs []GraphTensor) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.named {
-		p.index = make(map[string]int, len(p.fields))
-		for i := range p.fields {
-			p.index[p.fields[i].name] = i
-		}
-	}
+	p.indexFields()
+	p.rowWidth = p.computeRowWidth()
 	p.pool.New = func() any { return p.newBatch() }
 	return p, nil
+}
+
+// indexFields maps field names to fields, for named schemas.
+func (p *Plan) indexFields() {
+	if !p.named || p.index != nil {
+		return
+	}
+	p.index = make(map[string]int, len(p.fields))
+	for i := range p.fields {
+		p.index[p.fields[i].name] = i
+	}
 }
 
 func graphDType(d DType) bool {
@@ -164,7 +189,7 @@ func (p *Plan) compileTensors(specs []TensorSpec) error {
 		return p.tensorField(0, &specs[0], 0)
 	}
 	for i := range specs {
-		gi := p.inputIndex(specs[i].Name)
+		gi := p.inputIndexOf(specs[i].Name)
 		if gi < 0 {
 			return fmt.Errorf("signature input tensor %q names no graph input (graph inputs: %s)", specs[i].Name, p.inputNames())
 		}
@@ -172,8 +197,12 @@ func (p *Plan) compileTensors(specs []TensorSpec) error {
 			return err
 		}
 	}
+	fed := make([]bool, len(p.inputs))
+	for i := range p.fields {
+		fed[p.fields[i].feed] = true
+	}
 	for gi, in := range p.inputs {
-		if !p.fed(gi) {
+		if !fed[gi] {
 			return fmt.Errorf("graph input %q has no tensor of that name in the signature", in.Name)
 		}
 	}
@@ -241,14 +270,10 @@ func (p *Plan) compileColumns(cols []ColSpec) error {
 	if !p.named {
 		return fmt.Errorf("signature columns are unnamed, so they cannot be matched to the model graph's %d inputs (%s)", len(p.inputs), p.inputNames())
 	}
+	p.indexFields()
 	for gi, in := range p.inputs {
-		fi := -1
-		for i := range p.fields {
-			if p.fields[i].name == in.Name {
-				fi = i
-			}
-		}
-		if fi < 0 {
+		fi, ok := p.index[in.Name]
+		if !ok {
 			return fmt.Errorf("graph input %q has no column of that name in the signature (columns: %s)", in.Name, p.fieldNames())
 		}
 		if len(in.Shape) != 1 && (len(in.Shape) != 2 || in.Shape[1] > 1 || in.Shape[1] == 0) {
@@ -312,22 +337,11 @@ func columnFeeds(f *field, in *GraphTensor) error {
 	return nil
 }
 
-func (p *Plan) inputIndex(name string) int {
-	for i := range p.inputs {
-		if p.inputs[i].Name == name {
-			return i
-		}
+func (p *Plan) inputIndexOf(name string) int {
+	if i, ok := p.inputIndex[name]; ok {
+		return i
 	}
 	return -1
-}
-
-func (p *Plan) fed(gi int) bool {
-	for i := range p.fields {
-		if p.fields[i].feed == gi {
-			return true
-		}
-	}
-	return false
 }
 
 func (p *Plan) inputNames() string {

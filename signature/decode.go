@@ -1,31 +1,73 @@
 package signature
 
 import (
+	"context"
+	"fmt"
 	"strconv"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
 
 // Decode decodes body, a request in format f, into b, which must come from
-// p.GetBatch. On success b.Feeds holds one feed per graph input with its
-// values converted to the input's element type, b.Rows the number of rows
-// and b.Records how predictions are to be shaped.
+// p.GetBatch, within the plan's default limits; it is DecodeLimited with
+// no deadline and zero Limits.
+func (p *Plan) Decode(f Format, body []byte, b *Batch) error {
+	return p.DecodeLimited(context.Background(), f, body, b, Limits{})
+}
+
+// DecodeLimited decodes body, a request in format f, into b, which must
+// come from p.GetBatch. On success b.Feeds holds one feed per graph input
+// with its values converted to the input's element type, b.Rows the number
+// of rows and b.Records how predictions are to be shaped.
 //
 // Client mistakes are returned as *Error, with MLflow's error code for the
-// same mistake. b may be partly filled after an error; it must still be
-// returned with PutBatch. The feeds' string values alias b's memory and body
-// is not retained: body may be reused as soon as Decode returns.
+// same mistake. A request over lim (zero fields: Plan.Limits) is refused
+// with an *Error whose Limit names the limit; the first, allocation-free
+// pass over the body finds it, before anything is allocated for the
+// request. ctx is looked at when decoding starts and then every few
+// thousand values; once it has ended, DecodeLimited returns its error,
+// wrapped. b may be partly filled after an error; it must still be
+// returned with PutBatch. The feeds' string values alias b's memory and
+// body is not retained: body may be reused as soon as DecodeLimited
+// returns.
 //
 // Decoding a JSON request allocates nothing once b's buffers have grown to
 // the request's size, except for values that must be copied: strings with
 // escapes and binary columns. CSV requests reuse b's buffers the same way.
-func (p *Plan) Decode(f Format, body []byte, b *Batch) error {
+// Its time is linear in the size of the body and of the feeds.
+func (p *Plan) DecodeLimited(ctx context.Context, f Format, body []byte, b *Batch, lim Limits) error {
+	return p.decode(ctx, f, body, b, p.Limits(lim), nil)
+}
+
+// DecodeMeasured is DecodeLimited for a body that Measure has measured as
+// c: it decodes within the limits Measure was given and skips the first
+// pass over the body. body must be the bytes Measure was given,
+// unchanged; for another slice, or a Cost from another plan, it measures
+// the body again.
+func (p *Plan) DecodeMeasured(ctx context.Context, body []byte, c Cost, b *Batch) error {
+	if !c.measures(p, body) {
+		return p.decode(ctx, c.Format, body, b, p.Limits(c.lim), nil)
+	}
+	return p.decode(ctx, c.Format, body, b, c.lim, &c)
+}
+
+// decode decodes body within lim, which is resolved; c, when not nil, is
+// the body's measure.
+func (p *Plan) decode(ctx context.Context, f Format, body []byte, b *Batch, lim Limits, c *Cost) error {
 	if b == nil || b.scratch == nil || b.scratch.plan != p {
 		panic("signature: Decode with a Batch that Plan.GetBatch did not return")
+	}
+	if err := ctx.Err(); err != nil {
+		return deadline(err)
 	}
 	b.reset()
 	d := b.scratch
 	d.begin()
+	d.ctx, d.lim, d.known = ctx, lim, c != nil
+	if c != nil {
+		d.measured = *c
+	}
 	var err error
 	switch f {
 	case FormatJSON:
@@ -33,16 +75,107 @@ func (p *Plan) Decode(f Format, body []byte, b *Batch) error {
 	case FormatCSV:
 		err = d.decodeCSV(body, b)
 	default:
-		return badRequest("unsupported request format %d", f)
+		err = badRequest("unsupported request format %d", f)
 	}
-	if err != nil {
-		return err
+	if err == nil {
+		err = d.finish(b)
 	}
-	return d.finish(b)
+	d.ctx, d.measured, d.known = nil, Cost{}, false
+	return err
+}
+
+// Measure checks body, a request in format f, against lim (zero fields:
+// Plan.Limits) and the request grammar, and returns what decoding it asks
+// for, without decoding it: one pass over the body that allocates nothing
+// unless the body is refused. Errors are those DecodeLimited would return
+// for the same body's size, nesting, grammar (JSON) and limits; a body
+// Measure accepts may still be refused by DecodeLimited for its content.
+// DecodeMeasured decodes a measured body without this pass.
+func (p *Plan) Measure(f Format, body []byte, lim Limits) (Cost, error) {
+	lim = p.Limits(lim)
+	var c Cost
+	var err error
+	switch f {
+	case FormatJSON:
+		c, err = measureJSON(body, lim, nil)
+	case FormatCSV:
+		c, err = scanCSV(body, lim, nil)
+	default:
+		return Cost{}, badRequest("unsupported request format %d", f)
+	}
+	c.plan, c.lim, c.body = p, lim, uintptr(unsafe.Pointer(unsafe.SliceData(body)))
+	return c, err
+}
+
+// measureJSON counts a JSON request within lim, looking at ctx (when not
+// nil) now and then.
+func measureJSON(body []byte, lim Limits, ctx context.Context) (Cost, error) {
+	if len(trimSpace(b2s(body))) == 0 {
+		return Cost{}, errEmptyJSON()
+	}
+	s := requestScanner(body, lim, ctx)
+	err := s.run()
+	return Cost{Format: FormatJSON, Bytes: len(body), Rows: s.rows, Elements: s.elements, Values: s.values, inf: s.inf}, err
+}
+
+// requestScanner returns a scanner that counts a request's rows, elements
+// and values within lim.
+func requestScanner(body []byte, lim Limits, ctx context.Context) jsonScanner {
+	return jsonScanner{b: body, maxDepth: MaxRequestDepth, counting: true, lim: lim, maxValues: valueBudget(lim), ctx: ctx}
+}
+
+// deadline wraps the error of a request's context that ended while it was
+// being decoded.
+func deadline(err error) error {
+	return fmt.Errorf("decoding the request: %w", err)
+}
+
+// limitError refuses a request over one of its limits.
+func limitError(limit, format string, args ...any) *Error {
+	return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(format, args...), Limit: limit}
+}
+
+// pollCells is how many values the decoder converts between two looks at
+// the request's context.
+const pollCells = 1 << 12
+
+// tick counts one converted value and, every pollCells of them, returns the
+// request context's error.
+func (d *scratch) tick() error {
+	d.ticks++
+	if d.ticks%pollCells != 0 || d.ctx == nil {
+		return nil
+	}
+	if err := d.ctx.Err(); err != nil {
+		return deadline(err)
+	}
+	return nil
+}
+
+// fits checks that a table or feed of rows × perRow values is within the
+// request's max_elements.
+func (d *scratch) fits(rows, perRow int) error {
+	if rows > 0 && perRow > d.lim.MaxElements/rows {
+		return limitError("max_elements", "%s: %d rows of %d values each make %d values, more than %d (max_elements)",
+			d.format, rows, perRow, rows*perRow, d.lim.MaxElements)
+	}
+	return nil
+}
+
+// spend takes n values from what the body holds, for a tensor whose shape
+// was inferred from its first items; more than the body holds means the
+// nesting is ragged, and nothing is allocated for it.
+func (d *scratch) spend(f *field, shape []int64, n int) error {
+	if n > d.budget {
+		return invalidParam("%s is a ragged nested list: shape %s, inferred from its first items, needs %d values, but the request holds %d",
+			f.label(), shapeString(shape), n, d.budget)
+	}
+	d.budget -= n
+	return nil
 }
 
 func (d *scratch) begin() {
-	d.rows, d.nslots = 0, 0
+	d.rows, d.nslots, d.ticks, d.budget = 0, 0, 0, 0
 	clear(d.keys)
 	d.keys = d.keys[:0]
 	clear(d.keyMap)
@@ -56,11 +189,15 @@ func (d *scratch) begin() {
 }
 
 // setTable sizes the cell table and clears it.
-func (d *scratch) setTable(rows, nslots int) {
+func (d *scratch) setTable(rows, nslots int) error {
+	if err := d.fits(rows, nslots); err != nil {
+		return err
+	}
 	d.rows, d.nslots = rows, nslots
 	d.cells = grow(d.cells, rows*nslots)
 	clear(d.cells)
 	d.maxRows = max(d.maxRows, rows)
+	return nil
 }
 
 // mapSlots maps fields to the table's columns: by name for named schemas,
@@ -173,6 +310,9 @@ func (d *scratch) fillColumns(b *Batch) error {
 	stride := 1
 	if p.packed {
 		stride = len(p.fields)
+		if err := d.fits(rows, stride); err != nil {
+			return err
+		}
 		feed := &b.Feeds[0]
 		if len(p.inputs[0].Shape) == 2 {
 			feed.Shape = append(feed.Shape[:0], int64(rows), int64(stride))
@@ -215,6 +355,9 @@ func (d *scratch) fillColumns(b *Batch) error {
 
 // put converts the cell at row r, slot s.
 func (d *scratch) put(f *field, r, s int, feed *Feed, idx int, at loc) error {
+	if err := d.tick(); err != nil {
+		return err
+	}
 	if d.csv {
 		return d.putText(f, d.spanText(d.spans[r*d.nslots+s]), feed, idx, at)
 	}
@@ -285,11 +428,28 @@ func (d *scratch) fillStacked(b *Batch, fi, s int) error {
 	}
 	size := 1
 	for _, dim := range d.flat {
-		size *= int(dim)
+		size = min(size*int(dim), d.budget+1)
+	}
+	if err := d.spend(f, d.shape, min(rows*size, d.budget+1)); err != nil {
+		// Name the first ragged row, as filling would have.
+		for r := range rows {
+			v := d.cells[r*d.nslots+s]
+			cell := d.flat
+			if len(d.shape)-1 != len(d.flat) && isNested(v) {
+				cell = d.shape[1:]
+			}
+			if _, e := d.fillNested(f, v, cell, 0, nil, 0, r); e != nil {
+				return e
+			}
+		}
+		return err
 	}
 	feed.Shape = append(feed.Shape[:0], d.shape...)
 	feed.resize(rows * size)
 	for r := range rows {
+		if err := d.tick(); err != nil {
+			return err
+		}
 		if d.csv {
 			if err := d.putText(f, d.spanText(d.spans[r*d.nslots+s]), feed, r, rowLoc(r)); err != nil {
 				return err
@@ -348,7 +508,13 @@ func (d *scratch) fillValues(b *Batch) error {
 		}
 		n := 1
 		for _, dim := range d.shape {
-			n *= int(dim)
+			n = min(n*int(dim), d.budget+1)
+		}
+		if err := d.spend(f, d.shape, n); err != nil {
+			if _, e := d.fillNested(f, v, d.shape, 0, nil, 0, -1); e != nil {
+				return e // the first ragged item, as filling would have named it
+			}
+			return err
 		}
 		if len(d.shape) > 0 {
 			d.maxRows = max(d.maxRows, int(d.shape[0]))
@@ -378,15 +544,18 @@ func inferShape(v *fastjson.Value, shape []int64) []int64 {
 
 // fillNested stores the leaves of v, which must have exactly the given
 // shape, at feed elements idx, idx+1, ... and returns the next index. row
-// is the table row v came from, or -1.
+// is the table row v came from, or -1. With a nil feed it only checks.
 func (d *scratch) fillNested(f *field, v *fastjson.Value, shape []int64, depth int, feed *Feed, idx, row int) (int, error) {
 	if depth == len(shape) {
 		if v != nil && v.Type() == fastjson.TypeArray {
 			return idx, d.raggedError(f, shape, depth, idx, row, v)
 		}
+		if err := d.tick(); err != nil {
+			return idx, err
+		}
 		at := loc{row: row + 1}
 		if row < 0 {
-			at = loc{shape: feed.Shape, flat: idx}
+			at = loc{shape: shape, flat: idx}
 		}
 		return idx + 1, d.putJSON(f, v, feed, idx, at)
 	}
@@ -457,6 +626,9 @@ func (d *scratch) finish(b *Batch) error {
 	}
 	if rows == 0 {
 		return errNoRows(d.format)
+	}
+	if rows > d.lim.MaxRows {
+		return limitError("max_rows", "%s: the request has %d rows, more than %d (max_rows)", d.format, rows, d.lim.MaxRows)
 	}
 	b.Rows = rows
 	b.Records = p.mode == modeColumns || p.mode == modeGraph && d.df

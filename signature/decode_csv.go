@@ -1,5 +1,7 @@
 package signature
 
+import "context"
+
 // decodeCSV decodes a text/csv body as pandas.read_csv reads it with its
 // defaults: a header row naming the columns, then one row per record,
 // fields separated by commas, optionally quoted with '"' (a doubled quote
@@ -12,20 +14,21 @@ package signature
 func (d *scratch) decodeCSV(body []byte, b *Batch) error {
 	d.csv, d.df = true, true
 	d.format = "CSV"
+	var cost Cost
+	var err error
+	if d.known {
+		cost = d.measured
+	} else if cost, err = scanCSV(body, d.lim, d.ctx); err != nil {
+		return err
+	}
+	d.budget = cost.Elements
 	d.body = append(d.body[:0], body...)
 	d.maxBody = max(d.maxBody, len(body))
+	d.spans = grow(d.spans, cost.Values)[:0]
 	buf := d.body
-	i := 0
-	if len(buf) >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF {
-		i = 3 // a UTF-8 byte order mark
-	}
-	line := 1
+	i, line := csvStart(buf)
 	// The header.
 	i, line = skipBlankLines(buf, i, line)
-	if i >= len(buf) {
-		return badRequest("the CSV body is empty; expected a header row naming the columns")
-	}
-	var err error
 	if i, err = d.csvRecord(buf, i, line); err != nil {
 		return err
 	}
@@ -35,31 +38,85 @@ func (d *scratch) decodeCSV(body []byte, b *Batch) error {
 	}
 	d.spans = d.spans[:0]
 	line++
-	rows := 0
 	for {
 		i, line = skipBlankLines(buf, i, line)
 		if i >= len(buf) {
 			break
 		}
-		start := len(d.spans)
 		if i, err = d.csvRecord(buf, i, line); err != nil {
 			return err
 		}
-		if n := len(d.spans) - start; n != ncols {
-			return badRequest("CSV line %d has %d fields, but the header has %d; every row needs one field per column", line, n, ncols)
-		}
-		rows++
 		line++
 	}
-	if rows == 0 {
-		return errNoRows(d.format)
-	}
-	d.rows, d.nslots = rows, ncols
-	d.maxRows = max(d.maxRows, rows)
+	d.rows, d.nslots = cost.Rows, ncols
+	d.maxRows = max(d.maxRows, cost.Rows)
 	if err := d.mapSlots(); err != nil {
 		return err
 	}
 	return d.fillTable(b)
+}
+
+// csvStart returns where a CSV body's first line starts, after a UTF-8 byte
+// order mark, and its line number.
+func csvStart(buf []byte) (int, int) {
+	if len(buf) >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF {
+		return 3, 1
+	}
+	return 0, 1
+}
+
+// scanCSV checks a CSV body's records and counts them within lim, without
+// allocating unless the body is refused: every record must have as many
+// fields as the header, and the body at least one data row.
+func scanCSV(body []byte, lim Limits, ctx context.Context) (Cost, error) {
+	c := Cost{Format: FormatCSV, Bytes: len(body)}
+	maxValues := valueBudget(lim)
+	i, line := csvStart(body)
+	ncols := -1
+	for {
+		if i, line = skipBlankLines(body, i, line); i >= len(body) {
+			break
+		}
+		n := 0
+		for last := false; !last; {
+			var err error
+			if _, i, last, err = nextField(body, i, line); err != nil {
+				return c, err
+			}
+			n++
+			if c.Values++; c.Values > maxValues {
+				return c, limitError("max_elements", "the CSV body holds more than %d fields (the limit is 2 × max_elements + 2 × max_rows + 1024)", maxValues)
+			}
+		}
+		switch {
+		case ncols < 0:
+			ncols = n
+		case n != ncols:
+			return c, badRequest("CSV line %d has %d fields, but the header has %d; every row needs one field per column", line, n, ncols)
+		default:
+			c.Rows++
+			c.Elements += n
+			if c.Rows > lim.MaxRows {
+				return c, limitError("max_rows", "CSV: the request has more than %d rows (max_rows)", lim.MaxRows)
+			}
+			if c.Elements > lim.MaxElements {
+				return c, limitError("max_elements", "CSV: the request holds more than %d values (max_elements)", lim.MaxElements)
+			}
+			if ctx != nil && c.Rows%pollCells == 0 {
+				if err := ctx.Err(); err != nil {
+					return c, deadline(err)
+				}
+			}
+		}
+		line++
+	}
+	switch {
+	case ncols < 0:
+		return c, badRequest("the CSV body is empty; expected a header row naming the columns")
+	case c.Rows == 0:
+		return c, errNoRows("CSV")
+	}
+	return c, nil
 }
 
 // skipBlankLines skips empty lines at i, counting them.
@@ -82,63 +139,79 @@ func skipBlankLines(buf []byte, i, line int) (int, int) {
 // d.spans, and returns the index after its line break.
 func (d *scratch) csvRecord(buf []byte, i, line int) (int, error) {
 	for {
-		if i < len(buf) && buf[i] == '"' {
-			// A quoted field; doubled quotes are unescaped into d.text.
-			start := i + 1
-			j := start
-			escaped := false
-			for {
-				if j >= len(buf) {
-					return i, badRequest("CSV line %d: a quoted field is not closed", line)
-				}
-				if buf[j] == '"' {
-					if j+1 < len(buf) && buf[j+1] == '"' {
-						escaped = true
-						j += 2
-						continue
-					}
-					break
-				}
-				j++
-			}
-			if escaped {
-				t := len(d.text)
-				for k := start; k < j; k++ {
-					d.text = append(d.text, buf[k])
-					if buf[k] == '"' {
-						k++
-					}
-				}
-				d.spans = append(d.spans, span{start: t, end: len(d.text), inText: true})
-			} else {
-				d.spans = append(d.spans, span{start: start, end: j})
-			}
-			i = j + 1
-			if i < len(buf) && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r' {
-				return i, badRequest("CSV line %d: unexpected %q after a closing quote", line, buf[i])
-			}
-		} else {
-			j := i
-			for j < len(buf) && buf[j] != ',' && buf[j] != '\n' && !(buf[j] == '\r' && (j+1 == len(buf) || buf[j+1] == '\n')) {
-				j++
-			}
-			d.spans = append(d.spans, span{start: i, end: j})
-			i = j
+		f, next, last, err := nextField(buf, i, line)
+		if err != nil {
+			return i, err
 		}
-		switch {
-		case i >= len(buf):
-			return i, nil
-		case buf[i] == ',':
-			i++
-		case buf[i] == '\n':
-			return i + 1, nil
-		case buf[i] == '\r':
-			if i+1 < len(buf) && buf[i+1] == '\n' {
-				return i + 2, nil
+		if f.escaped {
+			// Doubled quotes are unescaped into d.text.
+			t := len(d.text)
+			for k := f.start; k < f.end; k++ {
+				d.text = append(d.text, buf[k])
+				if buf[k] == '"' {
+					k++
+				}
 			}
-			return i + 1, nil
+			d.spans = append(d.spans, span{start: t, end: len(d.text), inText: true})
+		} else {
+			d.spans = append(d.spans, span{start: f.start, end: f.end})
+		}
+		if i = next; last {
+			return i, nil
 		}
 	}
+}
+
+// csvField is one field of a CSV body: bytes [start, end), without the
+// quotes of a quoted field; escaped reports doubled quotes inside it.
+type csvField struct {
+	start, end int
+	escaped    bool
+}
+
+// nextField reads the field at i, quoted with '"' or not, and returns it
+// with the index after the comma or line break that ends it, and whether
+// that ended the record.
+func nextField(buf []byte, i, line int) (f csvField, next int, last bool, err error) {
+	if i < len(buf) && buf[i] == '"' {
+		f.start = i + 1
+		j := f.start
+		for {
+			if j >= len(buf) {
+				return f, i, false, badRequest("CSV line %d: a quoted field is not closed", line)
+			}
+			if buf[j] == '"' {
+				if j+1 < len(buf) && buf[j+1] == '"' {
+					f.escaped = true
+					j += 2
+					continue
+				}
+				break
+			}
+			j++
+		}
+		f.end = j
+		i = j + 1
+		if i < len(buf) && buf[i] != ',' && buf[i] != '\n' && buf[i] != '\r' {
+			return f, i, false, badRequest("CSV line %d: unexpected %q after a closing quote", line, buf[i])
+		}
+	} else {
+		j := i
+		for j < len(buf) && buf[j] != ',' && buf[j] != '\n' && !(buf[j] == '\r' && (j+1 == len(buf) || buf[j+1] == '\n')) {
+			j++
+		}
+		f.start, f.end = i, j
+		i = j
+	}
+	switch {
+	case i >= len(buf):
+		return f, i, true, nil
+	case buf[i] == ',':
+		return f, i + 1, false, nil
+	case buf[i] == '\r' && i+1 < len(buf) && buf[i+1] == '\n':
+		return f, i + 2, true, nil
+	}
+	return f, i + 1, true, nil // '\n', or a '\r' alone after a quoted field
 }
 
 // spanText returns the text of a CSV field; it aliases the batch's scratch.

@@ -21,22 +21,30 @@ const formatKeys = `"dataframe_split", "dataframe_records", "instances" or "inpu
 // format key and optional "params". Other keys are ignored, as the scoring
 // server ignores them.
 func (d *scratch) decodeJSON(body []byte, b *Batch) error {
-	if len(trimSpace(b2s(body))) == 0 {
-		return badRequest("the request body is empty; expected a JSON object with one of %s", formatKeys)
+	var c Cost
+	if d.known {
+		c = d.measured
+	} else {
+		var err error
+		if c, err = measureJSON(body, d.lim, d.ctx); err != nil {
+			return err
+		}
 	}
-	inf, err := scanJSON(body)
-	if err != nil {
-		return err
-	}
-	if inf {
+	d.budget = c.Elements
+	if c.inf {
 		d.body = rewriteInfinity(d.body[:0], body)
 		body = d.body
 	}
 	d.maxBody = max(d.maxBody, len(body))
+	d.maxValues = max(d.maxValues, c.Values)
+	reserveValues(&d.parser, c.Values)
 	root, perr := d.parser.ParseBytes(body)
 	if perr != nil {
 		// The scanner accepts only what fastjson parses; this is a safety net.
 		return badRequest("malformed JSON: %s", quoteRaw(perr.Error()))
+	}
+	if err := d.ctx.Err(); err != nil {
+		return deadline(err)
 	}
 	d.root = root
 	if root.Type() != fastjson.TypeObject {
@@ -95,6 +103,10 @@ func (d *scratch) decodeJSON(body []byte, b *Batch) error {
 	default:
 		return d.decodeInputs(data, b)
 	}
+}
+
+func errEmptyJSON() error {
+	return badRequest("the request body is empty; expected a JSON object with one of %s", formatKeys)
 }
 
 func (d *scratch) formatKeyError() error {
@@ -182,7 +194,9 @@ func (d *scratch) decodeSplit(v *fastjson.Value, b *Batch) error {
 			ncols = len(a.GetArray())
 		}
 	}
-	d.setTable(len(rows), ncols)
+	if err := d.setTable(len(rows), ncols); err != nil {
+		return err
+	}
 	for r, row := range rows {
 		if row.Type() != fastjson.TypeArray {
 			if ncols != 1 {
@@ -242,7 +256,9 @@ func (d *scratch) decodeRecords(v *fastjson.Value, b *Batch) error {
 				}
 			})
 		}
-		d.setTable(len(recs), len(d.keys))
+		if err := d.setTable(len(recs), len(d.keys)); err != nil {
+			return err
+		}
 		for r, rec := range recs {
 			rec.GetObject().Visit(func(k []byte, v *fastjson.Value) {
 				d.cells[r*d.nslots+d.keyIndex(k)] = v
@@ -254,7 +270,9 @@ func (d *scratch) decodeRecords(v *fastjson.Value, b *Batch) error {
 		return d.fillTable(b)
 	}
 	nf := len(p.fields)
-	d.setTable(len(recs), nf)
+	if err := d.setTable(len(recs), nf); err != nil {
+		return err
+	}
 	for r, rec := range recs {
 		rec.GetObject().Visit(func(k []byte, v *fastjson.Value) {
 			if fi, ok := p.index[b2s(k)]; ok {
@@ -359,7 +377,9 @@ func (d *scratch) decodeInputs(v *fastjson.Value, b *Batch) error {
 	case v.Type() == fastjson.TypeArray:
 		return d.decodeRows(v, b)
 	case len(p.fields) == 1:
-		d.setTable(1, 1)
+		if err := d.setTable(1, 1); err != nil {
+			return err
+		}
 		d.cells[0] = v
 		d.slot[0] = 0
 		return d.fillTable(b)
@@ -407,7 +427,9 @@ func (d *scratch) decodeColumnsObject(v *fastjson.Value, b *Batch) error {
 		rows = 1
 	}
 	nf := len(p.fields)
-	d.setTable(rows, nf)
+	if err := d.setTable(rows, nf); err != nil {
+		return err
+	}
 	for fi, v := range d.vals {
 		if v == nil {
 			continue
@@ -430,7 +452,9 @@ func (d *scratch) decodeColumnsObject(v *fastjson.Value, b *Batch) error {
 // only column.
 func (d *scratch) decodeColumnList(v *fastjson.Value, b *Batch) error {
 	a := v.GetArray()
-	d.setTable(len(a), 1)
+	if err := d.setTable(len(a), 1); err != nil {
+		return err
+	}
 	copy(d.cells, a)
 	d.slot[0] = 0
 	return d.fillTable(b)
@@ -447,7 +471,9 @@ func (d *scratch) decodeRows(v *fastjson.Value, b *Batch) error {
 	if rows[0].Type() == fastjson.TypeArray {
 		ncols = len(rows[0].GetArray())
 	}
-	d.setTable(len(rows), ncols)
+	if err := d.setTable(len(rows), ncols); err != nil {
+		return err
+	}
 	for r, row := range rows {
 		if row.Type() != fastjson.TypeArray {
 			if ncols != 1 {
@@ -481,15 +507,15 @@ func (d *scratch) slotName(c int) string {
 func (d *scratch) extraNames() []string {
 	p := d.plan
 	var extra []string
+	seen := map[string]struct{}{}
 	add := func(k string) {
 		if _, ok := p.index[k]; ok || k == "" {
 			return
 		}
-		for _, e := range extra {
-			if e == k {
-				return
-			}
+		if _, ok := seen[k]; ok {
+			return
 		}
+		seen[k] = struct{}{}
 		extra = append(extra, k)
 	}
 	switch {

@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"context"
 	"errors"
 	"sort"
 	"testing"
@@ -57,6 +58,39 @@ func checkDecoded(t *testing.T, p *Plan, b *Batch, err error) {
 	}
 }
 
+// fuzzLimits are small limits that fuzzed bodies often exceed.
+var fuzzLimits = Limits{MaxRows: 3, MaxElements: 12}
+
+// checkLimited decodes body within fuzzLimits and checks that Measure and
+// DecodeLimited agree on the limit a body exceeds, and that what decodes
+// stays within the limits.
+func checkLimited(t *testing.T, p *Plan, f Format, body []byte) {
+	t.Helper()
+	_, merr := p.Measure(f, body, fuzzLimits)
+	b := p.GetBatch()
+	defer p.PutBatch(b)
+	err := p.DecodeLimited(context.Background(), f, body, b, fuzzLimits)
+	checkDecoded(t, p, b, err)
+	var me, de *Error
+	if errors.As(merr, &me) && me.Limit != "" && (!errors.As(err, &de) || de.Limit != me.Limit) {
+		t.Fatalf("Measure refused the body for %s, DecodeLimited with %v", me.Limit, err)
+	}
+	if err != nil {
+		return
+	}
+	if merr != nil {
+		t.Fatalf("Measure refused a body DecodeLimited accepts: %v", merr)
+	}
+	if b.Rows > fuzzLimits.MaxRows {
+		t.Fatalf("%d rows decoded within max_rows %d", b.Rows, fuzzLimits.MaxRows)
+	}
+	for i := range b.Feeds {
+		if n := b.Feeds[i].Len(); n > fuzzLimits.MaxElements {
+			t.Fatalf("feed %q has %d values within max_elements %d", b.Feeds[i].Name, n, fuzzLimits.MaxElements)
+		}
+	}
+}
+
 func FuzzDecodeJSON(f *testing.F) {
 	for _, s := range []string{
 		`{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 36.0, 1306.52, 1]]}}`,
@@ -76,6 +110,7 @@ func FuzzDecodeJSON(f *testing.F) {
 			err := p.Decode(FormatJSON, body, b)
 			checkDecoded(t, p, b, err)
 			p.PutBatch(b)
+			checkLimited(t, p, FormatJSON, body)
 		}
 	})
 }
@@ -96,6 +131,7 @@ func FuzzDecodeCSV(f *testing.F) {
 			err := p.Decode(FormatCSV, body, b)
 			checkDecoded(t, p, b, err)
 			p.PutBatch(b)
+			checkLimited(t, p, FormatCSV, body)
 		}
 	})
 }

@@ -40,7 +40,7 @@ func TestScanJSON(t *testing.T) {
 		{`{"a":` + strings.Repeat("{\"b\":", 256) + "1" + strings.Repeat("}", 256) + `}`, "nesting deeper than 256 levels", false},
 	}
 	for _, tt := range tests {
-		inf, err := scanJSON([]byte(tt.in))
+		inf, err := scanJSON([]byte(tt.in), MaxRequestDepth)
 		switch {
 		case tt.want == "" && err != nil:
 			t.Errorf("scanJSON(%.40q) = %v; want valid", tt.in, err)

@@ -81,10 +81,13 @@ type rawMLmodel struct {
 	} `yaml:"saved_input_example_info"`
 }
 
-// ParseMLmodel parses an MLmodel YAML document. Keys it does not know are
-// ignored; an onnx flavor and a signature, when present, are validated and
-// errors name the offending key.
+// ParseMLmodel parses an MLmodel YAML document of at most MaxMLmodelBytes.
+// Keys it does not know are ignored; an onnx flavor and a signature, when
+// present, are validated and errors name the offending key.
 func ParseMLmodel(data []byte) (*MLmodel, error) {
+	if len(data) > MaxMLmodelBytes {
+		return nil, fmt.Errorf("parse MLmodel: %s", tooMany(len(data), "bytes", MaxMLmodelBytes, "MaxMLmodelBytes"))
+	}
 	var raw rawMLmodel
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("parse MLmodel: %w", err)

@@ -2,7 +2,9 @@ package signature
 
 import (
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fastjson"
 )
@@ -23,14 +25,27 @@ func (d *scratch) checkParams(o *fastjson.Object) error {
 		if err != nil {
 			return
 		}
-		for i := range p.params {
-			if p.params[i].Name == string(k) {
-				err = d.checkParam(&p.params[i], v)
-				return
-			}
+		if i := p.paramIndexOf(k); i >= 0 {
+			err = d.checkParam(&p.params[i], v)
 		}
 	})
 	return err
+}
+
+// paramIndexOf returns the index of the param named k, or -1.
+func (p *Plan) paramIndexOf(k []byte) int {
+	if p.paramIndex != nil {
+		if i, ok := p.paramIndex[b2s(k)]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range p.params {
+		if p.params[i].Name == string(k) {
+			return i
+		}
+	}
+	return -1
 }
 
 func (d *scratch) checkParam(ps *ParamSpec, v *fastjson.Value) error {
@@ -201,29 +216,42 @@ func (d *scratch) checkValue(v *fastjson.Value, c *ColSpec, required bool) strin
 		if v.Type() != fastjson.TypeObject {
 			return "expected an object, got " + describe(v)
 		}
-		o := v.GetObject()
-		var msg string
-		o.Visit(func(k []byte, e *fastjson.Value) {
-			if msg != "" {
-				return
-			}
-			for i := range c.Properties {
-				if pr := &c.Properties[i]; pr.Name == string(k) {
-					if m := d.checkValue(e, pr.Type, pr.Required); m != "" {
-						msg = "property " + quote(pr.Name) + ": " + m
-					}
-					return
-				}
-			}
-			msg = "unknown property " + quote(string(k))
-		})
+		return d.checkObject(v.GetObject(), c.Properties)
+	}
+	return ""
+}
+
+// checkObject validates the keys and values of o against props, which are
+// sorted by name: a binary search per key, and a mark per property found in
+// d.seen (a window of it per nesting level) to tell the required ones that
+// are missing.
+func (d *scratch) checkObject(o *fastjson.Object, props []Property) string {
+	base := len(d.seen)
+	d.seen = append(d.seen, make([]bool, len(props))...)
+	defer func() { d.seen = d.seen[:base] }()
+	var msg string
+	o.Visit(func(k []byte, e *fastjson.Value) {
 		if msg != "" {
-			return msg
+			return
 		}
-		for i := range c.Properties {
-			if pr := &c.Properties[i]; pr.Required && o.Get(pr.Name) == nil {
-				return "missing required property " + quote(pr.Name)
-			}
+		i, ok := slices.BinarySearchFunc(props, b2s(k), func(pr Property, k string) int { return strings.Compare(pr.Name, k) })
+		if !ok {
+			msg = "unknown property " + quote(string(k))
+			return
+		}
+		pr := &props[i]
+		if m := d.checkValue(e, pr.Type, pr.Required); m != "" {
+			msg = "property " + quote(pr.Name) + ": " + m
+			return
+		}
+		d.seen[base+i] = true
+	})
+	if msg != "" {
+		return msg
+	}
+	for i := range props {
+		if props[i].Required && !d.seen[base+i] {
+			return "missing required property " + quote(props[i].Name)
 		}
 	}
 	return ""

@@ -15,7 +15,10 @@ import (
 // schema is a non-empty list whose entries are all column specs or all
 // tensor specs, all named or all unnamed, with unique names; at most one
 // unnamed tensor; no unnamed optional column; known types only (sized
-// string dtypes such as "<U10" are refused). Errors name the entry.
+// string dtypes such as "<U10" are refused). Each part may be at most
+// MaxMLmodelBytes long, nest at most MaxSignatureDepth deep and hold at most
+// MaxColumns entries. Errors name the entry. Parsing takes time linear in
+// the size of the text.
 func ParseSignature(inputs, outputs, params string) (*Signature, error) {
 	var sig Signature
 	var err error
@@ -59,7 +62,19 @@ func (r *rawType) typeName() string {
 	return s
 }
 
+// decodeStrict decodes text, one JSON value of at most MaxMLmodelBytes
+// nested at most MaxSignatureDepth deep, into v.
 func decodeStrict(text string, v any) error {
+	if len(text) > MaxMLmodelBytes {
+		return errors.New(tooMany(len(text), "bytes", MaxMLmodelBytes, "MaxMLmodelBytes"))
+	}
+	if _, err := scanJSON([]byte(text), MaxSignatureDepth); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return errors.New(e.Message)
+		}
+		return err
+	}
 	dec := json.NewDecoder(strings.NewReader(text))
 	if err := dec.Decode(v); err != nil {
 		return err
@@ -81,9 +96,13 @@ func parseSchema(part, text string) (*Schema, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("signature %s: the list is empty", part)
 	}
+	if len(raw) > MaxColumns {
+		return nil, fmt.Errorf("signature %s: %s", part, tooMany(len(raw), "entries", MaxColumns, "MaxColumns"))
+	}
 	var s Schema
 	tensor := false
 	named := false
+	seen := make(map[string]struct{}, len(raw))
 	for i, r := range raw {
 		if r == nil {
 			return nil, fmt.Errorf("signature %s[%d]: null entry", part, i)
@@ -104,10 +123,11 @@ func parseSchema(part, text string) (*Schema, error) {
 		if (name != "") != named {
 			return nil, fmt.Errorf("%s: entries must be all named or all unnamed", what)
 		}
-		for j := range i {
-			if raw[j].Name != nil && *raw[j].Name == name && name != "" {
+		if name != "" {
+			if _, dup := seen[name]; dup {
 				return nil, fmt.Errorf("%s: the name is used twice", what)
 			}
+			seen[name] = struct{}{}
 		}
 		if tensor {
 			t, err := parseTensorSpec(r)
@@ -234,6 +254,9 @@ func parseProperties(raw map[string]*rawType) ([]Property, error) {
 	if len(raw) == 0 {
 		return nil, errors.New(`object type has no "properties"`)
 	}
+	if len(raw) > MaxColumns {
+		return nil, errors.New("object type: " + tooMany(len(raw), "properties", MaxColumns, "MaxColumns"))
+	}
 	names := make([]string, 0, len(raw))
 	for n := range raw {
 		names = append(names, n)
@@ -270,17 +293,20 @@ func parseParams(text string) ([]ParamSpec, error) {
 	if err := decodeStrict(text, &raw); err != nil {
 		return nil, fmt.Errorf("signature params: %w", err)
 	}
+	if len(raw) > MaxColumns {
+		return nil, fmt.Errorf("signature params: %s", tooMany(len(raw), "entries", MaxColumns, "MaxColumns"))
+	}
 	params := make([]ParamSpec, 0, len(raw))
+	seen := make(map[string]struct{}, len(raw))
 	for i, r := range raw {
 		if r == nil || r.Name == nil || *r.Name == "" {
 			return nil, fmt.Errorf("signature params[%d]: no name", i)
 		}
 		what := fmt.Sprintf("signature params[%d] (%s)", i, quote(*r.Name))
-		for j := range params {
-			if params[j].Name == *r.Name {
-				return nil, fmt.Errorf("%s: the name is used twice", what)
-			}
+		if _, dup := seen[*r.Name]; dup {
+			return nil, fmt.Errorf("%s: the name is used twice", what)
 		}
+		seen[*r.Name] = struct{}{}
 		ps := ParamSpec{Name: *r.Name, Type: parseDataType(r.Type)}
 		switch ps.Type {
 		case TypeInvalid, TypeArray, TypeMap, TypeAny:

@@ -2,12 +2,9 @@ package signature
 
 import (
 	"bytes"
-	"strconv"
-
-	"github.com/valyala/fastjson"
+	"unicode/utf16"
+	"unicode/utf8"
 )
-
-var keyParsers fastjson.ParserPool
 
 // StickyKey appends to dst the value of column in the first record of a
 // scoring request, so that a traffic split can keep every request of one
@@ -17,62 +14,182 @@ var keyParsers fastjson.ParserPool
 // appended as their text, numbers and booleans as their JSON text. It
 // reports false when the request has no such column or is malformed; the
 // caller then splits at random, and decoding reports the mistake.
+//
+// It does not parse the body into a tree: it walks the JSON text to the
+// first record, skipping what it passes over, so its time is linear in
+// the bytes before the key and it allocates nothing.
 func StickyKey(dst []byte, f Format, body []byte, column string) ([]byte, bool) {
 	if f == FormatCSV {
 		return csvKey(dst, body, column)
 	}
-	p := keyParsers.Get()
-	defer keyParsers.Put(p)
-	root, err := p.ParseBytes(body)
-	if err != nil || root.Type() != fastjson.TypeObject {
+	s := jsonScanner{b: body, maxDepth: MaxRequestDepth}
+	root := s.ws(0)
+	if root >= len(body) || body[root] != '{' {
 		return dst, false
 	}
-	var cell *fastjson.Value
+	cell := -1
 	switch {
-	case root.Exists("dataframe_split"):
-		split := root.Get("dataframe_split")
+	case s.member(root, keySplit) >= 0:
+		split := s.member(root, keySplit)
+		cols := s.member(split, "columns")
 		idx := -1
-		for i, c := range split.GetArray("columns") {
-			if s, err := c.StringBytes(); err == nil && string(s) == column {
+		for i := 0; idx < 0; i++ {
+			c := s.item(cols, i)
+			if c < 0 {
+				return dst, false
+			}
+			if end := s.value(c, 0, roleNone); body[c] == '"' && end > c && keyIs(body[c+1:end-1], column) {
 				idx = i
-				break
 			}
 		}
-		if idx < 0 {
-			return dst, false
-		}
-		cell = split.Get("data", "0", strconv.Itoa(idx))
-	case root.Exists("dataframe_records"):
-		cell = root.Get("dataframe_records", "0", column)
+		cell = s.item(s.item(s.member(split, "data"), 0), idx)
+	case s.member(root, keyRecords) >= 0:
+		cell = s.member(s.item(s.member(root, keyRecords), 0), column)
 	default:
-		in := root.Get("instances")
-		if in == nil {
-			in = root.Get("inputs")
+		in := s.member(root, keyInstances)
+		if in < 0 {
+			in = s.member(root, keyInputs)
 		}
-		if in == nil {
-			return dst, false
-		}
-		switch in.Type() {
-		case fastjson.TypeArray:
-			cell = in.Get("0", column)
-		case fastjson.TypeObject:
-			cell = in.Get(column)
-			if cell != nil && cell.Type() == fastjson.TypeArray {
-				cell = cell.Get("0")
+		switch {
+		case in < 0:
+		case body[in] == '[':
+			cell = s.member(s.item(in, 0), column)
+		case body[in] == '{':
+			cell = s.member(in, column)
+			if cell >= 0 && body[cell] == '[' {
+				cell = s.item(cell, 0)
 			}
 		}
 	}
-	if cell == nil {
+	if cell < 0 {
 		return dst, false
 	}
-	switch cell.Type() {
-	case fastjson.TypeString:
-		s, _ := cell.StringBytes()
-		return append(dst, s...), true
-	case fastjson.TypeNull, fastjson.TypeArray, fastjson.TypeObject:
+	end := s.value(cell, 0, roleNone)
+	if end < 0 {
 		return dst, false
 	}
-	return cell.MarshalTo(dst), true
+	switch body[cell] {
+	case '"':
+		return appendUnescaped(dst, body[cell+1:end-1]), true
+	case 'n', '[', '{':
+		return dst, false
+	}
+	return append(dst, body[cell:end]...), true
+}
+
+// member returns the offset of the value of the first key k in the object
+// at offset i, or -1 when i is not an object, has no such key, or the text
+// up to the key is malformed.
+func (s *jsonScanner) member(i int, k string) int {
+	b := s.b
+	if i < 0 || i >= len(b) || b[i] != '{' {
+		return -1
+	}
+	for i = s.ws(i + 1); i < len(b) && b[i] == '"'; {
+		end := s.str(i)
+		if end < 0 {
+			return -1
+		}
+		match := keyIs(b[i+1:end-1], k)
+		if end = s.ws(end); end >= len(b) || b[end] != ':' {
+			return -1
+		}
+		v := s.ws(end + 1)
+		if match {
+			return v
+		}
+		if i = s.value(v, 1, roleNone); i < 0 {
+			return -1
+		}
+		if i = s.ws(i); i >= len(b) || b[i] != ',' {
+			return -1
+		}
+		i = s.ws(i + 1)
+	}
+	return -1
+}
+
+// item returns the offset of item n of the list at offset i, or -1 when i
+// is not a list, has fewer items, or the text up to the item is malformed.
+func (s *jsonScanner) item(i, n int) int {
+	b := s.b
+	if i < 0 || i >= len(b) || b[i] != '[' {
+		return -1
+	}
+	i = s.ws(i + 1)
+	if i < len(b) && b[i] == ']' {
+		return -1
+	}
+	for ; n > 0; n-- {
+		if i = s.value(i, 1, roleNone); i < 0 {
+			return -1
+		}
+		if i = s.ws(i); i >= len(b) || b[i] != ',' {
+			return -1
+		}
+		i = s.ws(i + 1)
+	}
+	if i >= len(b) {
+		return -1
+	}
+	return i
+}
+
+// appendUnescaped appends the text of the raw JSON string content r
+// (between its quotes, as scanned) to dst.
+func appendUnescaped(dst, r []byte) []byte {
+	for i := 0; i < len(r); {
+		c := r[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		e := r[i+1]
+		i += 2
+		switch e {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			x := rune(hexValue(r[i : i+4]))
+			i += 4
+			if utf16.IsSurrogate(x) && i+6 <= len(r) && r[i] == '\\' && r[i+1] == 'u' {
+				if y := rune(hexValue(r[i+2 : i+6])); utf16.DecodeRune(x, y) != utf8.RuneError {
+					x = utf16.DecodeRune(x, y)
+					i += 6
+				}
+			}
+			dst = utf8.AppendRune(dst, x)
+		default:
+			dst = append(dst, e)
+		}
+	}
+	return dst
+}
+
+// hexValue returns the value of four hex digits the scanner has checked.
+func hexValue(h []byte) uint32 {
+	var n uint32
+	for _, c := range h {
+		switch {
+		case c >= 'a':
+			c -= 'a' - 10
+		case c >= 'A':
+			c -= 'A' - 10
+		default:
+			c -= '0'
+		}
+		n = n<<4 | uint32(c)
+	}
+	return n
 }
 
 // csvKey finds column in a CSV header and returns its field in the first

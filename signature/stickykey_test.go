@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mlgate/mlgate/internal/testutil"
@@ -26,12 +27,34 @@ func TestStickyKey(t *testing.T) {
 		{"null value", FormatJSON, `{"dataframe_records": [{"customer": null}]}`, "customer", "", false},
 		{"malformed", FormatJSON, `{"dataframe_split": `, "customer", "", false},
 		{"csv missing", FormatCSV, "x\n1\n", "customer", "", false},
+		{"escapes", FormatJSON, `{"dataframe\u005fsplit": {"columns": [1, "x", "cust\u006fmer"], "data": [[0, 1, "c-\u00e9\ud83d\ude00\"\n"]]}}`, "customer", "c-\u00e9\U0001F600\"\n", true},
+		{"first of duplicate keys", FormatJSON, `{"inputs": {"x": [1], "customer": [7, 8], "customer": [9]}}`, "customer", "7", true},
+		{"list value", FormatJSON, `{"inputs": [{"customer": [1]}]}`, "customer", "", false},
+		{"no first record", FormatJSON, `{"dataframe_records": []}`, "customer", "", false},
+		{"column past the row", FormatJSON, `{"dataframe_split": {"columns": ["x", "customer"], "data": [[1]]}}`, "customer", "", false},
+		{"not an object", FormatJSON, `[{"customer": 1}]`, "customer", "", false},
+		{"malformed before the key", FormatJSON, `{"params": {], "inputs": {"customer": [1]}}`, "customer", "", false},
 	}
 	for _, tt := range tests {
 		got, ok := StickyKey(nil, tt.f, []byte(tt.body), tt.column)
 		if ok != tt.ok || string(got) != tt.want {
 			t.Errorf("%s: got %q, %v; want %q, %v", tt.name, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestStickyKeyLargeBody finds the key of a 700k-row request without
+// parsing the rows after the first.
+func TestStickyKeyLargeBody(t *testing.T) {
+	body := []byte(strings.Replace(splitRows(700_000), `"columns": ["tenure"`, `"columns": ["customer"`, 1))
+	buf := make([]byte, 0, 64)
+	var ok bool
+	n := testing.AllocsPerRun(10, func() { buf, ok = StickyKey(buf[:0], FormatJSON, body, "customer") })
+	if !ok || string(buf) != "0" {
+		t.Errorf("StickyKey = %q, %v; want \"0\", true", buf, ok)
+	}
+	if n != 0 && !testutil.RaceEnabled {
+		t.Errorf("StickyKey allocates %v times per call; want 0", n)
 	}
 }
 

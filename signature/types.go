@@ -212,6 +212,10 @@ type Error struct {
 	// Message names the column or field, what was expected and what came.
 	// It never echoes whole inputs.
 	Message string
+	// Limit names the request limit the request exceeded ("max_rows" or
+	// "max_elements"); it is empty for every other mistake. Serve answers
+	// such a request with 413.
+	Limit string
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -49,6 +49,7 @@ type Config struct {
 	MinDownloadRate int64         `yaml:"min_download_rate"`
 	MaxModelBytes   int64         `yaml:"max_model_bytes"`
 	MaxBodyBytes    int           `yaml:"max_body_bytes"`
+	Limits          RequestLimits `yaml:",inline"`
 	MaxInflight     int           `yaml:"max_inflight"`
 	MaxQueue        int           `yaml:"max_queue"`
 	QueueTimeout    time.Duration `yaml:"queue_timeout"`
@@ -68,6 +69,7 @@ type Config struct {
 
 	Inference InferenceConfig `yaml:"inference"`
 	Artifacts ArtifactsConfig `yaml:"artifacts"`
+	S3        S3Config        `yaml:"s3"`
 	Routes    []RouteConfig   `yaml:"routes"`
 
 	// path is the config file's path, "" without one.
@@ -105,6 +107,23 @@ type RouteConfig struct {
 	// Batching overrides the inference batching settings for this route's
 	// models (targets and shadow).
 	Batching *BatchingConfig `yaml:"batching"`
+	// Limits overrides max_rows and max_elements for this route.
+	Limits *LimitsConfig `yaml:"limits"`
+}
+
+// RequestLimits bound one scoring request and the memory of the requests
+// in flight (max_rows, max_elements, max_inflight_bytes); see serve.Config.
+type RequestLimits struct {
+	MaxRows          int   `yaml:"max_rows"`
+	MaxElements      int   `yaml:"max_elements"`
+	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
+}
+
+// LimitsConfig is a route's request limits; zero fields keep the global
+// setting.
+type LimitsConfig struct {
+	MaxRows     int `yaml:"max_rows"`
+	MaxElements int `yaml:"max_elements"`
 }
 
 // BatchingConfig is a route's batching override; zero fields keep the
@@ -146,6 +165,13 @@ type ArtifactsConfig struct {
 	AllowedRoots []string `yaml:"allowed_roots"`
 }
 
+// S3Config holds the S3 settings that MLflow's variables do not cover.
+type S3Config struct {
+	// Anonymous reads s3:// artifacts with unsigned requests, for a public
+	// bucket. Without it, finding no credentials is an error.
+	Anonymous bool `yaml:"anonymous"`
+}
+
 func defaultConfig() Config {
 	cache := filepath.Join(os.TempDir(), "mlgate-cache")
 	if dir, err := os.UserCacheDir(); err == nil {
@@ -163,6 +189,7 @@ func defaultConfig() Config {
 		RequestTimeout:  30 * time.Second,
 		RegistryTimeout: 30 * time.Second,
 		MaxBodyBytes:    16 << 20,
+		Limits:          RequestLimits{MaxElements: 1 << 20, MaxInflightBytes: 256 << 20},
 		MaxInflight:     512,
 		MaxQueue:        512,
 		QueueTimeout:    100 * time.Millisecond,
@@ -307,8 +334,15 @@ var serveSettings = []setting{
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedHosts })},
 	{"artifacts-allowed-roots", env("ARTIFACTS_ALLOWED_ROOTS"), "comma-separated local directories file: artifact locations may be read from (default the artifacts root and the cache dir)",
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedRoots })},
+	s3AnonymousSetting,
 	{"max-body-bytes", env("MAX_BODY_BYTES"), "largest request body accepted, 413 beyond (default 16777216)",
 		integer(func(c *Config) *int { return &c.MaxBodyBytes })},
+	{"max-rows", env("MAX_ROWS"), "most rows in one scoring request, 413 beyond (default 0: max-elements divided by the model's values per row)",
+		integer(func(c *Config) *int { return &c.Limits.MaxRows })},
+	{"max-elements", env("MAX_ELEMENTS"), "most values in one scoring request (its rows × columns), 413 beyond (default 1048576)",
+		integer(func(c *Config) *int { return &c.Limits.MaxElements })},
+	{"max-inflight-bytes", env("MAX_INFLIGHT_BYTES"), "memory the scoring requests in flight may hold, as estimated from each request; beyond it requests wait, then get 429; -1 for no limit (default 268435456)",
+		int64s(func(c *Config) *int64 { return &c.Limits.MaxInflightBytes })},
 	{"max-inflight", env("MAX_INFLIGHT"), "scoring requests served at once; -1 for no limit (default 512)",
 		integer(func(c *Config) *int { return &c.MaxInflight })},
 	{"max-queue", env("MAX_QUEUE"), "scoring requests that may wait for a slot before 429 (default 512)",
@@ -319,7 +353,7 @@ var serveSettings = []setting{
 		dur(func(c *Config) *time.Duration { return &c.PollInterval })},
 	{"on-missing", env("ON_MISSING"), "when an alias or version vanishes: keep (serve the last good version, stale) or withdraw (503) (default keep)",
 		str(func(c *Config) *string { return &c.OnMissing })},
-	{"max-attempts", env("MAX_ATTEMPTS"), "failed loads of one new version before giving up on it until the alias moves again (default 5)",
+	{"max-attempts", env("MAX_ATTEMPTS"), "failed downloads or loads of one new version before giving up on it until the alias moves again; an unreachable registry or artifact store does not count (default 5)",
 		integer(func(c *Config) *int { return &c.MaxAttempts })},
 	{"model-cache-bytes", env("MODEL_CACHE_BYTES"), "bytes of loaded versions kept while no route serves them, for quick flips back; serving versions are never evicted (default 1073741824)",
 		int64s(func(c *Config) *int64 { return &c.ModelCacheBytes })},
@@ -353,6 +387,11 @@ var serveSettings = []setting{
 	{"queue-rows", env("QUEUE_ROWS"), "rows that may wait for a worker per model before 429 (0: 4096)",
 		integer(func(c *Config) *int { return &c.Inference.QueueRows })},
 }
+
+// s3AnonymousSetting is s3.anonymous, for serve and resolve.
+var s3AnonymousSetting = setting{"s3-anonymous", env("S3_ANONYMOUS"),
+	"read s3:// artifacts with unsigned requests, for a public bucket (default false: without credentials from the AWS chain, S3 downloads fail)",
+	boolean(func(c *Config) *bool { return &c.S3.Anonymous })}
 
 // rawFlag keeps a flag's text for loadConfig to apply in precedence order.
 // Boolean settings are bool flags: a bare --pprof means --pprof=true.
@@ -496,6 +535,15 @@ func (c *Config) validate() error {
 	if c.MaxBodyBytes <= 0 {
 		bad("max-body-bytes", "%d: must be positive", c.MaxBodyBytes)
 	}
+	if l := c.Limits; l.MaxRows < 0 {
+		bad("max-rows", "%d: must not be negative (0 derives it from max-elements and the model)", l.MaxRows)
+	}
+	if l := c.Limits; l.MaxElements <= 0 {
+		bad("max-elements", "%d: must be positive", l.MaxElements)
+	}
+	if l := c.Limits; l.MaxInflightBytes == 0 || l.MaxInflightBytes < -1 {
+		bad("max-inflight-bytes", "%d: want a positive number, or -1 for no limit", l.MaxInflightBytes)
+	}
 	if c.MaxInflight == 0 || c.MaxInflight < -1 {
 		bad("max-inflight", "%d: want a positive number, or -1 for no limit", c.MaxInflight)
 	}
@@ -574,6 +622,9 @@ func (c *Config) validate() error {
 			if b.MaxBatchRows < 0 || b.MaxDelay < 0 {
 				bad(at+".batching", "max_batch_rows and max_batch_delay must not be negative (route %q)", r.Name)
 			}
+		}
+		if l := r.Limits; l != nil && (l.MaxRows < 0 || l.MaxElements < 0) {
+			bad(at+".limits", "max_rows and max_elements must not be negative (route %q)", r.Name)
 		}
 		if sh := r.Shadow; sh != nil {
 			if sh.Model == "" {

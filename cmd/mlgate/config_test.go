@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mlgate/mlgate/internal/testutil"
+	"github.com/mlgate/mlgate/serve"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -87,6 +88,10 @@ func TestConfigurationDocumented(t *testing.T) {
 			if key == "" || key == "-" {
 				continue
 			}
+			if key == ",inline" {
+				walk(f.Type, prefix)
+				continue
+			}
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
 				walk(f.Type, prefix+key+".")
 				continue
@@ -142,5 +147,67 @@ func TestBoolFlagsTakeNoValue(t *testing.T) {
 	}
 	if !cfg.Pprof || cfg.LogLevel != "warn" || cfg.Inference.Spinning {
 		t.Errorf("got pprof=%v log-level=%s spinning=%v; want true, warn, false", cfg.Pprof, cfg.LogLevel, cfg.Inference.Spinning)
+	}
+}
+
+// TestRequestLimitsConfig reads the request limits from the file, the
+// environment and flags, the route's own limits into its spec, and refuses
+// nonsense naming the setting.
+func TestRequestLimitsConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "mlgate.yaml")
+	os.WriteFile(file, []byte(`
+tracking_uri: http://mlflow
+max_rows: 5000
+max_elements: 200000
+max_inflight_bytes: 1073741824
+routes:
+  - name: churn
+    model: models:/churn-gbm@champion
+    limits:
+      max_rows: 10
+  - name: batch
+    model: models:/churn-gbm@champion
+`), 0o644)
+	env := map[string]string{"MLGATE_MAX_ELEMENTS": "300000"}
+	cfg, err := loadConfig("serve", serveSettings, []string{"--config", file, "--max-inflight-bytes", "-1"},
+		func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if want := (RequestLimits{MaxRows: 5000, MaxElements: 300000, MaxInflightBytes: -1}); cfg.Limits != want {
+		t.Errorf("limits %+v; want %+v", cfg.Limits, want)
+	}
+	routes, err := parseRoutes(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []serve.Limits{routes[0].Limits, routes[1].Limits}; got[0] != (serve.Limits{MaxRows: 10}) || got[1] != (serve.Limits{}) {
+		t.Errorf("route limits %+v; want the first route's max_rows 10 and none for the second", got)
+	}
+	if d := defaultConfig().Limits; d != (RequestLimits{MaxElements: 1 << 20, MaxInflightBytes: 256 << 20}) {
+		t.Errorf("default limits %+v", d)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-rows", "-1"}, "max-rows: -1: must not be negative"},
+		{[]string{"--max-elements", "0"}, "max-elements: 0: must be positive"},
+		{[]string{"--max-inflight-bytes", "0"}, "max-inflight-bytes: 0: want a positive number, or -1 for no limit"},
+	} {
+		cfg, err := loadConfig("serve", serveSettings, append([]string{"--config", file}, tt.args...), func(string) string { return "" }, io.Discard)
+		if err == nil {
+			err = cfg.validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v; want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+	cfg.Routes[0].Limits.MaxElements = -3
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "routes[0].limits: max_rows and max_elements must not be negative") {
+		t.Errorf("negative route limits: %v", err)
 	}
 }

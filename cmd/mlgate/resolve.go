@@ -37,6 +37,7 @@ var resolveSettings = []setting{
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedRoots })},
 	{"at-version", env("RESOLVE_AT_VERSION"), "describe this version of the URI's model instead of what the URI points at (as models:/<name>/<N>)",
 		int64s(func(c *Config) *int64 { return &c.resolveAtVersion })},
+	s3AnonymousSetting,
 	{"json", env("RESOLVE_JSON"), "print JSON instead of a table",
 		boolean(func(c *Config) *bool { return &c.resolveJSON })},
 }
@@ -221,6 +222,7 @@ func resolverConfig(cfg Config, getenv func(string) string) (resolver.Config, er
 	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
 	rc.DownloadTimeout, rc.MinDownloadRate, rc.MaxModelBytes = cfg.DownloadTimeout, cfg.MinDownloadRate, cfg.MaxModelBytes
 	rc.AllowedHosts, rc.AllowedRoots = cfg.Artifacts.AllowedHosts, cfg.Artifacts.AllowedRoots
+	rc.S3.Anonymous = cfg.S3.Anonymous
 	rc.UserAgent = "mlgate/" + version
 	return rc, nil
 }

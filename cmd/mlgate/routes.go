@@ -51,6 +51,9 @@ func parseRoutes(cfg Config) ([]routeSpec, error) {
 		if st := r.Sticky; st != nil {
 			rs.Sticky = &serve.StickySpec{Header: st.Header, Column: st.Column}
 		}
+		if l := r.Limits; l != nil {
+			rs.Limits = serve.Limits{MaxRows: l.MaxRows, MaxElements: l.MaxElements}
+		}
 		if sh := r.Shadow; sh != nil {
 			u, err := resolver.ParseURI(sh.Model)
 			if err != nil {

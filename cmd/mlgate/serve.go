@@ -196,6 +196,7 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	})}
 	scfg := serve.Config{
 		RequestTimeout: cfg.RequestTimeout, MaxBodyBytes: cfg.MaxBodyBytes,
+		MaxRows: cfg.Limits.MaxRows, MaxElements: cfg.Limits.MaxElements, MaxInflightBytes: cfg.Limits.MaxInflightBytes,
 		MaxInflight: cfg.MaxInflight, MaxQueue: cfg.MaxQueue, QueueTimeout: cfg.QueueTimeout,
 		Version: version, Logger: log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
 		Instruments: ins, MetricsHandler: tel.MetricsHandler(), Tracer: tracer, Propagator: tel.Propagator(),

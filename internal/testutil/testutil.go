@@ -54,6 +54,30 @@ func RecordedModel(tb testing.TB, name string, version int) string {
 	return Path(tb, "testdata", "mlflow-real", "models", name, "v"+itoa(version))
 }
 
+// RecordedModelFiles returns the artifacts of a recorded model version by
+// file name: the files of RecordedModel without the recording's SOURCE.txt
+// note, which is not one of them.
+func RecordedModelFiles(tb testing.TB, name string, version int) map[string][]byte {
+	tb.Helper()
+	dir := RecordedModel(tb, name, version)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "SOURCE.txt" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		files[e.Name()] = data
+	}
+	return files
+}
+
 func itoa(n int) string {
 	if n < 10 {
 		return string(rune('0' + n))
