@@ -23,7 +23,7 @@ export MLGATE_MINIO_BIN ?= $(MINIO_BIN)
 export MLGATE_TOOLS_DIR := $(TOOLS_DIR)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-short vet fmt-check bench fuzz onnxruntime tools deps clean
+.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime tools deps clean
 
 all: build
 
@@ -72,8 +72,19 @@ test: $(ORT_LIB) tools deps fmt-check vet
 test-short: $(ORT_LIB) tools deps
 	$(GO) test -short -count=1 ./...
 
+# `make bench BENCH_FLAGS='-baseline-bin old/mlgate -lever body-once'` passes
+# flags to the harness (./scripts/bench.sh -h lists them).
+BENCH_FLAGS ?=
+
 bench: build
-	./scripts/bench.sh
+	./scripts/bench.sh $(BENCH_FLAGS)
+
+# Profiles mlgate under the benchmark loads and writes the merged profile to
+# cmd/mlgate/default.pgo, which `go build` then uses (-pgo=auto). Its
+# results go under bench/results/pgo/; BENCHMARKS.md is left alone.
+pgo: build
+	./scripts/bench.sh -phases pgo -pgo cmd/mlgate/default.pgo -gotest=false \
+		-results bench/results/pgo -out bench/results/pgo/BENCHMARKS.md $(BENCH_FLAGS)
 
 fuzz: $(ORT_LIB) deps
 	./scripts/fuzz.sh

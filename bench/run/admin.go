@@ -20,6 +20,16 @@ type routeModel struct {
 	// Stats counts its ONNX Runtime calls and the requests and rows they
 	// served since it was loaded; nil when mlgate does not report them.
 	Stats *modelStats
+	// Calibration is mlgate's timing of the model's call when it loaded;
+	// nil when mlgate does not report it.
+	Calibration *calibration
+}
+
+// calibration is what mlgate measured to choose a model's workers.
+type calibration struct {
+	OneRowNs        int64  `json:"one_row_ns"`
+	BatchedPerRowNs int64  `json:"batched_per_row_ns"`
+	Choice          string `json:"choice"`
 }
 
 // modelStats are a loaded model's counters, warm-up included.
@@ -61,9 +71,10 @@ func parseAdminModels(body []byte) (map[string]routeModel, error) {
 			Name    string `json:"name"`
 			Targets []struct {
 				Model *struct {
-					Batching string      `json:"batching"`
-					Workers  int         `json:"workers"`
-					Stats    *modelStats `json:"stats"`
+					Batching    string       `json:"batching"`
+					Workers     int          `json:"workers"`
+					Stats       *modelStats  `json:"stats"`
+					Calibration *calibration `json:"calibration"`
 				} `json:"model"`
 			} `json:"targets"`
 		} `json:"routes"`
@@ -77,7 +88,7 @@ func parseAdminModels(body []byte) (map[string]routeModel, error) {
 			continue
 		}
 		m := r.Targets[0].Model
-		out[r.Name] = routeModel{Batching: m.Batching, Workers: m.Workers, Stats: m.Stats}
+		out[r.Name] = routeModel{Batching: m.Batching, Workers: m.Workers, Stats: m.Stats, Calibration: m.Calibration}
 	}
 	return out, nil
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // TestAdminModels reads a GET /admin/models document recorded from mlgate
-// serving the generated configuration.
+// serving the generated configuration with batching busy.
 func TestAdminModels(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join("testdata", "admin-models.json"))
 	if err != nil {
@@ -29,17 +29,24 @@ func TestAdminModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const fewer = "1 of 2 cores: the call is expensive and batching makes it cheaper per row, so fewer lanes gather larger batches"
 	want := map[string]routeModel{
-		churnRoute: {Batching: "busy", Workers: 2, Stats: &modelStats{Runs: 5, Requests: 6, Rows: 18}},
-		mlpRoute:   {Batching: "busy", Workers: 2, Stats: &modelStats{Runs: 5, Requests: 6, Rows: 12}},
+		churnRoute: {Batching: "busy", Workers: 2, Stats: &modelStats{Runs: 10, Requests: 11, Rows: 31},
+			Calibration: &calibration{OneRowNs: 500, Choice: "one per core (call is cheap or slow)"}},
+		mlpRoute: {Batching: "busy", Workers: 1, Stats: &modelStats{Runs: 12, Requests: 41, Rows: 82},
+			Calibration: &calibration{OneRowNs: 18482, BatchedPerRowNs: 7461, Choice: fewer}},
+		wideRoute: {Batching: "busy", Workers: 1, Stats: &modelStats{Runs: 12, Requests: 41, Rows: 82},
+			Calibration: &calibration{OneRowNs: 741036, BatchedPerRowNs: 215057, Choice: fewer}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got routes %v; want %v", got, want)
 	}
 	for route, w := range want {
 		g := got[route]
-		if g.Batching != w.Batching || g.Workers != w.Workers || g.Stats == nil || *g.Stats != *w.Stats {
-			t.Errorf("route %s: got %+v (stats %+v); want %+v (stats %+v)", route, g, g.Stats, w, w.Stats)
+		if g.Batching != w.Batching || g.Workers != w.Workers || g.Stats == nil || *g.Stats != *w.Stats ||
+			g.Calibration == nil || *g.Calibration != *w.Calibration {
+			t.Errorf("route %s: got %+v (stats %+v, calibration %+v); want %+v (stats %+v, calibration %+v)",
+				route, g, g.Stats, g.Calibration, w, w.Stats, w.Calibration)
 		}
 	}
 	if _, err := adminModels(context.Background(), srv.URL+"/elsewhere"); err == nil {

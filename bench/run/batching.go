@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/mlgate/mlgate/loadtest"
 )
@@ -62,14 +64,28 @@ type benchModel struct {
 }
 
 // models returns churn-gbm (one row per request, the recorded rows in
-// turn) and mlp256 (its serving example's first row).
-func (h *harness) models() (churn, mlp benchModel) {
-	return benchModel{churnModel, churnRoute, h.churnPayload(1)}, benchModel{mlpModel, mlpRoute, h.mlp.payload()}
+// turn), mlp256 and widemlp (their serving examples' first rows).
+func (h *harness) models() (churn, mlp, wide benchModel) {
+	return benchModel{churnModel, churnRoute, h.churnPayload(1)},
+		benchModel{mlpModel, mlpRoute, h.mlp.payload()},
+		benchModel{wideModel, wideRoute, h.wide.payload()}
 }
 
-// runBatching starts one mlgate per batching mode and drives churn-gbm
-// and mlp256 at each connection count, the modes in turn at each count so
-// that drift on the machine affects them alike.
+// roundModes are the modes of one batching round in run order, off first
+// in odd rounds and busy first in even ones, so that neither always runs
+// on a machine the other has just warmed or tired.
+func roundModes(round int) []string {
+	if round%2 == 1 {
+		return []string{"off", "busy"}
+	}
+	return []string{"busy", "off"}
+}
+
+// runBatching starts one mlgate per batching mode and measures them: on
+// churn-gbm, off and busy in rounds at each connection count; on mlp256,
+// every mode once at each of its connection counts; on widemlp, off and
+// busy in rounds, then window once. Each instance's own timing of each
+// model's call is recorded from the busy one.
 func (h *harness) runBatching(ctx context.Context) (err error) {
 	defer func() {
 		if serr := h.stopAll(); err == nil {
@@ -81,13 +97,44 @@ func (h *harness) runBatching(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	churn, mlp := h.models()
-	for _, m := range []benchModel{churn, mlp} {
-		for _, c := range h.plan.batchingConns {
-			for _, v := range variants {
-				if err := h.variantRun(ctx, phaseBatching, v, workers[v.name+"/"+m.route], m, c); err != nil {
+	byMode := map[string]mlgateVariant{}
+	for _, v := range variants {
+		byMode[v.batching] = v
+	}
+	run := func(m benchModel, mode string, conns, round int, warmup, duration time.Duration) error {
+		v := byMode[mode]
+		return h.variantRun(ctx, phaseBatching, v, workers[v.name+"/"+m.route], m, conns, round, warmup, duration)
+	}
+	p := h.plan
+	churn, mlp, wide := h.models()
+	for round := 1; round <= p.rounds; round++ {
+		h.logf("batching round %d of %d: %s", round, p.rounds, churnModel)
+		for _, c := range p.batchingConns {
+			for _, mode := range roundModes(round) {
+				if err := run(churn, mode, c, round, p.batchWarmup, p.batchDuration); err != nil {
 					return err
 				}
+			}
+		}
+	}
+	for _, c := range p.mlpConns {
+		for _, mode := range p.batchingModes {
+			if err := run(mlp, mode, c, 0, p.phaseWarmup, p.phaseDuration); err != nil {
+				return err
+			}
+		}
+	}
+	for round := 1; round <= p.rounds; round++ {
+		for _, mode := range roundModes(round) {
+			if err := run(wide, mode, p.wideConns, round, p.phaseWarmup, p.phaseDuration); err != nil {
+				return err
+			}
+		}
+	}
+	for _, mode := range p.batchingModes {
+		if mode != "off" && mode != "busy" {
+			if err := run(wide, mode, p.wideConns, 0, p.phaseWarmup, p.phaseDuration); err != nil {
+				return err
 			}
 		}
 	}
@@ -108,9 +155,10 @@ func (h *harness) runThreads(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	churn, mlp := h.models()
+	churn, mlp, _ := h.models()
+	p := h.plan
 	for _, v := range variants {
-		if err := h.variantRun(ctx, phaseThreads, v, workers[v.name+"/"+mlp.route], mlp, h.plan.threadMLPConns); err != nil {
+		if err := h.variantRun(ctx, phaseThreads, v, workers[v.name+"/"+mlp.route], mlp, p.threadMLPConns, 0, p.phaseWarmup, p.phaseDuration); err != nil {
 			return err
 		}
 	}
@@ -118,17 +166,23 @@ func (h *harness) runThreads(ctx context.Context) (err error) {
 		if v.intraOp != 1 {
 			continue
 		}
-		if err := h.variantRun(ctx, phaseThreads, v, workers[v.name+"/"+churn.route], churn, h.plan.threadChurnConns); err != nil {
+		if err := h.variantRun(ctx, phaseThreads, v, workers[v.name+"/"+churn.route], churn, p.threadChurnConns, 0, p.phaseWarmup, p.phaseDuration); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// benchRoutes are the routes of the generated configuration, by model.
+var benchRoutes = []struct{ model, route string }{
+	{churnModel, churnRoute}, {mlpModel, mlpRoute}, {wideModel, wideRoute},
+}
+
 // startVariants starts the variants of phase, checks that each answers
-// churn-gbm and mlp256 correctly and runs with the batching mode and
-// workers asked for, and returns the workers each reports per route, keyed
-// "<variant>/<route>" (0 when mlgate does not say).
+// churn-gbm, mlp256 and widemlp correctly and runs with the batching mode
+// and workers asked for, and returns the workers each reports per route,
+// keyed "<variant>/<route>" (0 when mlgate does not say). The batching
+// phase's busy instance's timings of each model are recorded.
 func (h *harness) startVariants(ctx context.Context, phase string, variants []mlgateVariant) (map[string]int, error) {
 	workers := map[string]int{}
 	for _, v := range variants {
@@ -136,40 +190,59 @@ func (h *harness) startVariants(ctx context.Context, phase string, variants []ml
 		if err != nil {
 			return nil, err
 		}
-		if err := checkAnswer(ctx, p.url); err != nil {
-			return nil, fmt.Errorf("%s answers churn-gbm wrongly, not measuring it: %w", v.name, err)
-		}
-		if err := checkMLPAnswer(ctx, p.url, h.mlp); err != nil {
-			return nil, fmt.Errorf("%s answers mlp256 wrongly, not measuring it: %w", v.name, err)
+		if err := h.checkMlgate(ctx, v.name, p.url); err != nil {
+			return nil, err
 		}
 		models, err := adminModels(ctx, p.url)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", v.name, err)
 		}
-		for _, route := range []string{churnRoute, mlpRoute} {
-			m, ok := models[route]
+		for _, br := range benchRoutes {
+			m, ok := models[br.route]
 			if !ok {
-				return nil, fmt.Errorf("%s: GET /admin/models has no model on route %s", v.name, route)
+				return nil, fmt.Errorf("%s: GET /admin/models has no model on route %s", v.name, br.route)
 			}
 			if m.Batching != v.batching {
-				return nil, fmt.Errorf("%s: route %s batches %q; want %q", v.name, route, m.Batching, v.batching)
+				return nil, fmt.Errorf("%s: route %s batches %q; want %q", v.name, br.route, m.Batching, v.batching)
 			}
 			if v.workers > 0 && m.Workers != 0 && m.Workers != v.workers {
-				return nil, fmt.Errorf("%s: route %s has %d workers; want %d", v.name, route, m.Workers, v.workers)
+				return nil, fmt.Errorf("%s: route %s has %d workers; want %d", v.name, br.route, m.Workers, v.workers)
 			}
-			workers[v.name+"/"+route] = m.Workers
+			workers[v.name+"/"+br.route] = m.Workers
+			if phase == phaseBatching && v.batching == "busy" && m.Calibration != nil {
+				h.suite.Calibrations = append(h.suite.Calibrations, ModelCalibration{
+					Model: br.model, Instance: v.name, OneRowNs: m.Calibration.OneRowNs,
+					BatchedPerRowNs: m.Calibration.BatchedPerRowNs, Workers: m.Workers, Choice: m.Calibration.Choice,
+				})
+			}
 		}
 	}
 	return workers, nil
 }
 
+// checkMlgate checks the answers of the mlgate named name at base on
+// churn-gbm, mlp256 and widemlp.
+func (h *harness) checkMlgate(ctx context.Context, name, base string) error {
+	if err := checkAnswer(ctx, base); err != nil {
+		return fmt.Errorf("%s answers churn-gbm wrongly, not measuring it: %w", name, err)
+	}
+	for _, f := range []tensorFixture{h.mlp, h.wide} {
+		if err := checkTensorAnswer(ctx, base, f); err != nil {
+			return fmt.Errorf("%s answers %s wrongly, not measuring it: %w", name, f.model, err)
+		}
+	}
+	return nil
+}
+
 // variantRun runs the closed loop at conns connections against model on
-// variant v, which reports workers workers.
-func (h *harness) variantRun(ctx context.Context, phase string, v mlgateVariant, workers int, m benchModel, conns int) error {
+// variant v, which reports workers workers; round is the run's round, 0
+// for a single run.
+func (h *harness) variantRun(ctx context.Context, phase string, v mlgateVariant, workers int, m benchModel, conns, round int, warmup, duration time.Duration) error {
 	run := RunResult{
-		ID:             variantRunID(phase, v, m.route, conns),
+		ID:             variantRunID(phase, v, m.route, conns, round),
 		Server:         serverMlgate,
 		Phase:          phase,
+		Round:          round,
 		Instance:       v.name,
 		Route:          m.route,
 		Model:          m.name,
@@ -179,7 +252,7 @@ func (h *harness) variantRun(ctx context.Context, phase string, v mlgateVariant,
 		Connections:    conns,
 		Rows:           1,
 	}
-	cfg := loadtest.Config{Connections: conns, Warmup: h.plan.phaseWarmup, Duration: h.plan.phaseDuration, Payload: m.payload}
+	cfg := loadtest.Config{Connections: conns, Warmup: warmup, Duration: duration, Payload: m.payload}
 	bench := fmt.Sprintf("batching/model=%s/mode=%s/conns=%d", m.name, v.batching, conns)
 	if phase == phaseThreads {
 		bench = fmt.Sprintf("threads/model=%s/workers=%d/intra=%d/conns=%d", m.name, v.workers, v.intraOp, conns)
@@ -188,10 +261,51 @@ func (h *harness) variantRun(ctx context.Context, phase string, v mlgateVariant,
 }
 
 // variantRunID names a batching or threads run: "batching-off-mlp-c64",
-// "threads-w1-i2-mlp-c64".
-func variantRunID(phase string, v mlgateVariant, route string, conns int) string {
+// "batching-busy-churn-c8-round2", "threads-w1-i2-mlp-c64".
+func variantRunID(phase string, v mlgateVariant, route string, conns, round int) string {
 	if phase == phaseThreads {
 		return fmt.Sprintf("threads-w%d-i%d-%s-c%d", v.workers, v.intraOp, route, conns)
 	}
-	return fmt.Sprintf("batching-%s-%s-c%d", v.batching, route, conns)
+	id := fmt.Sprintf("batching-%s-%s-c%d", v.batching, route, conns)
+	if round > 0 {
+		id += fmt.Sprintf("-round%d", round)
+	}
+	return id
+}
+
+// batchingRounds returns the batching phase's rounds of model at conns in
+// mode, by round.
+func (s *Suite) batchingRounds(model string, conns int, mode string) []*RunResult {
+	var out []*RunResult
+	for i := range s.Runs {
+		r := &s.Runs[i]
+		if r.Phase == phaseBatching && r.Round > 0 && r.Model == model && r.Connections == conns && r.Batching == mode {
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *RunResult) int { return cmp.Compare(a.Round, b.Round) })
+	return out
+}
+
+// batchingRoundConns are the connection counts at which model ran in
+// batching rounds, in increasing order.
+func (s *Suite) batchingRoundConns(model string) []int {
+	var out []int
+	for _, r := range s.Runs {
+		if r.Phase == phaseBatching && r.Round > 0 && r.Model == model && !slices.Contains(out, r.Connections) {
+			out = append(out, r.Connections)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// batchingRun returns the batching phase's run of model at conns
+// connections in mode: the median of its rounds, or its single run; nil
+// when there is none.
+func (s *Suite) batchingRun(model string, conns int, mode string) *RunResult {
+	if rounds := s.batchingRounds(model, conns, mode); len(rounds) > 0 {
+		return medianRun(rounds)
+	}
+	return s.modelRun(phaseBatching, model, conns, func(r *RunResult) bool { return r.Batching == mode })
 }

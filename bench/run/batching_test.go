@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -25,10 +26,11 @@ func TestVariants(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	ids := []string{
-		variantRunID(phaseBatching, batchingVariants(p)[0], mlpRoute, 64),
-		variantRunID(phaseThreads, threadVariants(p)[1], churnRoute, 32),
+		variantRunID(phaseBatching, batchingVariants(p)[0], mlpRoute, 64, 0),
+		variantRunID(phaseBatching, batchingVariants(p)[1], churnRoute, 8, 2),
+		variantRunID(phaseThreads, threadVariants(p)[1], churnRoute, 32, 0),
 	}
-	if want := []string{"batching-off-mlp-c64", "threads-w1-i2-churn-c32"}; !slices.Equal(ids, want) {
+	if want := []string{"batching-off-mlp-c64", "batching-busy-churn-c8-round2", "threads-w1-i2-churn-c32"}; !slices.Equal(ids, want) {
 		t.Errorf("run IDs: got %v; want %v", ids, want)
 	}
 }
@@ -57,33 +59,45 @@ func TestThreadVerdict(t *testing.T) {
 	}
 }
 
-func TestTargets(t *testing.T) {
+func TestBatchingRunIsTheMedianOfItsRounds(t *testing.T) {
 	s := cannedSuite()
-	if v, verdict := s.targetBusy(); v != 3.2 || verdict != "PASS" {
-		t.Errorf("busy target: got %v %s; want 3.2 PASS", v, verdict)
+	rounds := s.batchingRounds(churnModel, 64, "busy")
+	if len(rounds) != 6 {
+		t.Fatalf("got %d rounds; want 6", len(rounds))
 	}
-	if run, verdict := s.targetHalfSat(); run == nil || run.Fraction != 0.5 || verdict != "FAIL" {
-		t.Errorf("half-saturation target: got %v %s; want the 50%% run, FAIL", run, verdict)
-	}
-	for i := range s.Runs {
-		if r := &s.Runs[i]; r.Phase == phaseBatching && r.Model == mlpModel && r.Batching == "busy" && r.Connections == 64 {
-			r.Summary.Throughput = 2.9 * s.batchingRun(mlpModel, 64, "off").Summary.Throughput
-		}
-		if r := &s.Runs[i]; r.Phase == phaseOpen && r.Server == serverMlgate {
-			r.Summary.P99 = 2000
+	for i, r := range rounds {
+		if r.Round != i+1 {
+			t.Errorf("round %d in place %d", r.Round, i)
 		}
 	}
-	if _, verdict := s.targetBusy(); verdict != "FAIL" {
-		t.Errorf("busy target at 2.9×: got %s; want FAIL", verdict)
+	med := s.batchingRun(churnModel, 64, "busy")
+	if got, want := med.Summary.Throughput, 27000.0; math.Abs(got-want) > 1e-6 {
+		t.Errorf("median throughput %v; want %v", got, want)
 	}
-	if _, verdict := s.targetHalfSat(); verdict != "PASS" {
-		t.Errorf("half-saturation target at p99 2 ms: got %s; want PASS", verdict)
+	if med.Round != 0 || med.Summary.OK != sumOK(rounds) {
+		t.Errorf("median run: round %d, %d OK; want round 0 and the rounds' %d", med.Round, med.Summary.OK, sumOK(rounds))
 	}
-	s.Runs = nil
-	if _, verdict := s.targetBusy(); verdict != "n/a" {
-		t.Errorf("busy target without runs: got %s; want n/a", verdict)
+	if got := s.batchingRoundConns(wideModel); !slices.Equal(got, []int{64}) {
+		t.Errorf("widemlp round connection counts: got %v; want [64]", got)
 	}
-	if _, verdict := s.targetHalfSat(); verdict != "n/a" {
-		t.Errorf("half-saturation target without runs: got %s; want n/a", verdict)
+	if s.batchingRun(mlpModel, 64, "window") == nil || len(s.batchingRounds(mlpModel, 64, "window")) != 0 {
+		t.Error("mlp256 window at 64 connections: want a single run and no rounds")
+	}
+}
+
+func sumOK(runs []*RunResult) int64 {
+	var n int64
+	for _, r := range runs {
+		n += r.Summary.OK
+	}
+	return n
+}
+
+func TestRoundModesAlternate(t *testing.T) {
+	if got := roundModes(1); !slices.Equal(got, []string{"off", "busy"}) {
+		t.Errorf("round 1: got %v", got)
+	}
+	if got := roundModes(2); !slices.Equal(got, []string{"busy", "off"}) {
+		t.Errorf("round 2: got %v", got)
 	}
 }

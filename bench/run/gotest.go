@@ -8,23 +8,29 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// goTestPackages are mlgate's hot-path packages, whose Go benchmarks the
-// suite runs.
-var goTestPackages = []string{"./signature", "./infer", "./serve"}
+// goTestPackages are mlgate's hot-path packages and the model-cost
+// benchmark, whose Go benchmarks the suite runs; handlerPackages hold the
+// handler benchmarks, run longer for their allocations per operation.
+var (
+	goTestPackages  = []string{"./signature", "./infer", "./bench/modelcost"}
+	handlerPackages = []string{"./serve"}
+)
 
 // benchstatPkg is installed into a temporary GOBIN to summarise go test's
-// output.
+// output and the rounds.
 const benchstatPkg = "golang.org/x/perf/cmd/benchstat@latest"
 
-// benchstatUnits keeps time, memory and allocations per operation out of
-// the benchmarks' units (throughput in B/s says the same as time here).
-const benchstatUnits = ".unit:(sec/op OR B/op OR allocs/op)"
+// benchstatUnits keeps time, memory and allocations per operation, and
+// time per row, out of the benchmarks' units (throughput in B/s says the
+// same as time here).
+const benchstatUnits = ".unit:(sec/op OR B/op OR allocs/op OR sec/row)"
 
-// GoTest is the go test -bench step.
+// GoTest is one go test -bench step.
 type GoTest struct {
 	// Command is the go test command line.
 	Command string `json:"command"`
@@ -41,19 +47,72 @@ type GoTest struct {
 	// says why it does not.
 	Benchstat   bool   `json:"benchstat"`
 	NoBenchstat string `json:"no_benchstat,omitempty"`
+	// Allocs are each benchmark's allocations per operation over its runs.
+	Allocs []BenchAllocs `json:"allocs,omitempty"`
 }
 
-// runGoTest runs the hot-path packages' benchmarks from repo, writes their
-// output to outPath (relPath relative to the results directory) and
-// summarises them. Failures are recorded in the result, not returned: a
-// package another change has broken must not cost the load test numbers.
-func runGoTest(ctx context.Context, repo, outPath, relPath string, p plan, logf func(string, ...any)) *GoTest {
-	args := []string{"test", "-run", "XXX", "-bench", ".", "-benchmem", "-count=" + strconv.Itoa(p.goTestCount)}
-	if p.goTestBenchtime != "1s" {
-		args = append(args, "-benchtime="+p.goTestBenchtime)
+// BenchAllocs is one benchmark's allocations per operation: the most and
+// the median over its runs.
+type BenchAllocs struct {
+	Name   string  `json:"name"`
+	Runs   int     `json:"runs"`
+	Max    float64 `json:"max"`
+	Median float64 `json:"median"`
+}
+
+// benchstatTool is benchstat installed for one harness run, or why it
+// could not be.
+type benchstatTool struct {
+	bin string
+	err error
+}
+
+// installBenchstat installs benchstat into a temporary directory through
+// the Go module proxy; the caller must call the returned cleanup.
+func installBenchstat(ctx context.Context) (benchstatTool, func()) {
+	gobin, err := os.MkdirTemp("", "mlgate-benchstat-")
+	if err != nil {
+		return benchstatTool{err: fmt.Errorf("benchstat: %w", err)}, func() {}
+	}
+	cleanup := func() { os.RemoveAll(gobin) }
+	install := exec.CommandContext(ctx, "go", "install", benchstatPkg)
+	install.Dir = gobin
+	install.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=")
+	if out, err := install.CombinedOutput(); err != nil {
+		return benchstatTool{err: fmt.Errorf("go install %s: %v: %s", benchstatPkg, err, firstLine(out))}, cleanup
+	}
+	return benchstatTool{bin: filepath.Join(gobin, "benchstat")}, cleanup
+}
+
+// run runs benchstat with args on the file at path, from the file's
+// directory so that its tables are headed by the file's base name.
+func (b benchstatTool) run(ctx context.Context, path string, args ...string) (string, error) {
+	if b.err != nil {
+		return "", b.err
+	}
+	cmd := exec.CommandContext(ctx, b.bin, append(args, filepath.Base(path))...)
+	cmd.Dir = filepath.Dir(path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("benchstat: %v: %s", err, firstLine(stderr.Bytes()))
+	}
+	return strings.TrimRight(string(out), "\n"), nil
+}
+
+// runGoTest runs pkgs' benchmarks count times for benchtime each from repo,
+// writes their output to outPath (relPath relative to the results
+// directory) and summarises them with bs. Failures are recorded in the
+// result, not returned: a package another change has broken must not cost
+// the load test numbers.
+func runGoTest(ctx context.Context, repo, outPath, relPath string, pkgs []string, count int, benchtime string, bs benchstatTool, logf func(string, ...any)) *GoTest {
+	args := []string{"test", "-run", "XXX", "-bench", ".", "-benchmem", "-count=" + strconv.Itoa(count)}
+	if benchtime != "1s" {
+		args = append(args, "-benchtime="+benchtime)
 	}
 	args = append(args, "-timeout=10m")
-	args = append(args, goTestPackages...)
+	args = append(args, pkgs...)
 	gt := &GoTest{Command: "go " + strings.Join(args, " "), Output: relPath}
 	logf("running %s", gt.Command)
 	cmd := exec.CommandContext(ctx, "go", args...)
@@ -66,7 +125,8 @@ func runGoTest(ctx context.Context, repo, outPath, relPath string, p plan, logf 
 	if err != nil {
 		gt.Failed = fmt.Sprintf("go test: %v; see %s", err, relPath)
 	}
-	summary, err := benchstat(ctx, outPath)
+	gt.Allocs = benchAllocs(out)
+	summary, err := bs.run(ctx, outPath, "-filter", benchstatUnits)
 	if err != nil {
 		gt.NoBenchstat = err.Error()
 		gt.Summary = benchmarkLines(out)
@@ -76,30 +136,44 @@ func runGoTest(ctx context.Context, repo, outPath, relPath string, p plan, logf 
 	return gt
 }
 
-// benchstat installs benchstat into a temporary directory through the Go
-// module proxy and runs it on the file at path, from the file's directory
-// so that its tables are headed by the file's base name.
-func benchstat(ctx context.Context, path string) (string, error) {
-	gobin, err := os.MkdirTemp("", "mlgate-benchstat-")
-	if err != nil {
-		return "", fmt.Errorf("benchstat: %w", err)
+// benchAllocs reads each benchmark's allocs/op from go test output, its
+// name without the GOMAXPROCS suffix, in first-seen order.
+func benchAllocs(out []byte) []BenchAllocs {
+	var order []string
+	vals := map[string][]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			if f[i+1] != "allocs/op" {
+				continue
+			}
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			if _, ok := vals[name]; !ok {
+				order = append(order, name)
+			}
+			vals[name] = append(vals[name], v)
+		}
 	}
-	defer os.RemoveAll(gobin)
-	install := exec.CommandContext(ctx, "go", "install", benchstatPkg)
-	install.Dir = gobin
-	install.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=")
-	if out, err := install.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install %s: %v: %s", benchstatPkg, err, firstLine(out))
+	out2 := make([]BenchAllocs, 0, len(order))
+	for _, name := range order {
+		v := vals[name]
+		out2 = append(out2, BenchAllocs{Name: name, Runs: len(v), Max: slices.Max(v), Median: estimate(v).Median})
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(gobin, "benchstat"), "-filter", benchstatUnits, filepath.Base(path))
-	cmd.Dir = filepath.Dir(path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("benchstat: %v: %s", err, firstLine(stderr.Bytes()))
-	}
-	return strings.TrimRight(string(out), "\n"), nil
+	return out2
 }
 
 // benchmarkLines keeps the configuration and result lines of go test

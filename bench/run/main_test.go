@@ -68,7 +68,7 @@ func TestWriteOutputs(t *testing.T) {
 	}
 	for _, want := range []string{
 		"![p50 and p99 latency against offered load](bench/results/latency-vs-load.svg)",
-		"[report](bench/results/reports/closed-c32-r1-mlgate.html)",
+		"[report](bench/results/reports/closed-c8-r1-mlgate.html)",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("BENCHMARKS.md lacks %q", want)
@@ -218,5 +218,71 @@ func TestLoadSkipsExitedServer(t *testing.T) {
 	want := "fake had exited (exit status 0) before 2 of its runs, which were not made: one, two."
 	if len(h.suite.Problems) != 1 || h.suite.Problems[0] != want {
 		t.Errorf("problems: got %q; want [%q]", h.suite.Problems, want)
+	}
+}
+
+func TestParseOptionsClientsBaselineAndPGO(t *testing.T) {
+	old := filepath.Join(t.TempDir(), "mlgate-old")
+	if err := os.WriteFile(old, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args    []string
+		wantErr string
+		check   func(options) string
+	}{
+		{args: nil, check: func(o options) string {
+			if !slices.Equal(o.clients, allClients) || !slices.Equal(o.phases, defaultPhases) || o.pgo != "" || o.baselineBin != "" {
+				return "want both clients, the default phases, no pgo and no baseline"
+			}
+			return ""
+		}},
+		{args: []string{"-clients", "wrk"}, check: func(o options) string {
+			if !slices.Equal(o.clients, []string{clientWrk}) {
+				return "want wrk alone"
+			}
+			return ""
+		}},
+		{args: []string{"-clients", "ab"}, wantErr: `-clients: unknown name "ab"`},
+		{args: []string{"-pgo", "default.pgo", "-phases", "headline"}, check: func(o options) string {
+			if !slices.Equal(o.phases, []string{phaseHeadline, phasePGO}) || !filepath.IsAbs(o.pgo) {
+				return "want the pgo phase added and an absolute profile path"
+			}
+			return ""
+		}},
+		{args: []string{"-phases", "pgo"}, wantErr: "-phases pgo needs -pgo FILE"},
+		{args: []string{"-baseline-bin", old, "-lever", "body-once", "-rounds", "8"}, check: func(o options) string {
+			if o.baselineBin != old || o.lever != "body-once" || o.plan().rounds != 8 {
+				return "want the baseline, the lever and 8 rounds"
+			}
+			return ""
+		}},
+		{args: []string{"-baseline-bin", filepath.Join(t.TempDir(), "missing")}, wantErr: "-baseline-bin"},
+		{args: []string{"-baseline-bin", old, "-servers", "ceiling"}, wantErr: "needs mlgate"},
+		{args: []string{"-lever", "body-once"}, wantErr: "-lever needs -baseline-bin"},
+		{args: []string{"-baseline-bin", old, "-lever", "faster"}, wantErr: `unknown lever "faster"`},
+		{args: []string{"-rounds", "-1"}, wantErr: "-rounds"},
+		{args: []string{"-quick", "-duration", "1500ms"}, check: func(o options) string {
+			if p := o.plan(); p.roundDuration != 2*time.Second || p.duration != 1500*time.Millisecond {
+				return "want wrk's window rounded up to 2s and the others at 1.5s"
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		o, err := parseOptions(tt.args, &strings.Builder{})
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseOptions(%q): got %v; want an error containing %q", tt.args, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("parseOptions(%q): %v", tt.args, err)
+			continue
+		}
+		if msg := tt.check(o); msg != "" {
+			t.Errorf("parseOptions(%q): %s; got %+v", tt.args, msg, o)
+		}
 	}
 }

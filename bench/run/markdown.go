@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -78,7 +80,9 @@ func renderMarkdown(s *Suite, resultsBase, chart string) string {
 	r.header()
 	r.machine()
 	r.servers()
+	r.goalsTable()
 	r.headline()
+	r.leverTable()
 	r.beforeAfter()
 	r.sweep()
 	r.batches()
@@ -86,8 +90,10 @@ func renderMarkdown(s *Suite, resultsBase, chart string) string {
 	r.batching()
 	r.threads()
 	r.profiles()
+	r.pgo()
 	r.mlflow()
 	r.goTest()
+	r.roundsBenchstat()
 	r.files()
 	return r.b.String()
 }
@@ -157,9 +163,10 @@ func (r *renderer) machine() {
 
 // serverBlurbs say what each server is.
 var serverBlurbs = map[string]string{
-	serverCeiling: "HTTP ceiling: fasthttp, a fixed prediction, no parsing, no inference (`bench/ceiling`)",
-	serverMlgate:  "mlgate, serving `models:/churn-gbm@champion` (route churn, the default) from a copy of the example registry with mlp256 added",
-	serverNaive:   "naive baseline: net/http, encoding/json, a new ONNX Runtime tensor per request (`bench/naive`)",
+	serverCeiling:  "HTTP ceiling: fasthttp, a fixed prediction, no parsing, no inference (`bench/ceiling`)",
+	serverMlgate:   "mlgate, serving `models:/churn-gbm@champion` (route churn, the default) from a copy of the example registry with mlp256 and widemlp added",
+	serverNaive:    "naive baseline: net/http, encoding/json, a new ONNX Runtime tensor per request (`bench/naive`)",
+	serverBaseline: "a second mlgate binary (`-baseline-bin`), the before of a change, with the same configuration",
 }
 
 func (r *renderer) servers() {
@@ -174,46 +181,163 @@ func (r *renderer) servers() {
 	}
 	r.p("\nEach server answered churn-gbm v1's first example row with probability 0.23261308670043945\n")
 	r.p("and mlgate's provenance headers before it was measured. `%s` is a temporary directory holding\n", storeDisplay)
-	r.p("a copy of `examples/registry/mlflow.db` with mlp256 version 1 registered in it and the generated\n")
-	r.p("configuration, [%s](%s). The load generator runs in the harness\n", configFile, r.link(configFile))
-	r.p("process, so client and server share the machine's %d CPUs. \"Server CPU\" is the server process's\n", s.Machine.CPUs)
-	r.p("user + system time over a run, warmup included, per request sent.\n\n")
+	r.p("a copy of `examples/registry/mlflow.db` with mlp256 and widemlp version 1 registered in it, widemlp's\n")
+	r.p("generated model directory, and the configuration, [%s](%s). mlgate's own load generator runs in the harness\n", configFile, r.link(configFile))
+	r.p("process, and wrk is a process of its own; either way client and server share the machine's %d CPUs.\n", s.Machine.CPUs)
+	r.p("\"Server CPU\" is the server process's user + system time over a run (from `/proc`) per request sent:\n")
+	r.p("warmup included with loadtest, the measured pass only with wrk. \"Client CPU\" is the load generator's\n")
+	r.p("over the same span: the harness process for loadtest, wrk's process for wrk.\n\n")
+	if b := s.Baseline; b != nil {
+		r.p("The baseline mlgate is `%s` (`%s`)", b.Command, mdCell(b.Version))
+		if b.Lever != "" {
+			r.p(", the before of lever **%s**", cmp.Or(leverTitle(b.Lever), b.Lever))
+		}
+		r.p(".\n\n")
+	}
 }
 
 func (r *renderer) headline() {
 	s := r.s
 	c := s.Plan.HeadlineConns
-	r.p("### Headline: closed loop, %d connections, one row per request\n\n", c)
+	clients := s.goalClients()
+	r.p("### Headline: %s, %d connections, one row per request\n\n", plural(s.Plan.Rounds, "interleaved round"), c)
+	if !s.phaseRan(phaseRound) {
+		r.p("The headline rounds did not run in this suite.\n\n")
+		r.halfSaturation()
+		return
+	}
 	r.p("Each connection sends its next request as soon as the previous answer arrives: this is the\n")
-	r.p("saturation throughput. %s warmup, then %s measured.\n\n", s.Plan.Warmup, s.Plan.Duration)
-	r.p("| server | req/s | p50 | p99 | p99.9 | server CPU per request | errors | |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
-	var runs []*RunResult
-	for _, name := range allServers {
-		if run := s.closedRun(name, c, 1); run != nil {
-			runs = append(runs, run)
-			r.p("| %s | %s | %s | %s | %s | %s | %d | %s |\n", name, fmtRate(run.Summary.Throughput),
-				fmtMicros(run.Summary.P50), fmtMicros(run.Summary.P99), fmtMicros(run.Summary.P999),
-				fmtCPU(run.CPUMicrosPerRequest), run.Summary.Errors, r.reportLink(run))
+	r.p("saturation throughput. In each round each client (%s) drives each server in turn; each run\n", strings.Join(clients, ", "))
+	r.p("has a %s warmup, then %s measured. wrk's warmup is a pass of its own that also checks\n", s.Plan.RoundWarmup, s.Plan.RoundDuration)
+	r.p("that every answer's status is 200; its measured pass counts statuses above 399 as errors. The\n")
+	r.p("figures are medians over the rounds, throughput with its 95%% confidence interval.\n\n")
+	var failed []*RunResult
+	for _, client := range clients {
+		r.p("%s:\n\n", clientBlurbs[client])
+		r.p("| server | req/s (95%% CI) | p50 | p99 | p99.9 | server CPU per request | client CPU per request | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, name := range s.roundServerNames() {
+			runs := s.roundRuns(client, name)
+			med := medianRun(runs)
+			if med == nil {
+				continue
+			}
+			failed = append(failed, runs...)
+			tp := estimate(mapRuns(runs, throughput))
+			sm := &med.Summary
+			r.p("| %s | %s | %s | %s | %s | %s | %s | %d |\n", name, fmtRateEstimate(tp), fmtMicros(sm.P50), fmtMicros(sm.P99),
+				fmtMicros(sm.P999), fmtCPU(med.CPUMicrosPerRequest), fmtCPU(med.ClientCPUMicrosPerRequest), sm.Errors)
 		}
+		r.p("\n")
+	}
+	r.failureNotes(failed)
+	r.p("Ratios, the median of the per-round ratios (95%% confidence interval):\n\n")
+	r.p("| ratio |")
+	for _, client := range clients {
+		r.p(" %s |", client)
+	}
+	r.p("\n|---|")
+	for range clients {
+		r.p("---:|")
 	}
 	r.p("\n")
-	r.failureNotes(runs)
-	mg, ce, nv := s.closedRun(serverMlgate, c, 1), s.closedRun(serverCeiling, c, 1), s.closedRun(serverNaive, c, 1)
-	r.p("| ratio | value |\n|---|---:|\n")
-	r.p("| mlgate / ceiling throughput | %s |\n", fmtRatio(ratio(throughput(mg), throughput(ce))))
-	r.p("| mlgate / naive throughput | %s |\n", fmtRatio(ratio(throughput(mg), throughput(nv))))
-	r.p("| naive / mlgate p99 latency | %s |\n\n", fmtRatio(ratio(p99(nv), p99(mg))))
+	type row struct {
+		what string
+		a, b string
+		f    func(*RunResult) float64
+	}
+	rows := []row{
+		{"mlgate / ceiling throughput", serverMlgate, serverCeiling, throughput},
+		{"mlgate / naive throughput", serverMlgate, serverNaive, throughput},
+		{"naive / mlgate p99 latency", serverNaive, serverMlgate, p99},
+		{"mlgate / ceiling server CPU per request", serverMlgate, serverCeiling, cpu},
+	}
+	if s.ranServer(serverBaseline) {
+		rows = append(rows,
+			row{"mlgate / baseline throughput", serverMlgate, serverBaseline, throughput},
+			row{"mlgate / baseline server CPU per request", serverMlgate, serverBaseline, cpu})
+	}
+	for _, rw := range rows {
+		r.p("| %s |", rw.what)
+		for _, client := range clients {
+			r.p(" %s |", fmtRatioEstimate(s.roundRatio(client, rw.a, rw.b, rw.f)))
+		}
+		r.p("\n")
+	}
+	r.p("\n")
 	if !s.ranServer(serverMlgate) {
 		r.p("mlgate did not run in this suite, so its ratios are n/a.\n\n")
 	}
+	r.roundsTable(clients)
 	r.halfSaturation()
-	r.targets()
+}
+
+// clientBlurbs introduce each client's table.
+var clientBlurbs = map[string]string{
+	clientLoadtest: "**loadtest**, mlgate's own load generator (the `loadtest` package, in the harness process)",
+	clientWrk:      "**wrk**, an independent load generator (wrk 4, the apt package; `-t1`, a Lua script POSTing the same bodies in rotation)",
+}
+
+// roundServerNames are the servers of the headline rounds in order.
+func (s *Suite) roundServerNames() []string {
+	out := slices.Clone(allServers)
+	if s.ranServer(serverBaseline) {
+		out = append(out, serverBaseline)
+	}
+	return out
+}
+
+// mapRuns applies f to each run.
+func mapRuns(runs []*RunResult, f func(*RunResult) float64) []float64 {
+	out := make([]float64, len(runs))
+	for i, r := range runs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+// roundsTable writes every round's throughput, so that drift over the run
+// shows.
+func (r *renderer) roundsTable(clients []string) {
+	s := r.s
+	if s.Plan.Rounds < 2 {
+		return
+	}
+	r.p("<details><summary>Throughput in each round (req/s)</summary>\n\n")
+	r.p("| client | server |")
+	for i := 1; i <= s.Plan.Rounds; i++ {
+		r.p(" %d |", i)
+	}
+	r.p("\n|---|---|")
+	for range s.Plan.Rounds {
+		r.p("---:|")
+	}
+	r.p("\n")
+	for _, client := range clients {
+		for _, name := range s.roundServerNames() {
+			runs := s.roundRuns(client, name)
+			if len(runs) == 0 {
+				continue
+			}
+			r.p("| %s | %s |", client, name)
+			for i := 1; i <= s.Plan.Rounds; i++ {
+				cell := ""
+				for _, run := range runs {
+					if run.Round == i {
+						cell = fmtRate(run.Summary.Throughput)
+					}
+				}
+				r.p(" %s |", cell)
+			}
+			r.p("\n")
+		}
+	}
+	r.p("\n</details>\n\n")
 }
 
 // halfSaturation writes the latency of mlgate at half its saturation
 // throughput, from the open loop.
 func (r *renderer) halfSaturation() {
-	half, v := r.s.targetHalfSat()
+	half := r.s.openRun(serverMlgate, halfSatFraction)
 	if half == nil || half.Summary.Responses == 0 {
 		r.p("p50/p99 at half of mlgate's saturation rate: n/a (no open-loop run at %s).\n\n", fmtPercent(halfSatFraction))
 		return
@@ -221,19 +345,22 @@ func (r *renderer) halfSaturation() {
 	sm := &half.Summary
 	r.p("**p50/p99 at half of mlgate's saturation rate**: %s / %s (open loop at %s req/s, %s of the\n",
 		fmtMicros(sm.P50), fmtMicros(sm.P99), fmtRate(half.Rate), fmtPercent(half.Fraction))
-	r.p("%d-connection throughput above; service time p50/p99 %s / %s). Target p99 ≤ %s: **%s**.\n\n",
-		r.s.Plan.HeadlineConns, fmtMicros(sm.ServiceP50), fmtMicros(sm.ServiceP99), fmtMicros(halfSatP99Micros), v)
+	r.p("median loadtest throughput above; service time p50/p99 %s / %s); goal 6.\n\n",
+		fmtMicros(sm.ServiceP50), fmtMicros(sm.ServiceP99))
 }
 
 func (r *renderer) sweep() {
 	s := r.s
-	if len(s.Plan.SweepConns) < 2 {
+	conns := sweepConns(s)
+	if len(conns) < 2 {
 		return
 	}
 	r.p("### Connections: closed loop, one row per request\n\n")
+	r.p("One run per server at each count, with loadtest; the %d-connection figures are the headline\n", s.Plan.HeadlineConns)
+	r.p("rounds' medians.\n\n")
 	r.p("| connections | server | req/s | p50 | p99 | server CPU per request | errors | |\n|---:|---|---:|---:|---:|---:|---:|---|\n")
 	var runs []*RunResult // failures not listed under the headline
-	for _, c := range s.Plan.SweepConns {
+	for _, c := range conns {
 		for _, name := range allServers {
 			if run := s.closedRun(name, c, 1); run != nil {
 				if c != s.Plan.HeadlineConns {
@@ -248,12 +375,23 @@ func (r *renderer) sweep() {
 	r.p("\n")
 	r.failureNotes(runs)
 	r.p("| connections | mlgate / ceiling throughput | mlgate / naive throughput | naive / mlgate p99 |\n|---:|---:|---:|---:|\n")
-	for _, c := range s.Plan.SweepConns {
+	for _, c := range conns {
 		mg, ce, nv := s.closedRun(serverMlgate, c, 1), s.closedRun(serverCeiling, c, 1), s.closedRun(serverNaive, c, 1)
 		r.p("| %d | %s | %s | %s |\n", c, fmtRatio(ratio(throughput(mg), throughput(ce))),
 			fmtRatio(ratio(throughput(mg), throughput(nv))), fmtRatio(ratio(p99(nv), p99(mg))))
 	}
 	r.p("\n")
+}
+
+// sweepConns are the sweep's connection counts with the headline's, in
+// increasing order.
+func sweepConns(s *Suite) []int {
+	out := slices.Clone(s.Plan.SweepConns)
+	if !slices.Contains(out, s.Plan.HeadlineConns) {
+		out = append(out, s.Plan.HeadlineConns)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (r *renderer) batches() {
@@ -325,12 +463,35 @@ func (r *renderer) mlflow() {
 }
 
 func (r *renderer) goTest() {
-	gt := r.s.GoTest
 	r.p("### Go benchmarks of the hot path\n\n")
-	if gt == nil {
+	if r.s.GoTest == nil {
 		r.p("Skipped in this run (`-gotest=false`).\n\n")
 		return
 	}
+	r.goTestStep(r.s.GoTest, r.s.Plan.GoTestCount)
+	if h := r.s.Handler; h != nil {
+		r.p("#### Handler benchmarks\n\n")
+		r.p("Longer runs of `./serve`'s benchmarks, for their allocations per operation in steady state.\n")
+		r.p("Goal 5 is judged on %s, the handler in memory; the others are listed for reference\n", handlerGoalBenchmark)
+		r.p("(BenchmarkLoopback's client reads each answer with net/http's `http.ReadResponse`, whose\n")
+		r.p("allocations count in its allocs/op).\n\n")
+		if len(h.Allocs) > 0 {
+			r.p("| benchmark | runs | allocs/op, most | allocs/op, median | goal 5 |\n|---|---:|---:|---:|---|\n")
+			for _, a := range h.Allocs {
+				judged := "reference"
+				if judgedForAllocs(a.Name) {
+					judged = "judged"
+				}
+				r.p("| %s | %d | %g | %g | %s |\n", a.Name, a.Runs, a.Max, a.Median, judged)
+			}
+			r.p("\n")
+		}
+		r.goTestStep(h, r.s.Plan.HandlerCount)
+	}
+}
+
+// goTestStep writes one go test step's command, failure and summary.
+func (r *renderer) goTestStep(gt *GoTest, count int) {
 	r.p("`%s`, run after the load tests with the servers stopped; full output in\n[%s](%s).\n\n", gt.Command, path.Base(gt.Output), r.link(gt.Output))
 	if gt.Failed != "" {
 		r.p("**go test failed**: %s. Packages that built are still summarised below.\n\n", mdCell(gt.Failed))
@@ -339,13 +500,37 @@ func (r *renderer) goTest() {
 	case gt.Summary == "":
 		r.p("No benchmark results.\n\n")
 	case gt.Benchstat:
-		r.p("Summarised by benchstat (median and 95%% confidence interval over %d runs):\n\n", r.s.Plan.GoTestCount)
+		r.p("Summarised by benchstat (median and 95%% confidence interval over %s):\n\n", plural(count, "run"))
 	default:
 		r.p("benchstat could not be installed (%s); the raw benchmark lines:\n\n", mdCell(gt.NoBenchstat))
 	}
 	if gt.Summary != "" {
 		r.p("```text\n%s\n```\n\n", gt.Summary)
 	}
+}
+
+// roundsBenchstat writes benchstat's summary of the rounds.
+func (r *renderer) roundsBenchstat() {
+	if r.s.Benchstat == "" {
+		return
+	}
+	r.p("### benchstat over the rounds\n\n")
+	r.p("[`%s`](%s) holds this run's rounds and per-round ratios in the Go benchmark format; benchstat\n", roundsFile, r.link(roundsFile))
+	r.p("summarises them (medians, 95%% confidence intervals, and for the side-by-side tables the change\n")
+	r.p("against the first column with its p-value):\n\n")
+	r.p("```text\n%s\n```\n\n", r.s.Benchstat)
+}
+
+// pgo writes what the pgo phase profiled.
+func (r *renderer) pgo() {
+	g := r.s.PGO
+	if g == nil {
+		return
+	}
+	r.p("### PGO profile\n\n")
+	r.p("The pgo phase profiled one mlgate at its defaults for %d s under each of: %s, and merged the\n", g.Seconds, strings.Join(g.Loads, "; "))
+	r.p("profiles with `go tool pprof -proto` into `%s`. `go build` uses `cmd/mlgate/default.pgo` by\n", g.File)
+	r.p("itself; whether it is kept is decided by a before and after (`-lever pgo`).\n\n")
 }
 
 func (r *renderer) files() {
@@ -357,11 +542,20 @@ func (r *renderer) files() {
 			r.p("- [`%s`](%s) and its listing [`%s`](%s): %s's CPU profile.\n", pr.File, r.link(pr.File), pr.Listing, r.link(pr.Listing), pr.Server)
 		}
 	}
+	r.p("- [`%s`](%s): this run's rounds and per-round ratios in Go benchmark format (`benchstat %s`).\n", roundsFile, r.link(roundsFile), r.link(roundsFile))
 	r.p("- [`bench.txt`](%s): the load runs in Go benchmark format, appended run after run. Each run\n", r.link("bench.txt"))
 	r.p("  starts with a `run: <time>-<commit>` configuration line, so runs compare side by side with\n")
 	r.p("  `benchstat -ignore loadtest-endpoint -col run %s`; add `-filter '/server:mlgate'` for one\n", r.link("bench.txt"))
 	r.p("  server, or compare the servers of one run with `-col /server`.\n")
-	r.p("- `reports/`: one HTML report per load run (latency percentiles and throughput per second).\n")
+	if r.s.phaseRan(phaseRound) && slices.Contains(r.s.Plan.Clients, clientWrk) {
+		r.p("- [`wrk-check.lua`](%s) and [`wrk-measure.lua`](%s): wrk's scripts for the warmup (status check) and\n", r.link("wrk-check.lua"), r.link("wrk-measure.lua"))
+		r.p("  measured passes.\n")
+	}
+	if len(r.s.Levers) > 0 {
+		r.p("- [`%s`](%s): each lever's latest before and after.\n", leversFile, r.link(leversFile))
+	}
+	r.p("- `reports/`: one HTML report per single load run (latency percentiles and throughput per second),\n")
+	r.p("  and wrk's output for each of its rounds (`*.wrk.txt`).\n")
 }
 
 // mdCell makes s safe inside a table cell.

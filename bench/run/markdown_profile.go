@@ -48,11 +48,11 @@ func (r *renderer) profiles() {
 		return
 	}
 	r.p("### Where the CPU goes: profiles at saturation\n\n")
-	r.p("During the ceiling's and mlgate's closed-loop runs at %d connections (one row per request), the\n", s.Plan.HeadlineConns)
-	r.p("harness fetched `GET /debug/pprof/profile?seconds=%d` from each, in the middle of the measured window,\n", s.Plan.ProfileSeconds)
-	r.p("and ran `go tool pprof -top` on it with the server's binary. Both servers had profiling on\n")
-	r.p("throughout that run (a 100 Hz sampling signal), so it costs them alike. The profile sees only Go's\n")
-	r.p("view: time inside ONNX Runtime shows as `runtime.cgocall`.\n\n")
+	r.p("During the ceiling's and mlgate's last headline round with loadtest (%d connections, one row per\n", s.Plan.HeadlineConns)
+	r.p("request), the harness fetched `GET /debug/pprof/profile?seconds=%d` from each, in the middle of the\n", s.Plan.ProfileSeconds)
+	r.p("measured window, and ran `go tool pprof -top` on it with the server's binary. Both servers were\n")
+	r.p("sampled alike (a 100 Hz signal) during that round only. The profile sees only Go's view: time\n")
+	r.p("inside ONNX Runtime shows as `runtime.cgocall`.\n\n")
 	for _, pr := range s.Profiles {
 		if pr.Error != "" {
 			r.p("- %s: no profile: %s\n", pr.Server, mdCell(pr.Error))

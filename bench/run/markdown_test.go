@@ -104,7 +104,7 @@ func TestRenderMarkdownWithoutMlgate(t *testing.T) {
 		"mlgate did not run in this suite",
 		"**go test failed**: exit status 1",
 		"benchstat could not be installed (go install: no network)",
-		"[report](../results/reports/closed-c32-r1-naive.html)",
+		"[report](../results/reports/closed-c8-r1-naive.html)",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)

@@ -19,8 +19,20 @@ type options struct {
 	repo    string
 	quick   bool
 	servers []string
+	clients []string
 	phases  []string
 	binDir  string
+	// wrk is the wrk binary, looked up in $PATH when the run starts.
+	wrk string
+	// baselineBin is a second mlgate binary the headline rounds run next
+	// to bin/mlgate; "" for none. lever, when set, names the change the
+	// two binaries differ by, whose result goes to levers.json.
+	baselineBin string
+	lever       string
+	// pgo is the file the pgo phase writes its merged profile to; "" when
+	// the phase does not run.
+	pgo    string
+	rounds int
 	// before is the earlier suite.json to compare with; "" for none.
 	before       string
 	results      string
@@ -38,12 +50,12 @@ func (o options) plan() plan {
 	if o.quick {
 		p = quickPlan()
 	}
-	return p.withWindow(o.warmup, o.duration)
+	return p.withWindow(o.warmup, o.duration).withRounds(o.rounds)
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
-	var servers, phases, before string
+	var servers, clients, phases, before string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -53,8 +65,16 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "smoke run of every phase with short windows; writes under bench/results/quick/ unless -results/-out say otherwise")
 	fs.StringVar(&servers, "servers", strings.Join(allServers, ","), "comma-separated servers to run in the headline phase: "+strings.Join(allServers, ", ")+
 		" (the batching and threads phases run only with mlgate)")
-	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "comma-separated phases to run: "+strings.Join(allPhases, ", "))
+	fs.StringVar(&clients, "clients", strings.Join(allClients, ","), "comma-separated load generators of the headline rounds: "+strings.Join(allClients, ", "))
+	fs.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "comma-separated phases to run: "+strings.Join(allPhases, ", ")+
+		" (pgo runs only with -pgo, which adds it)")
 	fs.StringVar(&o.binDir, "bin", "bin", "directory holding the mlgate, ceiling and naive binaries")
+	fs.StringVar(&o.wrk, "wrk", "wrk", "the wrk binary (the apt package wrk), looked up in $PATH unless a path")
+	fs.StringVar(&o.baselineBin, "baseline-bin", "", "a second mlgate binary to run in the headline rounds next to bin/mlgate, for a before and after in the same run")
+	fs.StringVar(&o.lever, "lever", "", "with -baseline-bin: the change the two binaries differ by, one of "+strings.Join(leverKeys(), ", ")+
+		"; the result is recorded in <results>/levers.json")
+	fs.StringVar(&o.pgo, "pgo", "", "write a merged CPU profile of mlgate under load to this file (for PGO: cmd/mlgate/default.pgo); adds the pgo phase")
+	fs.IntVar(&o.rounds, "rounds", 0, "override the number of interleaved rounds (six give benchstat a 95% confidence interval)")
 	fs.StringVar(&before, "before", "", "an earlier suite.json to compare mlgate's ratios with, or \"none\" (default "+defaultBefore+" when it exists)")
 	fs.StringVar(&o.results, "results", "", "results directory (default bench/results, or bench/results/quick with -quick)")
 	fs.StringVar(&o.out, "out", "", "markdown file to write (default BENCHMARKS.md, or <results>/BENCHMARKS.md with -quick)")
@@ -73,11 +93,36 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.servers, err = parseList("-servers", servers, allServers); err != nil {
 		return o, err
 	}
+	if o.clients, err = parseList("-clients", clients, allClients); err != nil {
+		return o, err
+	}
 	if o.phases, err = parseList("-phases", phases, allPhases); err != nil {
 		return o, err
 	}
-	if o.warmup < 0 || o.duration < 0 || o.readyTimeout <= 0 {
-		return o, errors.New("-warmup and -duration must be >= 0 and -ready-timeout > 0")
+	switch {
+	case o.pgo != "" && !slices.Contains(o.phases, phasePGO):
+		o.phases, _ = parseList("-phases", strings.Join(append(o.phases, phasePGO), ","), allPhases)
+	case o.pgo == "" && slices.Contains(o.phases, phasePGO):
+		return o, errors.New("-phases pgo needs -pgo FILE, the profile to write")
+	}
+	if o.warmup < 0 || o.duration < 0 || o.readyTimeout <= 0 || o.rounds < 0 {
+		return o, errors.New("-warmup, -duration and -rounds must be >= 0 and -ready-timeout > 0")
+	}
+	if o.baselineBin != "" {
+		if _, err := os.Stat(o.baselineBin); err != nil {
+			return o, fmt.Errorf("-baseline-bin: %w", err)
+		}
+		if !slices.Contains(o.servers, serverMlgate) {
+			return o, errors.New("-baseline-bin needs mlgate among -servers")
+		}
+	}
+	if o.lever != "" {
+		if o.baselineBin == "" {
+			return o, errors.New("-lever needs -baseline-bin, the binary without the change")
+		}
+		if leverTitle(o.lever) == "" {
+			return o, fmt.Errorf("-lever: unknown lever %q; want one of %s", o.lever, strings.Join(leverKeys(), ", "))
+		}
 	}
 	root, err := testutil.FindRepoRoot()
 	if err != nil {
@@ -108,7 +153,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			o.out = filepath.Join(o.results, "BENCHMARKS.md")
 		}
 	}
-	for _, p := range []*string{&o.binDir, &o.results, &o.out} {
+	for _, p := range []*string{&o.binDir, &o.results, &o.out, &o.baselineBin, &o.pgo} {
+		if *p == "" {
+			continue
+		}
 		if *p, err = filepath.Abs(*p); err != nil {
 			return o, err
 		}

@@ -9,32 +9,50 @@ import (
 // plan is what the suite runs and for how long.
 type plan struct {
 	// headlineConns is the closed loop's saturation point: the headline
-	// numbers, the batch sizes and the saturation the open loop is scaled
+	// rounds, the batch sizes and the saturation the open loop is scaled
 	// to are all measured at this many connections.
 	headlineConns int
-	// sweepConns are the connection counts of the one-row closed loop; it
-	// includes headlineConns.
+	// rounds is the number of interleaved rounds of the headline and of
+	// the batching comparisons: in each round every server (or mode) runs
+	// once, one after the other, so that drift on the machine affects them
+	// alike, and the figures are medians over rounds with benchstat's
+	// confidence interval (which needs six).
+	rounds int
+	// roundWarmup and roundDuration are each headline round's windows.
+	// wrk takes whole seconds, so the duration must be whole seconds and
+	// the warmup, a wrk pass that also checks every answer's status, lasts
+	// at least one.
+	roundWarmup, roundDuration time.Duration
+	// wrkThreads is wrk's -t.
+	wrkThreads int
+	// sweepConns are the connection counts of the one-row closed loop
+	// besides headlineConns, which the rounds measure.
 	sweepConns []int
 	// batchRows are the rows per request measured at headlineConns, for
-	// mlgate and naive; 1 is the sweep's run.
+	// mlgate and naive; 1 is the rounds' runs.
 	batchRows []int
 	// loadFractions are the open loop's offered loads, as fractions of each
-	// server's one-row saturation throughput.
+	// server's one-row saturation throughput (the rounds' median).
 	loadFractions []float64
 	// maxInFlight bounds the open loop's concurrent requests.
 	maxInFlight int
 
-	warmup, duration         time.Duration // closed loop
+	warmup, duration         time.Duration // single closed-loop runs
 	openWarmup, openDuration time.Duration // open loop
 	// pause separates runs so that one run's connection teardown is over
 	// before the next starts.
 	pause time.Duration
 
 	// batchingModes are the --batching modes of the batching phase, one
-	// mlgate each; batchingConns are the closed loop's connection counts
-	// there, for churn-gbm and mlp256 alike.
-	batchingModes []string
-	batchingConns []int
+	// mlgate each. On churn-gbm, off and busy run in rounds at each of
+	// batchingConns, with batchWarmup and batchDuration; on mlp256 every
+	// mode runs once at each of mlpConns, and on widemlp off and busy run
+	// in rounds at wideConns, then window once, with the phase windows.
+	batchingModes              []string
+	batchingConns              []int
+	batchWarmup, batchDuration time.Duration
+	mlpConns                   []int
+	wideConns                  int
 	// threadWorkers and threadIntraOp are the --workers and
 	// --intra-op-threads of the threads phase (busy batching), one mlgate
 	// per pair, measured on mlp256 at threadMLPConns connections; the pairs
@@ -43,67 +61,95 @@ type plan struct {
 	threadIntraOp    []int
 	threadMLPConns   int
 	threadChurnConns int
-	// phaseWarmup and phaseDuration are the batching and threads phases'
-	// windows.
+	// phaseWarmup and phaseDuration are the mlp256, widemlp and threads
+	// runs' windows.
 	phaseWarmup, phaseDuration time.Duration
 
-	goTestCount     int
-	goTestBenchtime string
-	// goTestBudget is the time set aside for go test -bench in the
+	// goTestCount and goTestBenchtime are the hot-path Go benchmarks'
+	// settings; handlerCount and handlerBenchtime those of the handler
+	// benchmarks (./serve), whose allocations are a goal.
+	goTestCount      int
+	goTestBenchtime  string
+	handlerCount     int
+	handlerBenchtime string
+	// goTestBudget is the time set aside for both go test runs in the
 	// estimate.
 	goTestBudget time.Duration
+
+	// pgoSeconds is the length of each of the pgo phase's profiles.
+	pgoSeconds int
 }
 
-// fullPlan is `make bench`: about seven and a half minutes of load and go
-// test on two cores, inside the ten-minute budget with room for server
-// start-up and compilation. The batching and threads phases use shorter windows than the
-// headline comparison: they compare mlgate with itself, run against run.
-// The Go benchmarks run for 200ms each, six times: with the default
-// second, signature and infer alone took over four minutes.
+// fullPlan is `make bench`: about twelve minutes of load and go test on two
+// cores, inside the fifteen-minute budget with room for server start-up and
+// compilation. Single runs of the headline phase have 4 s windows; the
+// rounds have shorter ones but six of them; the batching rounds on
+// churn-gbm, thirty runs a round, are the shortest.
 func fullPlan() plan {
 	return plan{
 		headlineConns: 32,
-		sweepConns:    []int{1, 8, 32, 128},
+		rounds:        6,
+		roundWarmup:   time.Second,
+		roundDuration: 3 * time.Second,
+		wrkThreads:    1,
+		sweepConns:    []int{1, 8, 128},
 		batchRows:     []int{1, 16, 256},
 		loadFractions: []float64{0.10, 0.25, 0.50, 0.75, 0.90},
 		maxInFlight:   256,
 		warmup:        time.Second,
-		duration:      6 * time.Second,
+		duration:      4 * time.Second,
 		openWarmup:    time.Second,
-		openDuration:  6 * time.Second,
+		openDuration:  4 * time.Second,
 		pause:         300 * time.Millisecond,
 
 		batchingModes:    []string{"off", "busy", "window"},
 		batchingConns:    []int{1, 8, 32, 64, 128},
+		batchWarmup:      500 * time.Millisecond,
+		batchDuration:    2 * time.Second,
+		mlpConns:         []int{8, 64},
+		wideConns:        64,
 		threadWorkers:    []int{1, 2},
 		threadIntraOp:    []int{1, 2},
 		threadMLPConns:   64,
 		threadChurnConns: 32,
 		phaseWarmup:      time.Second,
-		phaseDuration:    4 * time.Second,
+		phaseDuration:    3 * time.Second,
 
-		goTestCount:     6,
-		goTestBenchtime: "200ms",
-		goTestBudget:    75 * time.Second,
+		goTestCount:      6,
+		goTestBenchtime:  "200ms",
+		handlerCount:     6,
+		handlerBenchtime: "2s",
+		goTestBudget:     160 * time.Second,
+
+		pgoSeconds: 8,
 	}
 }
 
-// quickPlan is the smoke run: every phase, short windows, about a minute.
+// quickPlan is the smoke run: every phase, two rounds, short windows,
+// about two minutes.
 func quickPlan() plan {
 	return plan{
 		headlineConns: 32,
-		sweepConns:    []int{32},
+		rounds:        2,
+		roundWarmup:   time.Second,
+		roundDuration: time.Second,
+		wrkThreads:    1,
+		sweepConns:    []int{8},
 		batchRows:     []int{1, 16, 256},
 		loadFractions: []float64{0.25, 0.50, 0.75},
 		maxInFlight:   256,
-		warmup:        500 * time.Millisecond,
-		duration:      2 * time.Second,
-		openWarmup:    500 * time.Millisecond,
-		openDuration:  2 * time.Second,
+		warmup:        300 * time.Millisecond,
+		duration:      time.Second,
+		openWarmup:    300 * time.Millisecond,
+		openDuration:  time.Second,
 		pause:         200 * time.Millisecond,
 
 		batchingModes:    []string{"off", "busy", "window"},
-		batchingConns:    []int{64},
+		batchingConns:    []int{8, 64},
+		batchWarmup:      200 * time.Millisecond,
+		batchDuration:    500 * time.Millisecond,
+		mlpConns:         []int{64},
+		wideConns:        64,
 		threadWorkers:    []int{1, 2},
 		threadIntraOp:    []int{1, 2},
 		threadMLPConns:   64,
@@ -111,35 +157,42 @@ func quickPlan() plan {
 		phaseWarmup:      300 * time.Millisecond,
 		phaseDuration:    time.Second,
 
-		goTestCount:     1,
-		goTestBenchtime: "100ms",
-		goTestBudget:    20 * time.Second,
+		goTestCount:      1,
+		goTestBenchtime:  "100ms",
+		handlerCount:     1,
+		handlerBenchtime: "100ms",
+		goTestBudget:     30 * time.Second,
+
+		pgoSeconds: 2,
 	}
 }
 
 // withWindow overrides the measured window and warmup of every run when
-// they are positive.
+// they are positive; wrk's windows are rounded up to whole seconds.
 func (p plan) withWindow(warmup, duration time.Duration) plan {
 	if warmup > 0 {
-		p.warmup, p.openWarmup, p.phaseWarmup = warmup, warmup, warmup
+		p.warmup, p.openWarmup, p.phaseWarmup, p.batchWarmup = warmup, warmup, warmup, warmup
+		p.roundWarmup = time.Duration(wholeSeconds(warmup)) * time.Second
 	}
 	if duration > 0 {
-		p.duration, p.openDuration, p.phaseDuration = duration, duration, duration
+		p.duration, p.openDuration, p.phaseDuration, p.batchDuration = duration, duration, duration, duration
+		p.roundDuration = time.Duration(wholeSeconds(duration)) * time.Second
+	}
+	return p
+}
+
+// withRounds overrides the number of rounds when it is positive.
+func (p plan) withRounds(rounds int) plan {
+	if rounds > 0 {
+		p.rounds = rounds
 	}
 	return p
 }
 
 // validate checks the plan's internal consistency.
 func (p plan) validate() error {
-	found := false
-	for _, c := range p.sweepConns {
-		if c <= 0 {
-			return fmt.Errorf("connection count %d: must be positive", c)
-		}
-		found = found || c == p.headlineConns
-	}
-	if !found {
-		return fmt.Errorf("the sweep %v must include the headline connection count %d", p.sweepConns, p.headlineConns)
+	if p.headlineConns <= 0 || p.rounds <= 0 || p.wrkThreads <= 0 {
+		return fmt.Errorf("headline connections, rounds and wrk threads must be positive")
 	}
 	for _, r := range p.batchRows {
 		if r <= 0 {
@@ -156,7 +209,12 @@ func (p plan) validate() error {
 			return fmt.Errorf("batching mode %q: want one of %v", m, batchingModes)
 		}
 	}
-	for _, c := range slices.Concat(p.batchingConns, []int{p.threadMLPConns, p.threadChurnConns}) {
+	for _, m := range []string{"off", "busy"} {
+		if !slices.Contains(p.batchingModes, m) {
+			return fmt.Errorf("batching modes %v: off and busy are compared, so both must be there", p.batchingModes)
+		}
+	}
+	for _, c := range slices.Concat(p.sweepConns, p.batchingConns, p.mlpConns, []int{p.wideConns, p.threadMLPConns, p.threadChurnConns}) {
 		if c <= 0 {
 			return fmt.Errorf("connection count %d: must be positive", c)
 		}
@@ -166,8 +224,14 @@ func (p plan) validate() error {
 			return fmt.Errorf("workers and intra-op threads %d: must be positive", n)
 		}
 	}
-	if p.duration <= 0 || p.openDuration <= 0 || p.phaseDuration <= 0 {
+	if p.duration <= 0 || p.openDuration <= 0 || p.phaseDuration <= 0 || p.batchDuration <= 0 || p.roundDuration <= 0 {
 		return fmt.Errorf("measured windows must be positive")
+	}
+	if p.roundDuration%time.Second != 0 || p.roundWarmup%time.Second != 0 || p.roundWarmup < time.Second {
+		return fmt.Errorf("round windows %s and %s: wrk takes whole seconds, and the warmup checks statuses, so it lasts at least 1s", p.roundWarmup, p.roundDuration)
+	}
+	if p.pgoSeconds <= 0 {
+		return fmt.Errorf("pgo profile length must be positive")
 	}
 	return nil
 }
@@ -175,60 +239,102 @@ func (p plan) validate() error {
 // batchingModes are mlgate's --batching values.
 var batchingModes = []string{"off", "busy", "window"}
 
-// profileSeconds is the length of the CPU profiles taken during the
-// headline runs: the measured window less two seconds, at least one.
+// profileSeconds is the length of the CPU profiles taken during the last
+// headline round: the measured window less one second, at least one.
 func (p plan) profileSeconds() int {
-	return max(1, int((p.duration-2*time.Second)/time.Second))
+	return max(1, int((p.roundDuration-time.Second)/time.Second))
 }
 
 // profileDelay is when a profile starts after its run began: after the
 // warmup, centred in the measured window.
 func (p plan) profileDelay() time.Duration {
-	return p.warmup + (p.duration-time.Duration(p.profileSeconds())*time.Second)/2
+	return p.roundWarmup + (p.roundDuration-time.Duration(p.profileSeconds())*time.Second)/2
 }
 
-// runs counts the load test runs of each kind for the given servers and
-// phases: closed and open are the headline phase's, mlgateRuns the
-// batching and threads phases' (which run only with mlgate).
-func (p plan) runs(servers, phases []string) (closed, open, mlgateRuns int) {
+// pgoLoads is the number of loads the pgo phase profiles mlgate under.
+const pgoLoads = 3
+
+// runCounts are the load runs of each kind a plan makes.
+type runCounts struct {
+	// roundRuns are the headline rounds' runs of each client.
+	roundRuns int
+	// closed and open are the headline phase's single runs.
+	closed, open int
+	// batchRuns are the churn-gbm batching rounds' runs, phaseRuns the
+	// other batching runs and the threads phase's.
+	batchRuns, phaseRuns int
+	// pgoRuns are the pgo phase's runs.
+	pgoRuns int
+}
+
+// runs counts the load runs for the given servers (with a baseline
+// mlgate when baseline is set) and phases; each headline round runs once
+// per client. The batching, threads
+// and pgo phases run only with mlgate.
+func (p plan) runs(servers, phases []string, baseline bool) runCounts {
+	var n runCounts
 	withMlgate := slices.Contains(servers, serverMlgate)
 	if slices.Contains(phases, phaseHeadline) {
-		closed = len(p.sweepConns) * len(servers)
+		roundServers := len(servers)
+		if baseline && withMlgate {
+			roundServers++
+		}
+		n.roundRuns = p.rounds * roundServers
+		n.closed = len(p.sweepConns) * len(servers)
 		for _, r := range p.batchRows {
 			if r == 1 {
 				continue
 			}
 			for _, s := range []string{serverMlgate, serverNaive} {
 				if slices.Contains(servers, s) {
-					closed++
+					n.closed++
 				}
 			}
 		}
 		for _, s := range []string{serverMlgate, serverNaive} {
 			if slices.Contains(servers, s) {
-				open += len(p.loadFractions)
+				n.open += len(p.loadFractions)
 			}
 		}
 	}
 	if withMlgate && slices.Contains(phases, phaseBatching) {
-		mlgateRuns += 2 * len(p.batchingModes) * len(p.batchingConns)
+		n.batchRuns = p.rounds * 2 * len(p.batchingConns)
+		n.phaseRuns += len(p.batchingModes) * len(p.mlpConns)
+		n.phaseRuns += p.rounds*2 + len(p.batchingModes) - 2
 	}
 	if withMlgate && slices.Contains(phases, phaseThreads) {
-		mlgateRuns += len(p.threadWorkers) * len(p.threadIntraOp)
+		n.phaseRuns += len(p.threadWorkers) * len(p.threadIntraOp)
 		if slices.Contains(p.threadIntraOp, 1) {
-			mlgateRuns += len(p.threadWorkers)
+			n.phaseRuns += len(p.threadWorkers)
 		}
 	}
-	return closed, open, mlgateRuns
+	if withMlgate && slices.Contains(phases, phasePGO) {
+		n.pgoRuns = pgoLoads
+	}
+	return n
 }
 
 // estimate is how long the load runs and go test take, without server
 // start-up and compilation.
-func (p plan) estimate(servers, phases []string, goTest bool) time.Duration {
-	closed, open, mlgateRuns := p.runs(servers, phases)
-	d := time.Duration(closed)*(p.warmup+p.duration+p.pause) +
-		time.Duration(open)*(p.openWarmup+p.openDuration+p.pause) +
-		time.Duration(mlgateRuns)*(p.phaseWarmup+p.phaseDuration+p.pause)
+func (p plan) estimate(servers, clients, phases []string, baseline, goTest bool) time.Duration {
+	n := p.runs(servers, phases, baseline)
+	round := time.Duration(0)
+	for _, c := range clients {
+		switch c {
+		case clientWrk:
+			// The status-checking warmup pass, the measured pass and
+			// starting wrk twice.
+			round += p.roundWarmup + p.roundDuration + p.pause + 50*time.Millisecond
+		default:
+			round += p.roundWarmup + p.roundDuration + p.pause
+		}
+	}
+	d := time.Duration(n.roundRuns)*round +
+		time.Duration(n.closed)*(p.warmup+p.duration+p.pause) +
+		time.Duration(n.open)*(p.openWarmup+p.openDuration+p.pause) +
+		time.Duration(n.batchRuns)*(p.batchWarmup+p.batchDuration+p.pause) +
+		time.Duration(n.phaseRuns)*(p.phaseWarmup+p.phaseDuration+p.pause) +
+		time.Duration(n.pgoRuns)*(p.warmup+time.Duration(p.pgoSeconds+2)*time.Second+p.pause)
 	if goTest {
 		d += p.goTestBudget
 	}
@@ -243,12 +349,20 @@ func (p plan) info() PlanInfo {
 		OpenWarmup:       p.openWarmup.String(),
 		OpenDuration:     p.openDuration.String(),
 		HeadlineConns:    p.headlineConns,
+		Rounds:           p.rounds,
+		RoundWarmup:      p.roundWarmup.String(),
+		RoundDuration:    p.roundDuration.String(),
+		WrkThreads:       p.wrkThreads,
 		SweepConns:       p.sweepConns,
 		BatchRows:        p.batchRows,
 		LoadFractions:    p.loadFractions,
 		MaxInFlight:      p.maxInFlight,
 		BatchingModes:    p.batchingModes,
 		BatchingConns:    p.batchingConns,
+		BatchWarmup:      p.batchWarmup.String(),
+		BatchDuration:    p.batchDuration.String(),
+		MLPConns:         p.mlpConns,
+		WideConns:        p.wideConns,
 		ThreadWorkers:    p.threadWorkers,
 		ThreadIntraOp:    p.threadIntraOp,
 		ThreadMLPConns:   p.threadMLPConns,
@@ -258,5 +372,7 @@ func (p plan) info() PlanInfo {
 		ProfileSeconds:   p.profileSeconds(),
 		GoTestCount:      p.goTestCount,
 		GoTestBenchtime:  p.goTestBenchtime,
+		HandlerCount:     p.handlerCount,
+		HandlerBenchtime: p.handlerBenchtime,
 	}
 }

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
 
-// TestPlanBudget holds the suite to its time budget on two cores: ten
-// minutes for the full suite, about a minute for -quick, with room left for
+// TestPlanBudget holds the suite to its time budget on two cores: fifteen
+// minutes for the full suite, about two for -quick, with room left for
 // server start-up and compiling the harness and the Go benchmarks.
 func TestPlanBudget(t *testing.T) {
 	tests := []struct {
@@ -14,14 +15,14 @@ func TestPlanBudget(t *testing.T) {
 		p      plan
 		budget time.Duration
 	}{
-		{"full", fullPlan(), 8*time.Minute + 30*time.Second},
-		{"quick", quickPlan(), 80 * time.Second},
+		{"full", fullPlan(), 13 * time.Minute},
+		{"quick", quickPlan(), 2 * time.Minute},
 	}
 	for _, tt := range tests {
 		if err := tt.p.validate(); err != nil {
 			t.Errorf("%s plan: %v", tt.name, err)
 		}
-		if got := tt.p.estimate(allServers, allPhases, true); got > tt.budget {
+		if got := tt.p.estimate(allServers, allClients, defaultPhases, false, true); got > tt.budget {
 			t.Errorf("%s plan: estimated %s; want at most %s", tt.name, got, tt.budget)
 		}
 	}
@@ -29,52 +30,68 @@ func TestPlanBudget(t *testing.T) {
 
 func TestPlanRuns(t *testing.T) {
 	p := fullPlan()
-	// Batching: 2 models x 3 modes x 5 connection counts; threads: 2 x 2
-	// pairs on mlp256 and the 2 with one intra-op thread on churn-gbm.
-	const batching, threads = 2 * 3 * 5, 2*2 + 2
+	// Batching: churn-gbm off and busy, 6 rounds at 5 counts; mlp256 3
+	// modes at 2 counts; widemlp off and busy, 6 rounds, then window.
+	// Threads: 2 x 2 pairs on mlp256 and the 2 with one intra-op thread on
+	// churn-gbm.
+	const batchRuns, batchPhaseRuns, threads = 6 * 2 * 5, 3*2 + 6*2 + 1, 2*2 + 2
 	tests := []struct {
-		servers, phases          []string
-		closed, openRuns, mlgate int
+		servers, phases []string
+		baseline        bool
+		want            runCounts
 	}{
-		{allServers, allPhases, 4*3 + 2*2, 5 * 2, batching + threads},
-		{[]string{serverCeiling}, allPhases, 4, 0, 0},
-		{[]string{serverCeiling, serverNaive}, allPhases, 4*2 + 2, 5, 0},
-		{allServers, []string{phaseBatching}, 0, 0, batching},
-		{[]string{serverMlgate}, []string{phaseHeadline, phaseThreads}, 4 + 2, 5, threads},
+		{allServers, defaultPhases, false, runCounts{roundRuns: 6 * 3, closed: 3*3 + 2*2, open: 5 * 2,
+			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads}},
+		{allServers, defaultPhases, true, runCounts{roundRuns: 6 * 4, closed: 3*3 + 2*2, open: 5 * 2,
+			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads}},
+		{[]string{serverCeiling}, defaultPhases, true, runCounts{roundRuns: 6, closed: 3}},
+		{[]string{serverCeiling, serverNaive}, defaultPhases, false, runCounts{roundRuns: 6 * 2, closed: 3*2 + 2, open: 5}},
+		{allServers, []string{phaseBatching}, false, runCounts{batchRuns: batchRuns, phaseRuns: batchPhaseRuns}},
+		{[]string{serverMlgate}, []string{phaseHeadline, phaseThreads}, false, runCounts{roundRuns: 6, closed: 3 + 2, open: 5, phaseRuns: threads}},
+		{allServers, []string{phasePGO}, false, runCounts{pgoRuns: pgoLoads}},
 	}
 	for _, tt := range tests {
-		closed, open, mlgate := p.runs(tt.servers, tt.phases)
-		if closed != tt.closed || open != tt.openRuns || mlgate != tt.mlgate {
-			t.Errorf("runs(%v, %v): got %d closed, %d open, %d mlgate; want %d, %d, %d",
-				tt.servers, tt.phases, closed, open, mlgate, tt.closed, tt.openRuns, tt.mlgate)
+		if got := p.runs(tt.servers, tt.phases, tt.baseline); got != tt.want {
+			t.Errorf("runs(%v, %v, baseline %v): got %+v; want %+v", tt.servers, tt.phases, tt.baseline, got, tt.want)
 		}
+	}
+	// wrk adds a pass per round run, loadtest runs them in-process.
+	one := p.estimate([]string{serverCeiling}, []string{clientLoadtest}, []string{phaseHeadline}, false, false)
+	two := p.estimate([]string{serverCeiling}, allClients, []string{phaseHeadline}, false, false)
+	if two <= one {
+		t.Errorf("estimate with both clients %s; want more than with loadtest alone, %s", two, one)
 	}
 }
 
 func TestPlanValidate(t *testing.T) {
-	p := fullPlan()
-	p.sweepConns = []int{1, 8}
-	if err := p.validate(); err == nil {
-		t.Error("a sweep without the headline connection count: got no error")
+	tests := []struct {
+		name   string
+		change func(*plan)
+		want   string
+	}{
+		{"a load fraction above 1", func(p *plan) { p.loadFractions = []float64{0.5, 1.5} }, "load fraction"},
+		{"an unknown batching mode", func(p *plan) { p.batchingModes = []string{"off", "busy", "always"} }, "batching mode"},
+		{"busy left out", func(p *plan) { p.batchingModes = []string{"off", "window"} }, "off and busy"},
+		{"zero workers", func(p *plan) { p.threadWorkers = []int{0, 2} }, "workers"},
+		{"no rounds", func(p *plan) { p.rounds = 0 }, "rounds"},
+		{"a wrk window in milliseconds", func(p *plan) { p.roundDuration = 2500 * time.Millisecond }, "whole seconds"},
+		{"no wrk warmup", func(p *plan) { p.roundWarmup = 0 }, "at least 1s"},
+		{"zero connections", func(p *plan) { p.wideConns = 0 }, "connection count"},
 	}
-	p = fullPlan()
-	p.loadFractions = []float64{0.5, 1.5}
-	if err := p.validate(); err == nil {
-		t.Error("a load fraction above 1: got no error")
+	for _, tt := range tests {
+		p := fullPlan()
+		tt.change(&p)
+		if err := p.validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v; want an error mentioning %q", tt.name, err, tt.want)
+		}
 	}
-	p = fullPlan()
-	p.batchingModes = []string{"off", "always"}
-	if err := p.validate(); err == nil {
-		t.Error("an unknown batching mode: got no error")
+	p := fullPlan().withWindow(time.Second, 2500*time.Millisecond).withRounds(8)
+	if p.warmup != time.Second || p.openDuration != 2500*time.Millisecond || p.phaseDuration != 2500*time.Millisecond ||
+		p.batchDuration != 2500*time.Millisecond || p.roundDuration != 3*time.Second || p.rounds != 8 {
+		t.Errorf("withWindow and withRounds: got %+v", p)
 	}
-	p = fullPlan()
-	p.threadWorkers = []int{0, 2}
-	if err := p.validate(); err == nil {
-		t.Error("zero workers: got no error")
-	}
-	p = fullPlan().withWindow(time.Second, 3*time.Second)
-	if p.warmup != time.Second || p.openDuration != 3*time.Second || p.phaseDuration != 3*time.Second {
-		t.Errorf("withWindow: got warmup %s, open window %s, phase window %s; want 1s, 3s, 3s", p.warmup, p.openDuration, p.phaseDuration)
+	if err := p.validate(); err != nil {
+		t.Errorf("after withWindow: %v", err)
 	}
 }
 
@@ -84,9 +101,9 @@ func TestPlanProfileWindow(t *testing.T) {
 		seconds          int
 		delay            time.Duration
 	}{
-		{time.Second, 6 * time.Second, 4, 2 * time.Second},
-		{500 * time.Millisecond, 2 * time.Second, 1, time.Second},
-		{time.Second, 10 * time.Second, 8, 2 * time.Second},
+		{time.Second, 3 * time.Second, 2, 1500 * time.Millisecond},
+		{time.Second, time.Second, 1, time.Second},
+		{time.Second, 10 * time.Second, 9, 1500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		p := fullPlan().withWindow(tt.warmup, tt.duration)

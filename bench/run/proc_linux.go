@@ -59,3 +59,12 @@ func peakRSS(pid int) (kib int64, ok bool) {
 	}
 	return 0, false
 }
+
+// selfCPU returns the user plus system CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -14,3 +14,6 @@ func cpuTime(int) (time.Duration, bool) { return 0, false }
 
 // peakRSS is unknown outside Linux.
 func peakRSS(int) (int64, bool) { return 0, false }
+
+// selfCPU is unknown outside Linux.
+func selfCPU() time.Duration { return 0 }

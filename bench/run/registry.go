@@ -15,6 +15,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/mlgate/mlgate/internal/onnxgen"
 )
 
 // Routes and models of the mlgate configuration the harness generates.
@@ -25,7 +27,11 @@ const (
 	// mlpRoute serves mlp256 version 1, which the harness registers.
 	mlpRoute = "mlp"
 	mlpModel = "mlp256"
-	// benchAlias is the alias both routes follow.
+	// wideRoute serves widemlp version 1, which the harness generates with
+	// internal/onnxgen and registers.
+	wideRoute = "wide"
+	wideModel = onnxgen.WideMLPName
+	// benchAlias is the alias every route follows.
 	benchAlias = "champion"
 )
 
@@ -108,27 +114,31 @@ func registerModelVersion(ctx context.Context, dbPath string, v modelVersion) (e
 
 // benchStore is the MLflow store and mlgate configuration every mlgate the
 // harness starts serves from: a temporary copy of the example registry
-// with mlp256 version 1 registered in it.
+// with mlp256 and widemlp version 1 registered in it.
 type benchStore struct {
-	// dir is the temporary directory holding the store, mlgate's cache and
-	// the configuration; remove deletes it.
+	// dir is the temporary directory holding the store, widemlp's model
+	// directory, mlgate's cache and the configuration; remove deletes it.
 	dir    string
 	db     string
 	config string
+	// wideDir is widemlp's generated model directory.
+	wideDir string
 	// configText is the generated configuration, for the results.
 	configText string
 }
 
 // newBenchStore copies the example registry's mlflow.db into a new
-// temporary directory, registers mlp256 version 1 (source the fixture's
-// directory under repo) with the alias champion, and writes an mlgate
-// configuration with the routes churn and mlp. The caller must call remove.
+// temporary directory, generates widemlp there, registers mlp256 (source
+// the fixture's directory under repo) and widemlp version 1 with the alias
+// champion, and writes an mlgate configuration with the routes churn, mlp
+// and wide. The caller must call remove.
 func newBenchStore(ctx context.Context, repo string, now time.Time) (st *benchStore, err error) {
 	dir, err := os.MkdirTemp("", "mlgate-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench registry: %w", err)
 	}
-	st = &benchStore{dir: dir, db: filepath.Join(dir, "mlflow.db"), config: filepath.Join(dir, "mlgate.yaml")}
+	st = &benchStore{dir: dir, db: filepath.Join(dir, "mlflow.db"), config: filepath.Join(dir, "mlgate.yaml"),
+		wideDir: filepath.Join(dir, "models", wideModel)}
 	defer func() {
 		if err != nil {
 			st.remove()
@@ -138,53 +148,103 @@ func newBenchStore(ctx context.Context, repo string, now time.Time) (st *benchSt
 	if err := copyFile(filepath.Join(repo, exampleStorePath), st.db); err != nil {
 		return nil, fmt.Errorf("bench registry: %w", err)
 	}
-	mv := modelVersion{
-		Name:        mlpModel,
-		Version:     1,
-		Description: "MLP float32 [N,256] -> 512 -> 512 -> 1 (testdata/models/mlp256), registered by the benchmark harness.",
-		Source:      fileURI(filepath.Join(repo, mlpModelDir)),
-		Alias:       benchAlias,
-		Created:     now,
+	wide, err := onnxgen.WideMLP()
+	if err != nil {
+		return nil, fmt.Errorf("bench registry: %w", err)
 	}
-	if err := registerModelVersion(ctx, st.db, mv); err != nil {
-		return nil, err
+	if err := onnxgen.WriteDir(st.wideDir, wide.Files); err != nil {
+		return nil, fmt.Errorf("bench registry: %s: %w", wideModel, err)
 	}
-	st.configText = mlgateConfig(st.db, filepath.Join(repo, exampleArtifacts), filepath.Join(dir, "cache"))
+	for _, mv := range []modelVersion{
+		{
+			Name:        mlpModel,
+			Version:     1,
+			Description: "MLP float32 [N,256] -> 512 -> 512 -> 1 (testdata/models/mlp256), registered by the benchmark harness.",
+			Source:      fileURI(filepath.Join(repo, mlpModelDir)),
+			Alias:       benchAlias,
+			Created:     now,
+		},
+		{
+			Name:        wideModel,
+			Version:     1,
+			Description: "MLP float32 [N,64] -> 2048 -> 2048 -> 2048 -> 1 (internal/onnxgen widemlp), generated and registered by the benchmark harness.",
+			Source:      fileURI(st.wideDir),
+			Alias:       benchAlias,
+			Created:     now,
+		},
+	} {
+		if err := registerModelVersion(ctx, st.db, mv); err != nil {
+			return nil, err
+		}
+	}
+	st.configText = mlgateConfig(st.db, filepath.Join(repo, exampleArtifacts), st.cacheDir(), st.allowedRoots(repo))
 	if err := os.WriteFile(st.config, []byte(st.configText), 0o644); err != nil {
 		return nil, fmt.Errorf("bench registry: %w", err)
 	}
 	return st, nil
 }
 
+// cacheDir is mlgate's artifact cache.
+func (st *benchStore) cacheDir() string { return filepath.Join(st.dir, "cache") }
+
+// allowedRoots are the local directories mlgate may read artifacts from:
+// the example registry's artifacts, its cache, and the directories of the
+// registered fixtures (mlgate reads only those by default).
+func (st *benchStore) allowedRoots(repo string) []string {
+	return []string{filepath.Join(repo, exampleArtifacts), st.cacheDir(), filepath.Join(repo, mlpModelDir), st.wideDir}
+}
+
 // remove deletes the store's temporary directory.
 func (st *benchStore) remove() error { return os.RemoveAll(st.dir) }
 
 // mlgateConfig is the configuration of every mlgate the harness starts:
-// the store at db, routes churn (the default) and mlp, no drain delay so
-// that a stopped instance exits at once. The listen address, the log
-// level and the settings each instance varies are flags.
-func mlgateConfig(db, artifacts, cache string) string {
+// the store at db, artifacts read from the allowed roots only, routes
+// churn (the default), mlp and wide, no drain delay so that a stopped
+// instance exits at once. The listen address, the log level and the
+// settings each instance varies are flags.
+func mlgateConfig(db, artifacts, cache string, allowedRoots []string) string {
+	roots := make([]string, len(allowedRoots))
+	for i, r := range allowedRoots {
+		roots[i] = strconv.Quote(r)
+	}
 	return "# Generated by bench/run for one benchmark run.\n" +
 		"tracking_uri: " + strconv.Quote("sqlite:///"+filepath.ToSlash(db)) + "\n" +
 		"artifacts_root: " + strconv.Quote(artifacts) + "\n" +
+		"artifacts:\n" +
+		"  allowed_roots: [" + strings.Join(roots, ", ") + "]\n" +
 		"cache_dir: " + strconv.Quote(cache) + "\n" +
 		"drain_delay: 0s\n" +
 		"routes:\n" +
 		"  - name: " + churnRoute + "\n" +
 		"    model: models:/" + churnModel + "@" + benchAlias + "\n" +
 		"  - name: " + mlpRoute + "\n" +
-		"    model: models:/" + mlpModel + "@" + benchAlias + "\n"
+		"    model: models:/" + mlpModel + "@" + benchAlias + "\n" +
+		"  - name: " + wideRoute + "\n" +
+		"    model: models:/" + wideModel + "@" + benchAlias + "\n"
 }
 
-// checkResolve runs `mlgate resolve --json` on mlp256's alias against the
-// store and checks that it names version 1 with the fixture's directory as
-// its artifacts.
+// checkResolve runs `mlgate resolve --json` on mlp256's and widemlp's
+// aliases against the store and checks that each names version 1 with the
+// model's directory as its artifacts.
 func (st *benchStore) checkResolve(ctx context.Context, mlgate, repo string) error {
-	uri := "models:/" + mlpModel + "@" + benchAlias
+	for _, m := range []struct{ name, dir string }{
+		{mlpModel, filepath.Join(repo, mlpModelDir)},
+		{wideModel, st.wideDir},
+	} {
+		if err := st.checkResolveOne(ctx, mlgate, repo, m.name, m.dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (st *benchStore) checkResolveOne(ctx context.Context, mlgate, repo, model, dir string) error {
+	uri := "models:/" + model + "@" + benchAlias
 	cmd := exec.CommandContext(ctx, mlgate, "resolve", uri, "--json",
 		"--tracking-uri", "sqlite:///"+filepath.ToSlash(st.db),
 		"--artifacts-root", filepath.Join(repo, exampleArtifacts),
-		"--cache-dir", filepath.Join(st.dir, "cache"))
+		"--artifacts-allowed-roots", strings.Join(st.allowedRoots(repo), ","),
+		"--cache-dir", st.cacheDir())
 	cmd.Dir = repo
 	out, err := cmd.Output()
 	if err != nil {
@@ -203,10 +263,10 @@ func (st *benchStore) checkResolve(ctx context.Context, mlgate, repo string) err
 	if err := json.Unmarshal(out, &got); err != nil {
 		return fmt.Errorf("mlgate resolve %s: %w: %s", uri, err, out)
 	}
-	want := fileURI(filepath.Join(repo, mlpModelDir))
-	if got.Name != mlpModel || got.Version != "1" || got.Status != "READY" || got.ArtifactURI != want {
+	want := fileURI(dir)
+	if got.Name != model || got.Version != "1" || got.Status != "READY" || got.ArtifactURI != want {
 		return fmt.Errorf("mlgate resolve %s: got %s version %s, %s, artifacts %s; want %s version 1, READY, artifacts %s",
-			uri, got.Name, got.Version, got.Status, got.ArtifactURI, mlpModel, want)
+			uri, got.Name, got.Version, got.Status, got.ArtifactURI, model, want)
 	}
 	return nil
 }

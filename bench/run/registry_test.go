@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,9 @@ func TestNewBenchStore(t *testing.T) {
 	for _, want := range []string{
 		`tracking_uri: "sqlite:///` + filepath.ToSlash(st.db) + `"`,
 		`artifacts_root: "` + filepath.Join(repo, exampleArtifacts) + `"`,
-		"  - name: churn\n    model: models:/churn-gbm@champion\n  - name: mlp\n    model: models:/mlp256@champion\n",
+		"  - name: churn\n    model: models:/churn-gbm@champion\n  - name: mlp\n    model: models:/mlp256@champion\n  - name: wide\n    model: models:/widemlp@champion\n",
+		"  allowed_roots: [" + strconv.Quote(filepath.Join(repo, exampleArtifacts)) + ", " + strconv.Quote(st.cacheDir()) + ", " +
+			strconv.Quote(filepath.Join(repo, mlpModelDir)) + ", " + strconv.Quote(st.wideDir) + "]\n",
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("config lacks %q:\n%s", want, b)
@@ -155,6 +158,19 @@ func TestNewBenchStore(t *testing.T) {
 	if want := "file://" + filepath.ToSlash(filepath.Join(repo, mlpModelDir)); source != want {
 		t.Errorf("source: got %q; want %q", source, want)
 	}
+	if err := openStore(t, st.db).QueryRow(`SELECT source FROM model_versions WHERE name = 'widemlp'`).Scan(&source); err != nil {
+		t.Fatal(err)
+	}
+	if want := "file://" + filepath.ToSlash(st.wideDir); source != want {
+		t.Errorf("widemlp source: got %q; want %q", source, want)
+	}
+	wide, err := loadTensorFixture(st.wideDir, wideModel, wideRoute, 64)
+	if err != nil {
+		t.Fatalf("the generated widemlp: %v", err)
+	}
+	if wide.want != 0.47573436786763396 {
+		t.Errorf("widemlp's expected probability: got %v; want expected.json's first row", wide.want)
+	}
 	if err := st.remove(); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +179,7 @@ func TestNewBenchStore(t *testing.T) {
 	}
 }
 
-// TestCheckResolve runs checkResolve against the test binary acting as
+// TestCheckResolve runs checkResolveOne against the test binary acting as
 // `mlgate resolve`.
 func TestCheckResolve(t *testing.T) {
 	repo := t.TempDir()
@@ -191,7 +207,7 @@ func TestCheckResolve(t *testing.T) {
 			}
 			st := &benchStore{dir: t.TempDir()}
 			st.db = filepath.Join(st.dir, "mlflow.db")
-			err = st.checkResolve(context.Background(), exe, repo)
+			err = st.checkResolveOne(context.Background(), exe, repo, mlpModel, filepath.Join(repo, mlpModelDir))
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("got %v; want no error", err)
 			}

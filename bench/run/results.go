@@ -15,10 +15,26 @@ const (
 	serverCeiling = "ceiling"
 	serverMlgate  = "mlgate"
 	serverNaive   = "naive"
+	// serverBaseline is a second mlgate binary (-baseline-bin) that the
+	// headline rounds run next to bin/mlgate, for a before and after of
+	// one change in the same run.
+	serverBaseline = "mlgate-baseline"
 )
 
-// allServers lists every server the harness knows.
+// allServers lists every server -servers can name.
 var allServers = []string{serverCeiling, serverMlgate, serverNaive}
+
+// Load generators of the headline rounds, as -clients names them.
+const (
+	// clientLoadtest is mlgate's own load generator, the loadtest
+	// package, running in the harness process.
+	clientLoadtest = "loadtest"
+	// clientWrk is wrk (the apt package), an independent client.
+	clientWrk = "wrk"
+)
+
+// allClients lists the clients in run order.
+var allClients = []string{clientLoadtest, clientWrk}
 
 // Phases of the suite, in the order they run, as -phases names them.
 const (
@@ -30,10 +46,17 @@ const (
 	// phaseThreads is a closed-loop run of one mlgate per workers and
 	// intra-op threads setting.
 	phaseThreads = "threads"
+	// phasePGO profiles mlgate under load and merges the profiles into a
+	// PGO profile (-pgo). It runs only when asked.
+	phasePGO = "pgo"
 )
 
-// allPhases lists the phases in run order.
-var allPhases = []string{phaseHeadline, phaseBatching, phaseThreads}
+// allPhases lists the phases in run order; defaultPhases are those a run
+// without -phases makes.
+var (
+	allPhases     = []string{phaseHeadline, phaseBatching, phaseThreads, phasePGO}
+	defaultPhases = []string{phaseHeadline, phaseBatching, phaseThreads}
+)
 
 // Kinds of the headline phase's runs, recorded as RunResult.Phase.
 const (
@@ -42,6 +65,9 @@ const (
 	phaseClosed = "closed"
 	// phaseOpen is an open-loop run at a fraction of a server's saturation.
 	phaseOpen = "open"
+	// phaseRound is a closed-loop run of the headline rounds: one row per
+	// request at the headline connection count, one client, one round.
+	phaseRound = "round"
 )
 
 // Suite is everything one harness run measured. suite.json holds it, and
@@ -74,15 +100,53 @@ type Suite struct {
 	Before *Before `json:"before,omitempty"`
 	// GoTest is the go test -bench step; nil when it was skipped.
 	GoTest *GoTest `json:"gotest"`
+	// Handler is the handler benchmarks' go test step, whose allocations
+	// per operation are a goal; nil when it was skipped.
+	Handler *GoTest `json:"handler,omitempty"`
+	// Benchstat is benchstat's summary of the rounds (rounds.txt); empty
+	// when benchstat could not run.
+	Benchstat string `json:"benchstat,omitempty"`
+	// Calibrations are the batching phase's busy mlgate's own timings of
+	// each model's ONNX Runtime call, from GET /admin/models.
+	Calibrations []ModelCalibration `json:"calibrations,omitempty"`
+	// Baseline describes the -baseline-bin mlgate; nil without one.
+	Baseline *BaselineInfo `json:"baseline,omitempty"`
+	// Levers are the before-and-after measurements of each performance
+	// change, from the results directory's levers.json, this run's
+	// included.
+	Levers []LeverResult `json:"levers,omitempty"`
+	// PGO describes the PGO profile the pgo phase wrote; nil when it did
+	// not run.
+	PGO *PGOInfo `json:"pgo,omitempty"`
+}
+
+// ModelCalibration is what mlgate measured when it loaded a model to
+// choose its workers (infer's calibration): the fastest one-row call on its
+// example and, for an expensive call, the fastest call on several copies
+// of it, per row.
+type ModelCalibration struct {
+	Model string `json:"model"`
+	// Instance is the mlgate process that reported it.
+	Instance        string `json:"instance"`
+	OneRowNs        int64  `json:"one_row_ns"`
+	BatchedPerRowNs int64  `json:"batched_per_row_ns,omitempty"`
+	Workers         int    `json:"workers"`
+	Choice          string `json:"choice"`
 }
 
 // PlanInfo is the part of the plan a reader of BENCHMARKS.md needs.
 type PlanInfo struct {
-	Warmup        string    `json:"warmup"`
-	Duration      string    `json:"duration"`
-	OpenWarmup    string    `json:"open_warmup"`
-	OpenDuration  string    `json:"open_duration"`
-	HeadlineConns int       `json:"headline_connections"`
+	Warmup        string `json:"warmup"`
+	Duration      string `json:"duration"`
+	OpenWarmup    string `json:"open_warmup"`
+	OpenDuration  string `json:"open_duration"`
+	HeadlineConns int    `json:"headline_connections"`
+	Rounds        int    `json:"rounds,omitempty"`
+	RoundWarmup   string `json:"round_warmup,omitempty"`
+	RoundDuration string `json:"round_duration,omitempty"`
+	WrkThreads    int    `json:"wrk_threads,omitempty"`
+	// Clients are the load generators of the headline rounds.
+	Clients       []string  `json:"clients,omitempty"`
 	SweepConns    []int     `json:"sweep_connections"`
 	BatchRows     []int     `json:"batch_rows"`
 	LoadFractions []float64 `json:"load_fractions"`
@@ -91,6 +155,10 @@ type PlanInfo struct {
 	Phases           []string `json:"phases,omitempty"`
 	BatchingModes    []string `json:"batching_modes,omitempty"`
 	BatchingConns    []int    `json:"batching_connections,omitempty"`
+	BatchWarmup      string   `json:"batch_warmup,omitempty"`
+	BatchDuration    string   `json:"batch_duration,omitempty"`
+	MLPConns         []int    `json:"mlp_connections,omitempty"`
+	WideConns        int      `json:"wide_connections,omitempty"`
 	ThreadWorkers    []int    `json:"thread_workers,omitempty"`
 	ThreadIntraOp    []int    `json:"thread_intra_op,omitempty"`
 	ThreadMLPConns   int      `json:"thread_mlp_connections,omitempty"`
@@ -98,9 +166,11 @@ type PlanInfo struct {
 	PhaseWarmup      string   `json:"phase_warmup,omitempty"`
 	PhaseDuration    string   `json:"phase_duration,omitempty"`
 	// ProfileSeconds is the length of each CPU profile.
-	ProfileSeconds  int    `json:"profile_seconds,omitempty"`
-	GoTestCount     int    `json:"gotest_count"`
-	GoTestBenchtime string `json:"gotest_benchtime"`
+	ProfileSeconds   int    `json:"profile_seconds,omitempty"`
+	GoTestCount      int    `json:"gotest_count"`
+	GoTestBenchtime  string `json:"gotest_benchtime"`
+	HandlerCount     int    `json:"handler_count,omitempty"`
+	HandlerBenchtime string `json:"handler_benchtime,omitempty"`
 }
 
 // Machine describes where the suite ran.
@@ -141,9 +211,16 @@ type RunResult struct {
 	// stem, e.g. "closed-c32-r1-mlgate", "batching-off-mlp-c64".
 	ID     string `json:"id"`
 	Server string `json:"server"`
-	// Phase is phaseClosed or phaseOpen for the headline phase's runs,
-	// phaseBatching or phaseThreads for the others'.
+	// Phase is phaseRound, phaseClosed or phaseOpen for the headline
+	// phase's runs, phaseBatching or phaseThreads for the others'.
 	Phase string `json:"phase"`
+	// Client is the load generator, clientLoadtest or clientWrk; empty
+	// means loadtest (suites from before wrk).
+	Client string `json:"client,omitempty"`
+	// Round is the run's round, from 1, in an interleaved comparison (the
+	// headline rounds, the churn-gbm and widemlp batching rounds); 0 for a
+	// single run.
+	Round int `json:"round,omitempty"`
 	// Instance names the mlgate process of a batching or threads run
 	// (ServerInfo.Name); empty in the headline phase, whose processes are
 	// named by Server.
@@ -176,8 +253,13 @@ type RunResult struct {
 	Rate     float64 `json:"rate,omitempty"`
 	Summary  Summary `json:"summary"`
 	// CPUMicrosPerRequest is the server's CPU time (user + system) over the
-	// run, warmup included, per request sent; 0 when unknown.
+	// run per request sent: warmup included for loadtest, the measured pass
+	// only for wrk. 0 when unknown.
 	CPUMicrosPerRequest float64 `json:"cpu_us_per_request"`
+	// ClientCPUMicrosPerRequest is the load generator's CPU time over the
+	// same span per request: wrk's process, or the harness process for
+	// loadtest. 0 when unknown.
+	ClientCPUMicrosPerRequest float64 `json:"client_cpu_us_per_request,omitempty"`
 	// Report is the HTML report's path relative to the results directory.
 	Report string `json:"report"`
 }
@@ -263,8 +345,15 @@ func ratio(a, b float64) float64 {
 }
 
 // closedRun returns the closed-loop run of server at conns connections and
-// rows rows per request, or nil.
+// rows rows per request, or nil. At the headline connection count with one
+// row, that is the median of the headline rounds with mlgate's own load
+// generator (a single run in suites from before the rounds).
 func (s *Suite) closedRun(server string, conns, rows int) *RunResult {
+	if conns == s.Plan.HeadlineConns && rows == 1 {
+		if r := s.headlineRun(clientLoadtest, server); r != nil {
+			return r
+		}
+	}
 	for i := range s.Runs {
 		r := &s.Runs[i]
 		if r.Phase == phaseClosed && r.Server == server && r.Connections == conns && r.Rows == rows {

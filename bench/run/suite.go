@@ -35,8 +35,14 @@ type harness struct {
 	// store is the MLflow store every mlgate serves from; nil when mlgate
 	// does not run.
 	store *benchStore
-	mlp   mlpFixture
+	// mlp and wide are what mlgate is sent and must answer on mlp256 and
+	// widemlp.
+	mlp, wide tensorFixture
+	// wrk holds the paths of wrk's scripts.
+	wrk   wrkScripts
 	bench io.Writer // bench.txt, appended
+	// rounds is rounds.txt: this run's rounds and their ratios.
+	rounds io.Writer
 	// skipped lists, by process name, the runs not made because the
 	// process had exited.
 	skipped map[string][]string
@@ -48,6 +54,7 @@ const (
 	logsDir      = "logs"
 	benchFile    = "bench.txt"
 	goTestFile   = "gotest.txt"
+	handlerFile  = "gotest-handler.txt"
 	suiteFile    = "suite.json"
 	chartFile    = "latency-vs-load.svg"
 	configFile   = "mlgate-bench.yaml"
@@ -62,7 +69,7 @@ func (h *harness) runSuite(ctx context.Context) (err error) {
 	h.procs = map[string]*process{}
 	withMlgate := slices.Contains(h.opts.servers, serverMlgate)
 	if withMlgate {
-		if h.mlp, err = loadMLPFixture(filepath.Join(h.opts.repo, mlpModelDir)); err != nil {
+		if h.mlp, err = loadTensorFixture(filepath.Join(h.opts.repo, mlpModelDir), mlpModel, mlpRoute, 256); err != nil {
 			return err
 		}
 		if h.store, err = newBenchStore(ctx, h.opts.repo, time.Now()); err != nil {
@@ -73,13 +80,21 @@ func (h *harness) runSuite(ctx context.Context) (err error) {
 				err = rerr
 			}
 		}()
+		if h.wide, err = loadTensorFixture(h.store.wideDir, wideModel, wideRoute, 64); err != nil {
+			return err
+		}
 		if err := os.WriteFile(filepath.Join(h.opts.results, configFile), []byte(h.store.configText), 0o644); err != nil {
 			return err
 		}
 		if err := h.store.checkResolve(ctx, filepath.Join(h.opts.binDir, serverMlgate), h.opts.repo); err != nil {
 			return err
 		}
-		h.logf("registered %s version 1 in a copy of the example registry; mlgate resolves it", mlpModel)
+		h.logf("registered %s and %s version 1 in a copy of the example registry; mlgate resolves them", mlpModel, wideModel)
+	}
+	if slices.Contains(h.opts.clients, clientWrk) && slices.Contains(h.opts.phases, phaseHeadline) {
+		if h.wrk, err = writeWrkScripts(h.opts.results, h.churnPayload(1).Bodies); err != nil {
+			return err
+		}
 	}
 	if slices.Contains(h.opts.phases, phaseHeadline) {
 		if err := h.runHeadline(ctx); err != nil {
@@ -96,14 +111,21 @@ func (h *harness) runSuite(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if withMlgate && slices.Contains(h.opts.phases, phasePGO) {
+		if err := h.runPGO(ctx); err != nil {
+			return err
+		}
+	}
+	writeRatioLines(h.bench, h.suite)
+	writeRatioLines(h.rounds, h.suite)
 	h.analyseProfiles(ctx)
 	return nil
 }
 
-// runHeadline starts the ceiling, mlgate and naive, checks their answers
-// and runs the connection sweep, the rows per request and the open loop
-// against them, profiling the ceiling and mlgate at the headline
-// connection count.
+// runHeadline starts the ceiling, mlgate and naive (and the baseline
+// mlgate, if any), checks their answers, and runs the rounds, the rest of
+// the connection sweep, the rows per request and the open loop against
+// them.
 func (h *harness) runHeadline(ctx context.Context) (err error) {
 	s := h.suite
 	defer func() {
@@ -119,9 +141,9 @@ func (h *harness) runHeadline(ctx context.Context) (err error) {
 		if err := checkAnswer(ctx, p.url); err != nil {
 			return fmt.Errorf("server %s answers wrongly, not measuring it: %w", spec.name, err)
 		}
-		if spec.name == serverMlgate {
-			if err := checkMLPAnswer(ctx, p.url, h.mlp); err != nil {
-				return fmt.Errorf("mlgate answers mlp256 wrongly, not measuring it: %w", err)
+		if spec.name == serverMlgate || spec.name == serverBaseline {
+			if err := h.checkMlgate(ctx, spec.name, p.url); err != nil {
+				return err
 			}
 		}
 		if spec.name == serverNaive {
@@ -129,6 +151,9 @@ func (h *harness) runHeadline(ctx context.Context) (err error) {
 		}
 	}
 
+	if err := h.runRounds(ctx); err != nil {
+		return err
+	}
 	p := h.plan
 	for _, c := range p.sweepConns {
 		for _, name := range h.opts.servers {
@@ -139,7 +164,7 @@ func (h *harness) runHeadline(ctx context.Context) (err error) {
 	}
 	for _, rows := range p.batchRows {
 		if rows == 1 {
-			continue // measured by the sweep, which includes headlineConns
+			continue // measured by the rounds
 		}
 		for _, name := range h.opts.servers {
 			if name == serverCeiling {
@@ -164,15 +189,20 @@ func (h *harness) runHeadline(ctx context.Context) (err error) {
 }
 
 // serverSpecs returns the headline phase's command lines, built by `make
-// build` and scripts/bench.sh into the bin directory. The ceiling and
-// mlgate serve Go's profiles so that their headline runs can be profiled.
+// build` and scripts/bench.sh into the bin directory, and the baseline
+// mlgate's. The ceiling and mlgate serve Go's profiles so that their last
+// round can be profiled.
 func (h *harness) serverSpecs() []serverSpec {
 	var out []serverSpec
-	for _, n := range h.opts.servers {
+	for _, n := range h.roundServers() {
 		bin := filepath.Join(h.opts.binDir, n)
 		switch n {
 		case serverMlgate:
 			out = append(out, serverSpec{n, h.mlgateArgv("--pprof")})
+		case serverBaseline:
+			argv := h.mlgateArgv("--pprof")
+			argv[0] = h.opts.baselineBin
+			out = append(out, serverSpec{n, argv})
 		case serverCeiling:
 			out = append(out, serverSpec{n, []string{bin, "--listen", addrPlaceholder, "--pprof"}})
 		default:
@@ -280,8 +310,7 @@ func (h *harness) churnPayload(rows int) loadtest.Payload {
 	return payload
 }
 
-// closed runs the closed loop against server; at the headline connection
-// count with one row, the ceiling and mlgate are profiled.
+// closed runs the closed loop against server once.
 func (h *harness) closed(ctx context.Context, server string, conns, rows int) error {
 	run := RunResult{
 		ID:          closedID(conns, rows, server),
@@ -292,15 +321,12 @@ func (h *harness) closed(ctx context.Context, server string, conns, rows int) er
 	}
 	cfg := loadtest.Config{Connections: conns, Warmup: h.plan.warmup, Duration: h.plan.duration, Payload: h.churnPayload(rows)}
 	bench := fmt.Sprintf("closed/conns=%d/rows=%d/server=%s", conns, rows, server)
-	var extra loadExtras
-	if conns == h.plan.headlineConns && rows == 1 && server != serverNaive {
-		extra.profile = profileFile(server)
-	}
-	return h.load(ctx, run, cfg, bench, extra)
+	return h.load(ctx, run, cfg, bench, loadExtras{})
 }
 
 // open runs the open loop against server at fraction of its saturation
-// throughput, measured by the closed loop at the headline connection count.
+// throughput: the median of its headline rounds with mlgate's own load
+// generator.
 func (h *harness) open(ctx context.Context, server string, fraction float64) error {
 	sat := h.suite.closedRun(server, h.plan.headlineConns, 1)
 	if sat == nil || !(sat.Summary.Throughput > 0) {
@@ -343,12 +369,48 @@ type loadExtras struct {
 	statsRoute string
 }
 
-// load runs one load test against the process named by run.Instance, or
-// run.Server when that is empty, saves its HTML report and benchstat
-// lines, and records it in the suite. A process that has exited (another
+// outcome is what one load run's client reported.
+type outcome struct {
+	summary Summary
+	// requests is the number of requests the server's CPU time over the
+	// run is divided by.
+	requests int64
+	// clientCPU is the load generator's CPU time over the run; 0 when
+	// unknown.
+	clientCPU time.Duration
+	// report is loadtest's report; nil for wrk.
+	report *loadtest.Report
+	// raw is wrk's output; nil for loadtest.
+	raw []byte
+}
+
+// load runs mlgate's load generator against run's process (see measure).
+// A single run's HTML report is saved and its lines go to bench.txt as
+// benchName.
+func (h *harness) load(ctx context.Context, run RunResult, cfg loadtest.Config, benchName string, extra loadExtras) error {
+	return h.measure(ctx, run, benchName, extra, func(ctx context.Context, p *process, _ func()) (outcome, error) {
+		cfg.URL = p.url
+		cfg.Route = run.Route
+		self0 := selfCPU()
+		rep, err := loadtest.Run(ctx, cfg)
+		if err != nil {
+			return outcome{}, err
+		}
+		return outcome{summary: summarize(rep), requests: rep.Requests.Warmup + rep.Requests.Sent,
+			clientCPU: selfCPU() - self0, report: rep}, nil
+	})
+}
+
+// measure makes one load run with do against the process named by
+// run.Instance, or run.Server when that is empty, measuring the server's
+// CPU time from /proc around it (do calls mark to restart that count after
+// a warmup it makes itself), and records it in the suite: a single run's
+// HTML report or wrk's output next to the reports, its lines in bench.txt,
+// and a round's in rounds.txt too. A process that has exited (another
 // program on a shared machine may stop it) is not measured: the run is
 // skipped and recorded as a problem, and so is an exit during the run.
-func (h *harness) load(ctx context.Context, run RunResult, cfg loadtest.Config, benchName string, extra loadExtras) error {
+func (h *harness) measure(ctx context.Context, run RunResult, benchName string, extra loadExtras,
+	do func(ctx context.Context, p *process, mark func()) (outcome, error)) error {
 	procName := cmp.Or(run.Instance, run.Server)
 	p := h.procs[procName]
 	if status, exited := p.exitStatus(); exited {
@@ -361,14 +423,15 @@ func (h *harness) load(ctx context.Context, run RunResult, cfg loadtest.Config, 
 		h.skipped[procName] = append(h.skipped[procName], run.ID)
 		return nil
 	}
-	cfg.URL = p.url
-	cfg.Route = run.Route
 	desc := fmt.Sprintf("%s: %s", procName, plural(run.Connections, "connection"))
 	if run.Route != "" {
 		desc += ", route " + run.Route
 	}
-	if run.Phase == phaseOpen {
+	switch {
+	case run.Phase == phaseOpen:
 		desc = fmt.Sprintf("%s: %s req/s (%s of saturation)", run.Server, fmtRate(run.Rate), fmtPercent(run.Fraction))
+	case run.Phase == phaseRound:
+		desc = fmt.Sprintf("%s, %s", run.client(), desc)
 	}
 	h.logf("%-8s %s, %s per request", run.Phase, desc, plural(run.Rows, "row"))
 
@@ -385,7 +448,8 @@ func (h *harness) load(ctx context.Context, run RunResult, cfg loadtest.Config, 
 	}
 	pid := p.cmd.Process.Pid
 	cpu0, cpuOK := cpuTime(pid)
-	rep, err := loadtest.Run(ctx, cfg)
+	mark := func() { cpu0, cpuOK = cpuTime(pid) }
+	o, err := do(ctx, p, mark)
 	if prof != nil {
 		h.suite.Profiles = append(h.suite.Profiles, <-prof)
 	}
@@ -397,21 +461,35 @@ func (h *harness) load(ctx context.Context, run RunResult, cfg loadtest.Config, 
 		h.problem("%s exited (%s) during run %s, whose numbers are therefore wrong; see its log, %s.",
 			procName, status, run.ID, filepath.ToSlash(filepath.Join(logsDir, procName+".log")))
 	}
-	if cpu1, ok := cpuTime(pid); cpuOK && ok {
-		if n := rep.Requests.Warmup + rep.Requests.Sent; n > 0 {
-			run.CPUMicrosPerRequest = float64((cpu1-cpu0)/time.Microsecond) / float64(n)
-		}
+	if cpu1, ok := cpuTime(pid); cpuOK && ok && o.requests > 0 {
+		run.CPUMicrosPerRequest = float64((cpu1-cpu0)/time.Microsecond) / float64(o.requests)
+	}
+	if o.clientCPU > 0 && o.requests > 0 {
+		run.ClientCPUMicrosPerRequest = float64(o.clientCPU/time.Microsecond) / float64(o.requests)
 	}
 	if extra.statsRoute != "" {
 		run.MeanBatch = meanBatch(statsBefore, h.modelStats(ctx, p.url, extra.statsRoute))
 	}
-	run.Summary = summarize(rep)
-	run.Report = filepath.ToSlash(filepath.Join(reportsDir, run.ID+".html"))
-	if err := writeFile(filepath.Join(h.opts.results, run.Report), rep.WriteHTML); err != nil {
-		return err
+	run.Summary = o.summary
+	switch {
+	case o.raw != nil:
+		run.Report = filepath.ToSlash(filepath.Join(reportsDir, run.ID+".wrk.txt"))
+		if err := os.WriteFile(filepath.Join(h.opts.results, run.Report), o.raw, 0o644); err != nil {
+			return err
+		}
+	case o.report != nil && run.Round == 0:
+		run.Report = filepath.ToSlash(filepath.Join(reportsDir, run.ID+".html"))
+		if err := writeFile(filepath.Join(h.opts.results, run.Report), o.report.WriteHTML); err != nil {
+			return err
+		}
 	}
-	if err := rep.WriteBenchstat(h.bench, benchName); err != nil {
-		return fmt.Errorf("load test %s: benchstat lines: %w", run.ID, err)
+	if run.Round > 0 {
+		writeRoundLine(h.bench, &run)
+		writeRoundLine(h.rounds, &run)
+	} else if o.report != nil {
+		if err := o.report.WriteBenchstat(h.bench, benchName); err != nil {
+			return fmt.Errorf("load test %s: benchstat lines: %w", run.ID, err)
+		}
 	}
 	h.suite.Runs = append(h.suite.Runs, run)
 	sm := run.Summary
@@ -419,14 +497,12 @@ func (h *harness) load(ctx context.Context, run RunResult, cfg loadtest.Config, 
 	if run.MeanBatch > 0 {
 		batch = fmt.Sprintf(", %.2f requests per ONNX Runtime call", run.MeanBatch)
 	}
-	h.logf("         %s req/s, p50 %s, p99 %s, %d errors%s", fmtRate(sm.Throughput), fmtMicros(sm.P50), fmtMicros(sm.P99), sm.Errors, batch)
+	h.logf("         %s req/s, p50 %s, p99 %s, server CPU %s per request, %d errors%s", fmtRate(sm.Throughput),
+		fmtMicros(sm.P50), fmtMicros(sm.P99), fmtCPU(run.CPUMicrosPerRequest), sm.Errors, batch)
 	if sm.Errors > 0 {
-		h.logf("         warning: %d of %d requests failed; see %s", sm.Errors, sm.Scheduled, run.Report)
+		h.logf("         warning: %d of %d requests failed; see %s", sm.Errors, sm.Scheduled, cmp.Or(run.Report, roundsFile))
 	}
-	if err := sleepCtx(ctx, h.plan.pause); err != nil {
-		return err
-	}
-	return nil
+	return sleepCtx(ctx, h.plan.pause)
 }
 
 // modelStats reads the counters of route's model from the mlgate at base;

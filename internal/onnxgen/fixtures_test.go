@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -58,6 +59,14 @@ func fixtureSpecs() []fixtureSpec {
 			sig:     true, example: "ndarray", request: "inputs",
 		},
 		{
+			name:     WideMLPName,
+			inputs:   []ValueInfo{{Name: "input", Type: TensorType(Float, n, Fixed(64))}},
+			outputs:  []ValueInfo{{Name: "probability", Type: TensorType(Float, n, Fixed(1))}},
+			ops:      []string{"Gemm", "Relu", "Gemm", "Relu", "Gemm", "Relu", "Gemm", "Sigmoid"},
+			external: []string{"W1", "b1", "W2", "b2", "W3", "b3", "W4"},
+			sig:      true, example: "ndarray", request: "inputs",
+		},
+		{
 			name:    "nosig",
 			inputs:  []ValueInfo{{Name: "input", Type: TensorType(Float, n, Fixed(4))}},
 			outputs: []ValueInfo{{Name: "probability", Type: TensorType(Float, n, Fixed(1))}},
@@ -67,18 +76,33 @@ func fixtureSpecs() []fixtureSpec {
 	}
 }
 
+// fixtureFiles returns every fixture by name: those under testdata/models
+// and widemlp, which is generated where it is needed. They are built once
+// per test binary.
 func fixtureFiles(t *testing.T) map[string]Fixture {
 	t.Helper()
-	fixtures, err := Fixtures()
+	all, err := allFixtures()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return all
+}
+
+var allFixtures = sync.OnceValues(func() (map[string]Fixture, error) {
+	fixtures, err := Fixtures()
+	if err != nil {
+		return nil, err
+	}
+	wide, err := WideMLP()
+	if err != nil {
+		return nil, err
+	}
 	byName := make(map[string]Fixture)
-	for _, f := range fixtures {
+	for _, f := range append(fixtures, wide) {
 		byName[f.Name] = f
 	}
-	return byName
-}
+	return byName, nil
+})
 
 func fileOf(f Fixture, name string) []byte {
 	for _, file := range f.Files {

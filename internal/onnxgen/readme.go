@@ -26,6 +26,16 @@ an MLflow file (see below).
 | ` + "`fixed1/`" + ` | ` + "`input`" + ` float32 [1,4] (fixed leading dimension) → Mul → ReduceSum → ` + "`output`" + ` float32 [1,1] | tensor: unnamed float32 (1, 4) → output float32 (1, 1) | a model whose requests cannot be batched |
 | ` + "`nosig/`" + ` | ` + "`input`" + ` float32 [N,4] → MatMul → Add → Sigmoid → ` + "`probability`" + ` float32 [N,1] | none: MLmodel has no signature key | serving from the graph's own inputs |
 
+One more fixture is generated where it is needed rather than stored here, because its weights
+are 34 MB: ` + "`widemlp`" + `, ` + "`input`" + ` float32 [N,64] → three Gemm + Relu layers 2048 wide → Gemm 2048×1 →
+Sigmoid → ` + "`probability`" + ` float32 [N,1], with a tensor signature like mlp256's and its 8.5 million
+weights in one external-data file. They are more than a server's last-level cache, so a call reads
+them from memory once whatever the batch: one row costs milliseconds and a 64-row call much less
+per row. It is the model on which dynamic batching pays. The benchmark harness (` + "`bench/run`" + `)
+generates it into its temporary registry, and
+` + "`go run ./internal/onnxgen/cmd/genmodels -widemlp DIR`" + ` writes it anywhere; its files' sha256 are
+pinned by a test, so every run measures the same model.
+
 ## expected.json
 
 The outputs that a runtime must produce for the directory's ` + "`serving_input_example.json`" + `,
@@ -37,7 +47,7 @@ receives (float32 inputs, and zipmap's double columns rounded to float32):
 
 ` + "`data`" + ` is nested like ` + "`shape`" + `; for zipmap's ` + "`probabilities`" + ` it is one object per row, keyed by
 the class label as a string. Floating outputs match when |got − want| ≤ atol + rtol·|want|
-(mlp256: rtol 1e-4, atol 1e-6; zipmap, fixed1 and nosig: rtol 1e-5, atol 1e-6; dtypes:
+(mlp256 and widemlp: rtol 1e-4, atol 1e-6; zipmap, fixed1 and nosig: rtol 1e-5, atol 1e-6; dtypes:
 rtol 1e-12, atol 0, because an echo and a float64 sum are exact). Integer, bool and string
 outputs must match exactly. ONNX Runtime evaluates the float32 graphs in float32, so it
 agrees within these bounds, not bit for bit.

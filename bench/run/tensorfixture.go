@@ -13,28 +13,32 @@ import (
 	"github.com/mlgate/mlgate/loadtest"
 )
 
-// mlpFixture is what the harness sends mlp256 and expects back: the first
-// row of the model's serving input example and the reference probability
-// for it, with the fixture's tolerances.
-type mlpFixture struct {
-	// row holds the row's 256 numbers exactly as the example writes them.
+// tensorFixture is what the harness sends a model with a tensor signature
+// (mlp256, widemlp) and expects back: the first row of the model's serving
+// input example and the reference probability for it, with the fixture's
+// tolerances.
+type tensorFixture struct {
+	// model and route are the registered model and the mlgate route
+	// serving it.
+	model, route string
+	// row holds the row's numbers exactly as the example writes them.
 	row        []json.Number
 	want       float64
 	rtol, atol float64
 }
 
-// loadMLPFixture reads serving_input_example.json and expected.json from
-// mlp256's model directory.
-func loadMLPFixture(dir string) (mlpFixture, error) {
-	var f mlpFixture
+// loadTensorFixture reads serving_input_example.json and expected.json from
+// model's directory; its rows must have width numbers.
+func loadTensorFixture(dir, model, route string, width int) (tensorFixture, error) {
+	f := tensorFixture{model: model, route: route}
 	var example struct {
 		Inputs [][]json.Number `json:"inputs"`
 	}
 	if err := readJSON(filepath.Join(dir, "serving_input_example.json"), &example); err != nil {
 		return f, err
 	}
-	if len(example.Inputs) == 0 || len(example.Inputs[0]) != 256 {
-		return f, fmt.Errorf("mlp256 serving example %s: want rows of 256 numbers under \"inputs\"", dir)
+	if len(example.Inputs) == 0 || len(example.Inputs[0]) != width {
+		return f, fmt.Errorf("%s serving example %s: want rows of %d numbers under \"inputs\"", model, dir, width)
 	}
 	var expected struct {
 		RTol    float64 `json:"rtol"`
@@ -50,9 +54,10 @@ func loadMLPFixture(dir string) (mlpFixture, error) {
 	}
 	data := expected.Outputs.Probability.Data
 	if len(data) == 0 || len(data[0]) != 1 {
-		return f, fmt.Errorf("mlp256 expected.json in %s: no probability for the first row", dir)
+		return f, fmt.Errorf("%s expected.json in %s: no probability for the first row", model, dir)
 	}
-	return mlpFixture{row: example.Inputs[0], want: data[0][0], rtol: expected.RTol, atol: expected.ATol}, nil
+	f.row, f.want, f.rtol, f.atol = example.Inputs[0], data[0][0], expected.RTol, expected.ATol
+	return f, nil
 }
 
 func readJSON(path string, v any) error {
@@ -69,7 +74,7 @@ func readJSON(path string, v any) error {
 }
 
 // request returns the one-row tensor request: {"inputs": [[...]]}.
-func (f mlpFixture) request() []byte {
+func (f tensorFixture) request() []byte {
 	var b strings.Builder
 	b.WriteString(`{"inputs": [[`)
 	for i, v := range f.row {
@@ -82,23 +87,23 @@ func (f mlpFixture) request() []byte {
 	return []byte(b.String())
 }
 
-// payload is the load generator's body for mlp256: the one-row request.
-func (f mlpFixture) payload() loadtest.Payload {
+// payload is the load generator's body: the one-row request.
+func (f tensorFixture) payload() loadtest.Payload {
 	return loadtest.Payload{ContentType: loadtest.ContentTypeJSON, Bodies: [][]byte{f.request()}}
 }
 
 // check compares an answer to the reference: |got - want| <= atol + rtol * |want|.
-func (f mlpFixture) check(got float64) error {
+func (f tensorFixture) check(got float64) error {
 	if math.Abs(got-f.want) > f.atol+f.rtol*math.Abs(f.want) {
 		return fmt.Errorf("probability %v; want %v within rtol %g, atol %g", got, f.want, f.rtol, f.atol)
 	}
 	return nil
 }
 
-// checkMLPAnswer sends the fixture's row to route mlp of the mlgate at
+// checkTensorAnswer sends the fixture's row to its route on the mlgate at
 // base and checks the probability and the provenance headers.
-func checkMLPAnswer(ctx context.Context, base string, f mlpFixture) error {
-	path := "/routes/" + mlpRoute + "/invocations"
+func checkTensorAnswer(ctx context.Context, base string, f tensorFixture) error {
+	path := "/routes/" + f.route + "/invocations"
 	header, body, err := postJSON(ctx, base, path, f.request())
 	if err != nil {
 		return err
@@ -119,7 +124,7 @@ func checkMLPAnswer(ctx context.Context, base string, f mlpFixture) error {
 	if err := f.check(p[0][0]); err != nil {
 		return fmt.Errorf("POST %s: %w", path, err)
 	}
-	for _, h := range [][2]string{{"X-Route", mlpRoute}, {"X-Model-Name", mlpModel}, {"X-Model-Version", "1"}, {"X-Model-Alias", benchAlias}} {
+	for _, h := range [][2]string{{"X-Route", f.route}, {"X-Model-Name", f.model}, {"X-Model-Version", "1"}, {"X-Model-Alias", benchAlias}} {
 		if v := header.Get(h[0]); v != h[1] {
 			return fmt.Errorf("POST %s: header %s: got %q; want %q", path, h[0], v, h[1])
 		}

@@ -11,9 +11,9 @@ import (
 	"testing"
 )
 
-func loadTestMLP(t *testing.T) mlpFixture {
+func loadTestMLP(t *testing.T) tensorFixture {
 	t.Helper()
-	f, err := loadMLPFixture(filepath.Join("..", "..", mlpModelDir))
+	f, err := loadTensorFixture(filepath.Join("..", "..", mlpModelDir), mlpModel, mlpRoute, 256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestMLPFixture(t *testing.T) {
 	}
 }
 
-func TestCheckMLPAnswer(t *testing.T) {
+func TestCheckTensorAnswer(t *testing.T) {
 	f := loadTestMLP(t)
 	good := `{"predictions": {"probability": [[0.45176833868026733]]}}`
 	headers := map[string]string{"X-Route": "mlp", "X-Model-Name": "mlp256", "X-Model-Version": "1", "X-Model-Alias": "champion"}
@@ -87,7 +87,7 @@ func TestCheckMLPAnswer(t *testing.T) {
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			err := checkMLPAnswer(context.Background(), srv.URL, f)
+			err := checkTensorAnswer(context.Background(), srv.URL, f)
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("got %v; want no error", err)
 			}
@@ -95,5 +95,12 @@ func TestCheckMLPAnswer(t *testing.T) {
 				t.Fatalf("got %v; want an error containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestLoadTensorFixtureWrongWidth(t *testing.T) {
+	_, err := loadTensorFixture(filepath.Join("..", "..", mlpModelDir), mlpModel, mlpRoute, 64)
+	if err == nil || !strings.Contains(err.Error(), "want rows of 64 numbers") || !strings.Contains(err.Error(), mlpModel) {
+		t.Errorf("got %v; want an error naming the model and the width", err)
 	}
 }

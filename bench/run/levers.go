@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+)
+
+// A lever is one change made to close the gap to the HTTP ceiling. Its
+// before and after come from one run: -baseline-bin names the mlgate
+// binary without the change, which the headline rounds run next to
+// bin/mlgate (with it), and -lever names the change, so that the result is
+// kept in the results directory's levers.json and shown in every later
+// BENCHMARKS.md.
+
+// levers are the changes the table has a row for, in order.
+var levers = []struct{ key, title string }{
+	{"body-once", "Read the body once"},
+	{"inline-idle", "Run on the request goroutine when a worker is idle"},
+	{"telemetry", "Cheaper per-request telemetry"},
+	{"provenance-block", "Pre-rendered provenance header block"},
+	{"pgo", "PGO (cmd/mlgate/default.pgo)"},
+	{"fasthttp", "fasthttp server settings"},
+}
+
+// leverKeys are the names -lever accepts.
+func leverKeys() []string {
+	out := make([]string, len(levers))
+	for i, l := range levers {
+		out[i] = l.key
+	}
+	return out
+}
+
+// leverTitle is the table's name for key, "" for an unknown key.
+func leverTitle(key string) string {
+	for _, l := range levers {
+		if l.key == key {
+			return l.title
+		}
+	}
+	return ""
+}
+
+// leversFile holds every lever's latest result in the results directory.
+const leversFile = "levers.json"
+
+// BaselineInfo describes the -baseline-bin mlgate of a run.
+type BaselineInfo struct {
+	// Command is its command line as BENCHMARKS.md shows it.
+	Command string `json:"command"`
+	// Version is what `<binary> version` printed.
+	Version string `json:"version"`
+	// Lever names the change it lacks; "" when -lever was not given.
+	Lever string `json:"lever,omitempty"`
+}
+
+// LeverResult is one lever's before (the baseline binary) and after
+// (bin/mlgate) in the headline rounds of one run.
+type LeverResult struct {
+	Lever   string    `json:"lever"`
+	Started time.Time `json:"started"`
+	Quick   bool      `json:"quick,omitempty"`
+	// Commit is the checkout bin/mlgate was built from; Baseline the
+	// baseline binary's version.
+	Commit   string        `json:"commit"`
+	Baseline string        `json:"baseline"`
+	Clients  []LeverClient `json:"clients"`
+}
+
+// LeverClient is a lever's effect measured with one load generator:
+// median throughput and server CPU per request before and after, and the
+// per-round ratios after / before.
+type LeverClient struct {
+	Client    string   `json:"client"`
+	Before    float64  `json:"before_rps"`
+	After     float64  `json:"after_rps"`
+	Change    Estimate `json:"change"`
+	CPUBefore float64  `json:"cpu_before_us"`
+	CPUAfter  float64  `json:"cpu_after_us"`
+	CPUChange Estimate `json:"cpu_change"`
+}
+
+// loadLevers reads levers.json; a missing file holds no results.
+func loadLevers(path string) ([]LeverResult, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []LeverResult
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}
+
+// saveLevers writes levers.json.
+func saveLevers(path string, results []LeverResult) error {
+	b, err := json.MarshalIndent(results, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// withLever returns results with r replacing the earlier result of the
+// same lever, in the levers' order.
+func withLever(results []LeverResult, r LeverResult) []LeverResult {
+	out := slices.DeleteFunc(slices.Clone(results), func(x LeverResult) bool { return x.Lever == r.Lever })
+	out = append(out, r)
+	order := func(key string) int {
+		if i := slices.Index(leverKeys(), key); i >= 0 {
+			return i
+		}
+		return len(levers)
+	}
+	slices.SortStableFunc(out, func(a, b LeverResult) int { return order(a.Lever) - order(b.Lever) })
+	return out
+}
+
+// leverResult is this run's before (the baseline) and after (mlgate) from
+// the headline rounds; nil when the baseline did not run.
+func (s *Suite) leverResult(lever string) *LeverResult {
+	if s.Baseline == nil {
+		return nil
+	}
+	r := &LeverResult{Lever: lever, Started: s.Started, Quick: s.Quick, Commit: s.Machine.Commit, Baseline: s.Baseline.Version}
+	for _, c := range allClients {
+		before, after := s.headlineRun(c, serverBaseline), s.headlineRun(c, serverMlgate)
+		if before == nil || after == nil {
+			continue
+		}
+		r.Clients = append(r.Clients, LeverClient{
+			Client:    c,
+			Before:    before.Summary.Throughput,
+			After:     after.Summary.Throughput,
+			Change:    s.roundRatio(c, serverMlgate, serverBaseline, throughput),
+			CPUBefore: before.CPUMicrosPerRequest,
+			CPUAfter:  after.CPUMicrosPerRequest,
+			CPUChange: s.roundRatio(c, serverMlgate, serverBaseline, cpu),
+		})
+	}
+	if len(r.Clients) == 0 {
+		return nil
+	}
+	return r
+}
+
+// binaryVersion runs `bin version` and returns its first line.
+func binaryVersion(ctx context.Context, bin string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "version").Output()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return firstLine(bytes.TrimSpace(out))
+}
+
+// leverTable writes the before-and-after table, one row per lever, from
+// s.Levers.
+func (r *renderer) leverTable() {
+	s := r.s
+	r.p("### Before and after, per lever\n\n")
+	r.p("Each row compares two mlgate binaries in the same run: the one without the change\n")
+	r.p("(`-baseline-bin`, before) and `bin/mlgate` with it (after), interleaved in the headline rounds\n")
+	r.p("(%d connections, one row per request). The change is the median of the per-round ratios after /\n", s.Plan.HeadlineConns)
+	r.p("before with its 95%% confidence interval. `./scripts/bench.sh -baseline-bin OLD -lever NAME` fills a\n")
+	r.p("row, which is kept in `%s`.\n\n", leversFile)
+	r.p("| lever | measured | req/s before → after (loadtest) | change | req/s before → after (wrk) | change | server CPU per request before → after (loadtest) | change |\n")
+	r.p("|---|---|---:|---:|---:|---:|---:|---:|\n")
+	keys := leverKeys()
+	for _, l := range s.Levers {
+		if !slices.Contains(keys, l.Lever) {
+			keys = append(keys, l.Lever)
+		}
+	}
+	for _, key := range keys {
+		title := cmp.Or(leverTitle(key), key)
+		i := slices.IndexFunc(s.Levers, func(x LeverResult) bool { return x.Lever == key })
+		if i < 0 {
+			r.p("| %s | not measured yet | | | | | | |\n", title)
+			continue
+		}
+		l := s.Levers[i]
+		when := fmt.Sprintf("%s, `%s` vs %s", l.Started.UTC().Format("2006-01-02"), l.Commit, mdCell(l.Baseline))
+		if l.Quick {
+			when += " (smoke run)"
+		}
+		cell := func(client string) (string, string) {
+			for _, c := range l.Clients {
+				if c.Client == client {
+					return fmt.Sprintf("%s → %s", fmtRate(c.Before), fmtRate(c.After)), fmtChange(c.Change)
+				}
+			}
+			return "n/a", "n/a"
+		}
+		lt, ltChange := cell(clientLoadtest)
+		wk, wkChange := cell(clientWrk)
+		cpuCell, cpuChange := "n/a", "n/a"
+		for _, c := range l.Clients {
+			if c.Client == clientLoadtest {
+				cpuCell = fmt.Sprintf("%s → %s", fmtCPU(c.CPUBefore), fmtCPU(c.CPUAfter))
+				cpuChange = fmtChange(c.CPUChange)
+			}
+		}
+		r.p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", title, when, lt, ltChange, wk, wkChange, cpuCell, cpuChange)
+	}
+	r.p("\n")
+}
+
+// fmtChange writes a ratio after / before as a change: "+12.3% (+8.1 to
+// +15.0%)".
+func fmtChange(e Estimate) string {
+	if !e.known() {
+		return "n/a"
+	}
+	pct := func(v float64) string { return fmt.Sprintf("%+.1f%%", (v-1)*100) }
+	if !e.hasCI() {
+		return pct(e.Median)
+	}
+	return fmt.Sprintf("%s (%s to %s)", pct(e.Median), strings.TrimSuffix(pct(e.Lo), "%"), pct(e.Hi))
+}
