@@ -72,11 +72,15 @@ type ModelsStatus struct {
 
 // RouteStatus describes one route.
 type RouteStatus struct {
-	Name     string         `json:"name"`
-	Sticky   *StickySpec    `json:"sticky,omitempty"`
-	Override bool           `json:"override"`
-	Targets  []TargetStatus `json:"targets"`
-	Shadow   *ShadowStatus  `json:"shadow,omitempty"`
+	Name     string      `json:"name"`
+	Sticky   *StickySpec `json:"sticky,omitempty"`
+	Override bool        `json:"override"`
+	// JSONNonFinite and MissingValues are the route's rules for
+	// non-finite numbers in responses and requests.
+	JSONNonFinite string         `json:"json_non_finite"`
+	MissingValues string         `json:"missing_values"`
+	Targets       []TargetStatus `json:"targets"`
+	Shadow        *ShadowStatus  `json:"shadow,omitempty"`
 }
 
 // TargetStatus describes one target of a route: which version it serves,
@@ -114,7 +118,8 @@ func (s *Server) Status() ModelsStatus {
 	defer s.mu.Unlock()
 	for _, spec := range snap.specs {
 		r := snap.routes[spec.Name]
-		rs := RouteStatus{Name: r.name, Sticky: spec.Sticky, Override: !r.noOverride}
+		rs := RouteStatus{Name: r.name, Sticky: spec.Sticky, Override: !r.noOverride,
+			JSONNonFinite: r.enc.NonFinite.String(), MissingValues: r.limits.MissingValues.String()}
 		for i := range r.targets {
 			tg := &r.targets[i]
 			ts := TargetStatus{URI: tg.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, s.history[tg.uri]...)}

@@ -132,7 +132,7 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 
 	sp = rs.child("infer")
 	inferStart := time.Now()
-	out, err := predict(dc, d.model, b, buf.b[:0])
+	out, err := predict(dc, d.model, b, r.enc, buf.b[:0])
 	*inferTime = time.Since(inferStart)
 	endChild(sp, err)
 	if err != nil {
@@ -154,13 +154,13 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 }
 
 // predict runs b through m and appends MLflow's scoring response,
-// {"predictions": ...}, to dst.
-func predict(ctx context.Context, m Model, b *signature.Batch, dst []byte) ([]byte, error) {
+// {"predictions": ...}, written with enc, to dst.
+func predict(ctx context.Context, m Model, b *signature.Batch, enc signature.Encoding, dst []byte) ([]byte, error) {
 	p, err := m.Predict(ctx, b)
 	if err != nil {
 		return dst, err
 	}
-	out, err := signature.AppendPredictions(dst, b.Records, p.Outputs())
+	out, err := enc.AppendPredictions(dst, b.Records, p.Outputs())
 	p.Release()
 	if err != nil {
 		return dst, fmt.Errorf("encode predictions: %w", err)

@@ -29,6 +29,12 @@ type RouteSpec struct {
 	// Limits bounds the work of one request on this route; zero fields
 	// take the server's.
 	Limits Limits
+	// NonFinite says how the route's responses write NaN and the
+	// infinities; zero means null, which keeps every body RFC 8259 JSON.
+	NonFinite signature.NonFinite
+	// MissingValues says whether the route's required numeric columns
+	// take null, NaN and the infinities; zero means they are refused.
+	MissingValues signature.MissingValues
 }
 
 // TargetSpec is one model URI of a route.
@@ -61,9 +67,11 @@ type route struct {
 	noOverride   bool
 	aliasList    string
 	shadow       *shadowRoute
-	// limits bounds each request's work; zero fields are the model's
-	// defaults.
+	// limits bounds each request's work, zero fields being the model's
+	// defaults, and says whether it may hold missing values.
 	limits signature.Limits
+	// enc writes the route's responses.
+	enc signature.Encoding
 	// rejectRec counts admission rejections on the route.
 	rejectRec *telemetry.RequestRecorder
 }
@@ -129,7 +137,8 @@ func compileRoute(spec RouteSpec, limits func(Limits) signature.Limits) (*route,
 		return nil, fmt.Errorf("route %s: limits must not be negative", spec.Name)
 	}
 	r := &route{name: spec.Name, nameHdr: []byte(spec.Name), salt: []byte(spec.Name), noOverride: spec.NoOverride,
-		limits: limits(spec.Limits)}
+		limits: limits(spec.Limits), enc: signature.Encoding{NonFinite: spec.NonFinite}}
+	r.limits.MissingValues = spec.MissingValues
 	if err := r.compileTargets(spec); err != nil {
 		return nil, err
 	}
