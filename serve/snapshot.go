@@ -64,7 +64,7 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 		return nil, err
 	}
 	snap := &Snapshot{routes: routes, def: def, specs: specs, deployments: map[string]*deployment{}}
-	if err := snap.bind(deployments); err != nil {
+	if err := snap.bind(deployments, s.tags); err != nil {
 		return nil, err
 	}
 	snap.prepareRecorders(s.cfg.Instruments)
@@ -72,9 +72,9 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 }
 
 // bind gives every target and shadow the deployment serving its URI (one
-// shared deployment per URI), and checks that each deployment serves a URI
-// a route uses.
-func (snap *Snapshot) bind(deployments map[string]Deployment) error {
+// shared deployment per URI), with tags exposed as headers, and checks that
+// each deployment serves a URI a route uses.
+func (snap *Snapshot) bind(deployments map[string]Deployment, tags []tagHeader) error {
 	for uri, d := range deployments {
 		if d.Model == nil {
 			return fmt.Errorf("deployment of %s: no model", uri)
@@ -83,10 +83,10 @@ func (snap *Snapshot) bind(deployments map[string]Deployment) error {
 	for _, spec := range snap.specs {
 		r := snap.routes[spec.Name]
 		for i := range r.targets {
-			r.targets[i].d = snap.deploymentOf(r.targets[i].uri, deployments)
+			r.targets[i].d = snap.deploymentOf(r.targets[i].uri, deployments, tags)
 		}
 		if sh := r.shadow; sh != nil {
-			sh.d = snap.deploymentOf(sh.uri, deployments)
+			sh.d = snap.deploymentOf(sh.uri, deployments, tags)
 		}
 	}
 	for uri := range deployments {
@@ -97,13 +97,13 @@ func (snap *Snapshot) bind(deployments map[string]Deployment) error {
 	return nil
 }
 
-func (snap *Snapshot) deploymentOf(uri string, deployments map[string]Deployment) *deployment {
+func (snap *Snapshot) deploymentOf(uri string, deployments map[string]Deployment, tags []tagHeader) *deployment {
 	if d, ok := snap.deployments[uri]; ok {
 		return d
 	}
 	var d *deployment
 	if dep, ok := deployments[uri]; ok {
-		d = newDeployment(dep.Model, dep.Provenance)
+		d = newDeployment(dep.Model, dep.Provenance, tags)
 	}
 	snap.deployments[uri] = d
 	return d
@@ -258,7 +258,7 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
 		if cur != nil {
 			old = cur.deployments[uri]
 		}
-		if old != nil && old.model == d.model && old.prov == d.prov {
+		if old != nil && old.model == d.model && old.prov.same(d.prov) {
 			d.since = old.since
 			continue
 		}
