@@ -35,6 +35,8 @@ type fleet struct {
 	// deploy span per version with the load and warm-up as children.
 	ins    *telemetry.Instruments
 	tracer trace.Tracer
+	// tags are the run tags responses carry as headers (provenance.tags).
+	tags []string
 
 	mu  sync.Mutex // serialises changes; guards cur
 	cur *lineup
@@ -185,7 +187,8 @@ func (f *fleet) startDeploy(ctx context.Context, u resolver.URI, res *resolver.R
 	}
 	ctx, span := f.tracer.Start(ctx, "mlgate.deploy", trace.WithAttributes(
 		attribute.String("model.name", res.Name), attribute.String("model.version", res.Version),
-		attribute.String("model.alias", u.Alias), attribute.String("mlflow.run_id", res.RunID)))
+		attribute.String("model.alias", u.Alias), attribute.String("mlflow.run_id", res.RunID),
+		attribute.String("mlflow.data_version", res.DataVersion)))
 	return ctx, func() { span.End() }
 }
 
@@ -213,16 +216,24 @@ func (f *fleet) load(ctx context.Context, u resolver.URI, res *resolver.Resoluti
 	if err != nil {
 		return nil, false, err
 	}
-	return &loadedVersion{key: key, model: m, prov: provenance(u, res, m.MLmodel())}, fresh, nil
+	return &loadedVersion{key: key, model: m, prov: provenance(u, res, m.MLmodel(), f.tags)}, fresh, nil
 }
 
-// provenance builds the response headers' values for u serving res. The
-// run is the version's run_id, else the MLmodel's run_id, else the logged
-// model's source run.
-func provenance(u resolver.URI, res *resolver.Resolution, ml *signature.MLmodel) serve.Provenance {
+// provenance builds the response headers' values for u serving res, with
+// the run's tags among tags. The run is the version's run_id, else the
+// MLmodel's run_id, else the logged model's source run.
+func provenance(u resolver.URI, res *resolver.Resolution, ml *signature.MLmodel, tags []string) serve.Provenance {
 	p := serve.Provenance{
 		Name: res.Name, Version: res.Version, Alias: u.Alias,
-		RunID: res.RunID, GitCommit: res.GitCommit, ModelID: res.ModelID,
+		RunID: res.RunID, GitCommit: res.GitCommit, ModelID: res.ModelID, DataVersion: res.DataVersion,
+	}
+	for _, t := range tags {
+		if v, ok := res.RunTags[t]; ok {
+			if p.Tags == nil {
+				p.Tags = map[string]string{}
+			}
+			p.Tags[t] = v
+		}
 	}
 	if p.RunID == "" || res.RunIDFrom == resolver.RunIDFromLoggedModel {
 		if id := ml.RunID; id != "" {

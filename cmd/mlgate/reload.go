@@ -64,7 +64,10 @@ func (a *app) readReload() (Config, *lineup, error) {
 	if err := cfg.validate(); err != nil {
 		return Config{}, nil, fmt.Errorf("new configuration:\n%s", indent(err))
 	}
-	routes, err := parseRoutes(cfg)
+	// Global settings are the running ones: they take effect on restart.
+	rcfg := cfg
+	rcfg.JSONNonFinite, rcfg.MissingValues = a.cfg.JSONNonFinite, a.cfg.MissingValues
+	routes, err := parseRoutes(rcfg)
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("new configuration: %w", err)
 	}

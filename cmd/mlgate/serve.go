@@ -161,6 +161,7 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	}
 	a.models = infer.NewCache(cfg.ModelCacheBytes)
 	a.fleet = newFleet(a.server, a.models, log, ins, tracer)
+	a.fleet.tags = cfg.Provenance.Tags
 	if err := a.fleet.start(routes, cfg.DefaultRoute, configs); err != nil {
 		return nil, err
 	}
@@ -256,7 +257,8 @@ func (a *app) newServer(op *operator, ins *telemetry.Instruments, tracer trace.T
 		MaxInflight: cfg.MaxInflight, MaxQueue: cfg.MaxQueue, QueueTimeout: cfg.QueueTimeout,
 		Version: version, Logger: a.log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
 		Instruments: ins, MetricsHandler: a.tel.MetricsHandler(), Tracer: tracer, Propagator: a.tel.Propagator(),
-		Throttle: telemetry.NewThrottle(a.log, time.Second, ins.LogSuppressed()),
+		Throttle:       telemetry.NewThrottle(a.log, time.Second, ins.LogSuppressed()),
+		ProvenanceTags: cfg.Provenance.Tags,
 	}
 	networkConfig(cfg, &scfg)
 	a.maxConns = scfg.MaxConns
