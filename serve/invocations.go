@@ -86,8 +86,10 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 	}
 	d := tg.d
 	if d == nil {
-		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
-			"route %s: model %s is not loaded yet", r.name, tg.uri), "")
+		for _, h := range tg.unserved.headers {
+			ctx.Response.Header.SetCanonical(h.key, h.value)
+		}
+		writeError(ctx, tg.unserved.err, "")
 		return
 	}
 	*tgp = tg

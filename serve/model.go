@@ -78,16 +78,17 @@ type tagHeader struct{ name, header string }
 type deployment struct {
 	model    Model
 	prov     Provenance
+	standing Standing
 	since    time.Time
 	headers  []header
 	attrs    []attribute.KeyValue // the request span's model attributes
 	errorTag string               // "model churn-gbm version 1 (alias champion)"
 }
 
-// newDeployment prepares m serving a URI with provenance p, whose run tags
-// among tags are sent as headers.
-func newDeployment(m Model, p Provenance, tags []tagHeader) *deployment {
-	d := &deployment{model: m, prov: p}
+// newDeployment prepares m serving a URI with provenance p and standing st,
+// p's run tags among tags being sent as headers.
+func newDeployment(m Model, p Provenance, st Standing, tags []tagHeader) *deployment {
+	d := &deployment{model: m, prov: p, standing: st}
 	add := func(k, v string) {
 		if v != "" {
 			d.headers = append(d.headers, header{[]byte(k), []byte(HeaderValue(v))})
@@ -113,6 +114,8 @@ func newDeployment(m Model, p Provenance, tags []tagHeader) *deployment {
 			d.attrs = append(d.attrs, attribute.String("mlflow.tag."+t.name, HeaderValue(v)))
 		}
 	}
+	d.headers = append(d.headers, st.headers()...)
+	d.attrs = append(d.attrs, st.attrs()...)
 	var b strings.Builder
 	b.WriteString("model ")
 	b.WriteString(p.Name)

@@ -86,6 +86,8 @@ type target struct {
 	// rec records the target's requests with d's version; nil without
 	// instruments or deployment.
 	rec *telemetry.RequestRecorder
+	// unserved is the answer while d is nil.
+	unserved *unserved
 }
 
 // shadowRoute is a route's shadow model and its comparison so far.

@@ -14,10 +14,15 @@ import (
 type Deployment struct {
 	// Model serves the URI. It must be comparable (a pointer): Publish
 	// tells an unchanged deployment from a new one by Model and
-	// Provenance.
+	// Provenance. It may be nil when no version of the URI serves: its
+	// requests get 503 naming Standing.
 	Model Model
 	// Provenance is sent as response headers with every answer.
 	Provenance Provenance
+	// Standing says why Model is not the version the registry names for
+	// the URI, sent as response headers too; zero when it is. It must be
+	// set when Model is nil.
+	Standing Standing
 }
 
 // Swap records one change of the version a target URI serves.
@@ -46,6 +51,8 @@ type Snapshot struct {
 	// deployments maps every URI the routes use to the deployment serving
 	// it, nil when none does.
 	deployments map[string]*deployment
+	// standings holds each URI's Standing, absent when zero.
+	standings map[string]Standing
 
 	// refs is 1 while the Snapshot is live, plus one per request or
 	// shadow copy using it.
@@ -63,7 +70,7 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 	if err != nil {
 		return nil, err
 	}
-	snap := &Snapshot{routes: routes, def: def, specs: specs, deployments: map[string]*deployment{}}
+	snap := &Snapshot{routes: routes, def: def, specs: specs, deployments: map[string]*deployment{}, standings: map[string]Standing{}}
 	if err := snap.bind(deployments, s.tags); err != nil {
 		return nil, err
 	}
@@ -76,14 +83,20 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 // each deployment serves a URI a route uses.
 func (snap *Snapshot) bind(deployments map[string]Deployment, tags []tagHeader) error {
 	for uri, d := range deployments {
-		if d.Model == nil {
-			return fmt.Errorf("deployment of %s: no model", uri)
+		if d.Model == nil && d.Standing.Status == "" {
+			return fmt.Errorf("deployment of %s: no model, and no standing to say why", uri)
+		}
+		if d.Standing.Status != "" {
+			snap.standings[uri] = d.Standing
 		}
 	}
 	for _, spec := range snap.specs {
 		r := snap.routes[spec.Name]
 		for i := range r.targets {
-			r.targets[i].d = snap.deploymentOf(r.targets[i].uri, deployments, tags)
+			tg := &r.targets[i]
+			if tg.d = snap.deploymentOf(tg.uri, deployments, tags); tg.d == nil {
+				tg.unserved = newUnserved(r.name, tg.uri, snap.standings[tg.uri])
+			}
 		}
 		if sh := r.shadow; sh != nil {
 			sh.d = snap.deploymentOf(sh.uri, deployments, tags)
@@ -102,8 +115,8 @@ func (snap *Snapshot) deploymentOf(uri string, deployments map[string]Deployment
 		return d
 	}
 	var d *deployment
-	if dep, ok := deployments[uri]; ok {
-		d = newDeployment(dep.Model, dep.Provenance, tags)
+	if dep, ok := deployments[uri]; ok && dep.Model != nil {
+		d = newDeployment(dep.Model, dep.Provenance, dep.Standing, tags)
 	}
 	snap.deployments[uri] = d
 	return d
@@ -307,7 +320,9 @@ func (s *Server) Close() {
 }
 
 // Ready reports whether every target of every route with a positive weight
-// has a model, and the server is not draining.
+// has a model or has been given up on (its Standing is gave-up: it will
+// not load until the registry names another version), and the server is
+// not draining.
 func (s *Server) Ready() bool {
 	snap := s.live.Load()
 	if snap == nil || s.draining.Load() {
@@ -315,7 +330,7 @@ func (s *Server) Ready() bool {
 	}
 	for _, r := range snap.routes {
 		for i := range r.targets {
-			if tg := &r.targets[i]; tg.weight > 0 && tg.d == nil {
+			if tg := &r.targets[i]; tg.weight > 0 && tg.d == nil && snap.standings[tg.uri].Status != ServingGaveUp {
 				return false
 			}
 		}
