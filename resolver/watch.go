@@ -28,6 +28,14 @@ type Deployer interface {
 	// Withdraw stops serving uri. It is called only under MissingWithdraw,
 	// when the alias or version uri names has disappeared.
 	Withdraw(uri URI, reason error)
+	// Stand tells how what serves uri stands against what the registry
+	// names for it, each time that changes: while a new version loads,
+	// after it failed or was given up on, while the alias is missing or
+	// the registry unreachable, and (the zero Standing) once what serves
+	// is what the registry names. A successful Deploy is followed by the
+	// zero Standing unless something else is wrong. Stand must not block
+	// for long: the URI's checks wait for it.
+	Stand(uri URI, st Standing)
 }
 
 // MissingPolicy says what to do when a watched alias or version disappears
@@ -149,6 +157,14 @@ type ref struct {
 	failures  int
 	faults    int
 	nextRetry time.Time
+	// unreachable is set while the last check could not reach the
+	// registry; notReady and loading name the version the registry names
+	// while it is not READY, and while it is being fetched and loaded.
+	unreachable bool
+	notReady    string
+	loading     string
+	// told is the Standing last reported to the Deployer.
+	told Standing
 }
 
 // RefStatus describes one watched URI.
@@ -180,6 +196,11 @@ type RefStatus struct {
 	Pending         string `json:"pending_version,omitempty"`
 	PendingFailures int    `json:"pending_failures,omitempty"`
 	GaveUp          bool   `json:"gave_up,omitempty"`
+	// ServingStatus says why the version serving is not the one the
+	// registry names (see Standing); empty when it is. RegistryVersion is
+	// the version the registry names, when known.
+	ServingStatus   ServingStatus `json:"serving_status,omitempty"`
+	RegistryVersion string        `json:"registry_version,omitempty"`
 	// Checks, Swaps and Failures count since the URI was added.
 	Checks   int64 `json:"checks"`
 	Swaps    int64 `json:"swaps"`
@@ -199,10 +220,11 @@ func (s RefStatus) Staleness(now time.Time) time.Duration {
 	return now.Sub(at)
 }
 
-// Stale reports whether the serving version may no longer be what the
-// registry says: the URI is missing, or the last check failed.
+// Stale reports whether the serving version may not be what the registry
+// names: the URI is missing, the last check failed or is taking long, or
+// the version the registry names is not the one serving.
 func (s RefStatus) Stale() bool {
-	return s.Missing || s.FromCache || (!s.LastCheck.IsZero() && s.LastCheck.After(s.LastSuccess))
+	return s.Missing || s.FromCache || s.ServingStatus != "" || (!s.LastCheck.IsZero() && s.LastCheck.After(s.LastSuccess))
 }
 
 // NewWatcher returns a Watcher that resolves through r and deploys through
@@ -235,6 +257,7 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	})
 	if err == nil {
 		w.started(rf, p)
+		w.report(rf)
 	}
 	<-rf.check
 	w.mu.Lock()
@@ -304,6 +327,9 @@ func (w *Watcher) Prepare(ctx context.Context, u URI, load func(ctx context.Cont
 	if cerr != nil {
 		return nil, fmt.Errorf("%w; and no cached version to serve instead (cache %s): %w", err, w.r.Cache().Root(), cerr)
 	}
+	// Said before the cached version serves, so that its first answer
+	// says it too.
+	w.d.Stand(u, Standing{Status: ServingUnreachable, Reason: err.Error()})
 	if derr := load(ctx, cached, cdir); derr != nil {
 		return nil, fmt.Errorf("%w; and the cached %s failed to load: %w", err, cached, derr)
 	}
@@ -318,12 +344,20 @@ func (w *Watcher) Follow(u URI, p *Prepared) {
 	rf := newRef(u)
 	w.started(rf, p)
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if _, ok := w.refs[u]; ok || w.closed {
+		w.mu.Unlock()
 		return
 	}
 	w.refs[u] = rf
-	w.startLoop(rf)
+	w.mu.Unlock()
+	rf.check <- struct{}{} // the loop's first check waits for the report
+	w.report(rf)
+	<-rf.check
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.refs[u] == rf {
+		w.startLoop(rf)
+	}
 }
 
 // started records the first version of rf, from Prepare.
@@ -387,6 +421,7 @@ func (w *Watcher) served(rf *ref, res *Resolution, now time.Time, fromCache bool
 	rf.st.Missing, rf.st.Withdrawn = false, false
 	rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
 	rf.failKey, rf.failures, rf.faults = "", 0, 0
+	rf.loading, rf.notReady = "", ""
 	if prev != nil {
 		rf.st.Swaps++
 	}
@@ -541,6 +576,7 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 		return fmt.Errorf("waiting for the check in progress: %w", ctx.Err())
 	}
 	defer func() { <-rf.check }()
+	defer w.report(rf)
 	now := time.Now()
 	mv, serving, withdrawn, err := w.ask(ctx, rf, now)
 	if err != nil {
@@ -553,6 +589,9 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 	}
 	if mv.Status != StatusReady {
 		err := fmt.Errorf("model %s version %s has status %q, not READY: %w", mv.Name, mv.Version, mv.Status, ErrNotReady)
+		rf.mu.Lock()
+		rf.notReady = mv.Version
+		rf.mu.Unlock()
 		w.failed(rf, now, "", err, false)
 		w.cfg.Logger.Warn("new version is not READY: not served", "uri", rf.uri.String(), "version", mv.Version, "status", mv.Status)
 		return err
@@ -578,6 +617,9 @@ func (w *Watcher) ask(ctx context.Context, rf *ref, now time.Time) (*ModelVersio
 		w.missing(rf, now, err)
 		return nil, serving, false, err
 	case err != nil:
+		rf.mu.Lock()
+		rf.unreachable = true
+		rf.mu.Unlock()
 		w.failed(rf, now, "", err, false)
 		w.cfg.Logger.Warn("registry check failed: still serving the current version",
 			"uri", rf.uri.String(), "serving", versionOf(serving), "err", err)
@@ -586,7 +628,7 @@ func (w *Watcher) ask(ctx context.Context, rf *ref, now time.Time) (*ModelVersio
 	rf.mu.Lock()
 	rf.st.LastSuccess = now
 	wasMissing, withdrawn := rf.st.Missing, rf.st.Withdrawn
-	rf.st.Missing = false
+	rf.st.Missing, rf.unreachable, rf.notReady = false, false, ""
 	rf.mu.Unlock()
 	if wasMissing {
 		w.cfg.Logger.Info("model URI is back in the registry", "uri", rf.uri.String(), "version", mv.Version)
@@ -614,7 +656,7 @@ func (w *Watcher) due(rf *ref, key string, now time.Time, force bool) bool {
 	defer rf.mu.Unlock()
 	if rf.failKey != key {
 		rf.failKey, rf.failures, rf.faults, rf.nextRetry = key, 0, 0, time.Time{}
-		rf.st.GaveUp = false
+		rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
 	}
 	gaveUp := rf.faults >= w.cfg.MaxAttempts
 	early := !force && now.Before(rf.nextRetry)
@@ -626,6 +668,18 @@ func (w *Watcher) due(rf *ref, key string, now time.Time, force bool) bool {
 func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key string, mv *ModelVersion, serving *Resolution) error {
 	ctx, span := w.startUpdate(ctx, rf.uri, "moved")
 	defer span.End()
+	rf.mu.Lock()
+	rf.loading = mv.Version
+	if mv.Name == "" {
+		rf.loading = mv.Source
+	}
+	rf.mu.Unlock()
+	w.report(rf)
+	defer func() {
+		rf.mu.Lock()
+		rf.loading = ""
+		rf.mu.Unlock()
+	}()
 	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
 	if err == nil {
 		if resolutionKey(res) != key {
@@ -659,7 +713,7 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 func (w *Watcher) missing(rf *ref, now time.Time, err error) {
 	rf.mu.Lock()
 	rf.st.LastSuccess = now
-	rf.st.Missing = true
+	rf.st.Missing, rf.unreachable, rf.notReady = true, false, ""
 	rf.st.LastError, rf.st.LastErrorAt = err.Error(), now
 	serving := rf.st.Serving
 	withdraw := w.cfg.OnMissing == MissingWithdraw && !rf.st.Withdrawn
@@ -670,6 +724,7 @@ func (w *Watcher) missing(rf *ref, now time.Time, err error) {
 	if withdraw {
 		w.cfg.Logger.Error("model URI vanished from the registry: withdrawn, requests get 503",
 			"uri", rf.uri.String(), "was_serving", versionOf(serving), "err", err)
+		w.report(rf) // before the withdrawal, so that its 503s say why
 		w.d.Withdraw(rf.uri, err)
 		return
 	}

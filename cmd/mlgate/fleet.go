@@ -54,6 +54,9 @@ type lineup struct {
 	// versions holds the version serving each URI; a URI is absent before
 	// its first version loads and after a withdrawal.
 	versions map[resolver.URI]*loadedVersion
+	// standings holds why the version serving a URI is not the one the
+	// registry names, as the watcher last said; absent when it is.
+	standings map[resolver.URI]resolver.Standing
 }
 
 // loadedVersion is one loaded model version serving a URI. The lineup holds no
@@ -98,9 +101,27 @@ func (f *fleet) publish(next *lineup) error {
 func (l *lineup) deployments() map[string]serve.Deployment {
 	out := make(map[string]serve.Deployment, len(l.versions))
 	for u, v := range l.versions {
-		out[u.String()] = serve.Deployment{Model: v.model, Provenance: v.prov}
+		out[u.String()] = serve.Deployment{Model: v.model, Provenance: v.prov, Standing: standingOf(l.standings[u], v)}
+	}
+	for u, st := range l.standings {
+		if l.versions[u] == nil {
+			out[u.String()] = serve.Deployment{Standing: standingOf(st, nil)}
+		}
 	}
 	return out
+}
+
+// standingOf is what responses from v (nil: none) say of st. A standing
+// about the version v is (it loaded after all, and the watcher has not
+// said so yet) says nothing.
+func standingOf(st resolver.Standing, v *loadedVersion) serve.Standing {
+	if v != nil && st.Version == v.prov.Version {
+		switch st.Status {
+		case resolver.ServingLoading, resolver.ServingLoadFailed, resolver.ServingGaveUp, resolver.ServingNotReady:
+			return serve.Standing{}
+		}
+	}
+	return serve.Standing{Status: string(st.Status), RegistryVersion: st.Version, Reason: st.Reason}
 }
 
 func (l *lineup) held() map[string]*infer.Model {
@@ -119,6 +140,21 @@ func (l *lineup) withVersion(u resolver.URI, v *loadedVersion) *lineup {
 		next.versions = map[resolver.URI]*loadedVersion{}
 	}
 	next.versions[u] = v
+	return &next
+}
+
+// withStanding returns l with st for u.
+func (l *lineup) withStanding(u resolver.URI, st resolver.Standing) *lineup {
+	next := *l
+	next.standings = maps.Clone(l.standings)
+	if next.standings == nil {
+		next.standings = map[resolver.URI]resolver.Standing{}
+	}
+	if st == (resolver.Standing{}) {
+		delete(next.standings, u)
+	} else {
+		next.standings[u] = st
+	}
 	return &next
 }
 
@@ -178,6 +214,43 @@ func (f *fleet) Withdraw(u resolver.URI, reason error) {
 	if err := f.publish(f.cur.withoutVersion(u)); err != nil {
 		f.log.Error("cannot withdraw a model", "uri", u.String(), "reason", reason, "err", err)
 	}
+}
+
+// Stand publishes what the watcher says of u, so that responses say it in
+// their headers, and logs each change of status or registry version once.
+// It loads nothing: the versions serving stay.
+func (f *fleet) Stand(u resolver.URI, st resolver.Standing) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	prev := f.cur.standings[u]
+	if _, used := f.cur.configs[u]; !used || prev == st {
+		return
+	}
+	if err := f.publish(f.cur.withStanding(u, st)); err != nil {
+		f.log.Error("cannot publish what the registry names for a model", "uri", u.String(), "serving_status", st.Status, "err", err)
+		return
+	}
+	if prev.Status == st.Status && prev.Version == st.Version {
+		return
+	}
+	serving := ""
+	if v := f.cur.versions[u]; v != nil {
+		serving = v.prov.Version
+	}
+	if st.Status == "" {
+		f.log.Info("model URI serves what the registry names again", "uri", u.String(), "version", serving,
+			"was", prev.Status, "was_registry_version", prev.Version)
+		return
+	}
+	lvl := slog.LevelWarn
+	switch st.Status {
+	case resolver.ServingLoading:
+		lvl = slog.LevelInfo
+	case resolver.ServingGaveUp, resolver.ServingMissing:
+		lvl = slog.LevelError
+	}
+	f.log.Log(context.Background(), lvl, "model URI does not serve what the registry names", "uri", u.String(),
+		"serving_version", serving, "registry_version", st.Version, "serving_status", st.Status, "reason", st.Reason)
 }
 
 // startDeploy starts the span of deploying res for u, when tracing.

@@ -168,9 +168,13 @@ func (f *fleet) commit(st *staged) ([]resolver.URI, error) {
 	defer f.mu.Unlock()
 	next := *st.proposed
 	next.versions = map[resolver.URI]*loadedVersion{}
+	next.standings = map[resolver.URI]resolver.Standing{}
 	for u := range next.configs {
 		if v := f.cur.versions[u]; v != nil {
 			next.versions[u] = v
+		}
+		if s, ok := f.cur.standings[u]; ok {
+			next.standings[u] = s
 		}
 	}
 	for _, s := range st.added {
