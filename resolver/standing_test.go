@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -98,5 +99,43 @@ func TestStandings(t *testing.T) {
 	}
 	if rs, _ := w.StatusOf(u); rs.Serving == nil || rs.Serving.Version != "2" || rs.RegistryVersion != "2" {
 		t.Errorf("finally serving %+v, registry version %q; want 2", rs.Serving, rs.RegistryVersion)
+	}
+}
+
+// TestWatchThroughAFailingFirstVersion starts watching a URI whose version
+// fails to load: Watch succeeds, nothing serves, the Deployer is told the
+// version failed, and once the version loads (a retry) it serves. A URI
+// that cannot be resolved still fails Watch.
+func TestWatchThroughAFailingFirstVersion(t *testing.T) {
+	s := fakemlflow.New(t)
+	r := newResolver(t, Config{TrackingURI: s.URL(), Timeout: 2 * time.Second})
+	d := &standingDeployer{fail: map[string]bool{"1": true}}
+	w := NewWatcher(r, d, WatchConfig{PollInterval: time.Hour, MaxAttempts: 3})
+	t.Cleanup(w.Close)
+	u := mustURI(t, "models:/churn-gbm@champion")
+	if err := w.Watch(context.Background(), u); err != nil {
+		t.Fatalf("Watch: %v; want the failing version recorded, not a failed start", err)
+	}
+	rs, ok := w.StatusOf(u)
+	if !ok || rs.Serving != nil || rs.Pending != "1" || rs.PendingFailures != 1 || rs.ServingStatus != ServingLoadFailed || !strings.Contains(rs.LastError, "warm-up of version 1 failed") {
+		t.Errorf("status after a failed start %+v; want version 1 pending after one failure", rs)
+	}
+	if got := d.told(); got != "load-failed@1" {
+		t.Errorf("told %q; want load-failed@1", got)
+	}
+	d.mu.Lock()
+	d.fail = nil
+	d.mu.Unlock()
+	if err := w.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := w.StatusOf(u); rs.Serving == nil || rs.Serving.Version != "1" || rs.ServingStatus != "" || rs.Swaps != 0 {
+		t.Errorf("after the retry %+v; want version 1 serving, a first deploy and no swap", rs)
+	}
+	if got := d.told(); got != "current" {
+		t.Errorf("told %q; want current", got)
+	}
+	if err := w.Watch(context.Background(), mustURI(t, "models:/churn-gbm@nosuchalias")); err == nil || !errors.Is(err, ErrNotFound) {
+		t.Errorf("Watch of a missing alias: %v; want it to fail as before", err)
 	}
 }

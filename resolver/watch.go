@@ -234,11 +234,16 @@ func NewWatcher(r *Resolver, d Deployer, cfg WatchConfig) *Watcher {
 }
 
 // Watch resolves u and deploys it before returning, then keeps following it
-// in the background until Unwatch or Close. If the registry cannot be
-// reached, Watch deploys the last version that served u from the on-disk
-// cache, and says so in the logs and in Status. It fails when u cannot be
-// resolved, fetched or loaded and no cached version can stand in. Watching
-// a URI already watched does nothing.
+// in the background until Unwatch or Close. If the registry or the
+// artifact store cannot be reached, Watch deploys the last version that
+// served u from the on-disk cache, and says so in the logs and in Status;
+// it fails when no cached version can stand in, or when u cannot be
+// resolved. A version that the registry names but that fails to download
+// or load (a *VersionError) does not fail Watch: nothing serves u, the
+// Deployer is told the version failed (Stand), and the version is retried
+// with backoff and given up on after MaxAttempts, as after an alias move,
+// until it loads or u names another version. Watching a URI already
+// watched does nothing.
 func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	rf := newRef(u)
 	rf.check <- struct{}{} // held through the first check
@@ -255,9 +260,15 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	p, err := w.Prepare(ctx, u, func(ctx context.Context, res *Resolution, dir string) error {
 		return w.d.Deploy(ctx, u, res, dir)
 	})
-	if err == nil {
+	var ve *VersionError
+	switch {
+	case err == nil:
 		w.started(rf, p)
 		w.report(rf)
+	case errors.As(err, &ve):
+		w.startFailed(rf, ve)
+		w.report(rf)
+		err = nil
 	}
 	<-rf.check
 	w.mu.Lock()
@@ -302,13 +313,27 @@ type Prepared struct {
 	at time.Time
 }
 
+// VersionError is the failure of one version a URI names: its download
+// (other than the store being unreachable) or its load, warm-up and
+// checks. The registry answered; another version, or another attempt, may
+// do.
+type VersionError struct {
+	// Resolution is the version that failed.
+	Resolution *Resolution
+	Err        error
+}
+
+func (e *VersionError) Error() string { return fmt.Sprintf("%s: %v", e.Resolution, e.Err) }
+func (e *VersionError) Unwrap() error { return e.Err }
+
 // Prepare resolves u, fetches its version and hands it to load, which
-// loads it for serving, all inside one update span. When the registry
-// cannot be reached, load gets the last version that served u, from the
-// on-disk cache, and the result says so. Prepare fails when u cannot be
-// resolved, fetched or loaded and no cached version can stand in. It
-// changes nothing the Watcher follows: Follow starts following u once its
-// version serves.
+// loads it for serving, all inside one update span. When the registry or
+// the artifact store cannot be reached, load gets the last version that
+// served u, from the on-disk cache, and the result says so. Prepare fails
+// when u cannot be resolved, fetched or loaded and no cached version can
+// stand in; the failure of the version the registry names is a
+// *VersionError. It changes nothing the Watcher follows: Follow starts
+// following u once its version serves.
 func (w *Watcher) Prepare(ctx context.Context, u URI, load func(ctx context.Context, res *Resolution, dir string) error) (*Prepared, error) {
 	now := time.Now()
 	ctx, span := w.startUpdate(ctx, u, "start")
@@ -316,11 +341,14 @@ func (w *Watcher) Prepare(ctx context.Context, u URI, load func(ctx context.Cont
 	res, dir, err := w.resolveAndFetch(ctx, u)
 	if err == nil {
 		if err := load(ctx, res, dir); err != nil {
-			return nil, fmt.Errorf("%s: %w", res, err)
+			return nil, &VersionError{Resolution: res, Err: err}
 		}
 		return &Prepared{Resolution: res, Dir: dir, at: now}, nil
 	}
 	if !errors.Is(err, ErrUnavailable) {
+		if res != nil {
+			return nil, &VersionError{Resolution: res, Err: err}
+		}
 		return nil, err
 	}
 	cached, cdir, cerr := w.r.Cached(u)
@@ -360,6 +388,18 @@ func (w *Watcher) Follow(u URI, p *Prepared) {
 	}
 }
 
+// startFailed records that the first version of rf, which the registry
+// named, failed: it is retried like a version an alias moved to.
+func (w *Watcher) startFailed(rf *ref, ve *VersionError) {
+	now := time.Now()
+	rf.mu.Lock()
+	rf.st.LastCheck, rf.st.LastSuccess = now, now
+	rf.mu.Unlock()
+	w.failed(rf, now, resolutionKey(ve.Resolution), ve.Err, true)
+	w.cfg.Logger.Error("the version the registry names failed at start: nothing serves this model until a version loads",
+		"uri", rf.uri.String(), "version", versionOf(ve.Resolution), "max_attempts", w.cfg.MaxAttempts, "err", ve.Err)
+}
+
 // started records the first version of rf, from Prepare.
 func (w *Watcher) started(rf *ref, p *Prepared) {
 	if !p.FromCache {
@@ -384,6 +424,8 @@ func (w *Watcher) startUpdate(ctx context.Context, u URI, why string) (context.C
 		attribute.String("model.alias", u.Alias), attribute.String("mlgate.update.reason", why)))
 }
 
+// resolveAndFetch resolves u and downloads its version. The Resolution is
+// returned with the error when only the download failed.
 func (w *Watcher) resolveAndFetch(ctx context.Context, u URI) (*Resolution, string, error) {
 	rctx, span := w.cfg.Tracer.Start(ctx, "mlgate.resolve", trace.WithAttributes(
 		attribute.String("model.uri", u.String()), attribute.String("model.name", u.Name), attribute.String("model.alias", u.Alias)))
@@ -404,7 +446,7 @@ func (w *Watcher) resolveAndFetch(ctx context.Context, u URI) (*Resolution, stri
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		return nil, "", err
+		return res, "", err
 	}
 	return res, dir, nil
 }
@@ -700,8 +742,11 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 		if gave {
 			lvl = slog.LevelError
 		}
-		w.cfg.Logger.Log(ctx, lvl, "new version failed to deploy: still serving the current version",
-			"uri", rf.uri.String(), "version", mv.Version, "serving", versionOf(serving),
+		msg := "new version failed to deploy: still serving the current version"
+		if serving == nil {
+			msg = "version failed to deploy: nothing serves this model yet"
+		}
+		w.cfg.Logger.Log(ctx, lvl, msg, "uri", rf.uri.String(), "version", mv.Version, "serving", versionOf(serving),
 			"attempt", n, "max_attempts", w.cfg.MaxAttempts, "gave_up", gave, "err", err)
 		return err
 	}

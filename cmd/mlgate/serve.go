@@ -324,7 +324,12 @@ func (a *app) run(ctx context.Context, ls listeners) int {
 				a.stop(0)
 				return 1
 			}
-			a.log.Info("ready", "routes", routes)
+			if a.server.Ready() {
+				a.log.Info("ready", "routes", routes)
+			} else {
+				a.log.Warn("started, not ready: a model the registry names failed to load and is being retried; "+
+					"its route answers 503 and /ready turns 200 once it loads or is given up (GET /admin/models)", "routes", routes)
+			}
 		case err := <-served:
 			a.log.Error("server stopped", "err", err)
 			cancel()

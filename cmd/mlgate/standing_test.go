@@ -136,3 +136,49 @@ func TestNeverClaimWhatIsNotTrue(t *testing.T) {
 		t.Errorf("%d model loads; want 2 (versions 1 and 2): a change of status must load nothing", got)
 	}
 }
+
+// TestStartWithABadVersion starts mlgate with challenger naming a version
+// whose model.onnx does not load: the process starts, churn serves, the
+// challenger route answers 503 saying why with the serving status headers,
+// /ready turns 200 once mlgate has given up on the version, and when the
+// alias moves to a good version the route serves it.
+func TestStartWithABadVersion(t *testing.T) {
+	fake := fakemlflow.New(t)
+	corrupt := fake.Files("churn-gbm", "1")
+	corrupt["model.onnx"] = []byte("not an onnx protobuf")
+	bad := fake.AddVersion(fakemlflow.Version{Name: "churn-gbm", Files: corrupt})
+	fake.SetAlias("churn-gbm", "challenger", bad)
+	cfg := testConfig(t, fake.URL(), championRoute, RouteConfig{Name: "next", Model: "models:/churn-gbm@challenger"})
+	cfg.MaxAttempts = 2
+	mg := startApp(t, cfg) // returns once /ready is 200: mlgate gave up on the version
+
+	if r := postJSON(t, mg.url+"/routes/churn/invocations", oneRow); r.status != 200 || string(r.body) != bodyOf["1"] {
+		t.Errorf("churn: %d %s; want version 1's answer", r.status, r.body)
+	}
+	r := postJSON(t, mg.url+"/routes/next/invocations", oneRow)
+	if r.status != 503 || !strings.Contains(string(r.body), "has no version serving (gave-up, version "+bad+")") ||
+		r.header.Get(serve.HeaderServingStatus) != "gave-up" || r.header.Get(serve.HeaderRegistryVersion) != bad {
+		t.Errorf("next: %d %s %v; want 503 naming gave-up and version %s", r.status, r.body, r.header, bad)
+	}
+	tg := target(t, adminModels(t, mg.adminURL), "next")
+	if tg.Serving != nil || tg.ServingStatus != "gave-up" || tg.RegistryVersion != bad || !strings.Contains(tg.Reason, "model.onnx") ||
+		tg.Follow == nil || !tg.Follow.Stale || tg.Follow.PendingFailures != 2 {
+		t.Errorf("/admin/models next: %+v, registry %+v; want nothing serving, gave-up on %s with the load error", tg, tg.Follow, bad)
+	}
+	if got := metricValue(t, scrapeMetrics(t, mg.url), "mlgate_target_serving_status",
+		map[string]string{"route": "next", "target": "challenger", "status": "gave-up"}); got != 1 {
+		t.Errorf("mlgate_target_serving_status{route=next,status=gave-up} = %v; want 1", got)
+	}
+	if logs := mg.logs(); !strings.Contains(logs, `level=ERROR msg="the version the registry names failed at start`) {
+		t.Errorf("no error line for the failed start in:\n%s", logs)
+	}
+
+	fake.SetAlias("churn-gbm", "challenger", "2")
+	waitFor(t, "the challenger route to serve version 2", func() bool {
+		return servedVersion(t, mg.url+"/routes/next/invocations") == "2"
+	})
+	r = postJSON(t, mg.url+"/routes/next/invocations", oneRow)
+	if r.status != 200 || r.header.Get(serve.HeaderServingStatus) != "" || string(r.body) != bodyOf["2"] {
+		t.Errorf("next after the move: %d %s %v; want version 2's answer without a serving status", r.status, r.body, r.header)
+	}
+}
