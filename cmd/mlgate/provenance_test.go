@@ -1,12 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mlgate/mlgate/internal/fakemlflow"
+	"github.com/mlgate/mlgate/internal/testutil"
 	"github.com/mlgate/mlgate/internal/testutil/otlpreceiver"
 	"github.com/mlgate/mlgate/serve"
 )
@@ -127,6 +132,51 @@ func TestStrictJSON(t *testing.T) {
 	for _, r := range adminModels(t, mg.adminURL).Routes {
 		if got := [2]string{r.JSONNonFinite, r.MissingValues}; got != want[r.Name] {
 			t.Errorf("/admin/models route %s: json_non_finite, missing_values = %q; want %q", r.Name, got, want[r.Name])
+		}
+	}
+}
+
+// TestRecordsOfDifferentShapes serves the labelprobs fixture (label [N],
+// probabilities [N,4], a column-based signature) from the fake registry,
+// which MLflow's scoring server cannot answer: mlgate answers one record
+// per row with the row's label and its probabilities.
+func TestRecordsOfDifferentShapes(t *testing.T) {
+	fake := fakemlflow.New(t)
+	dir := testutil.Path(t, "testdata", "models", "labelprobs")
+	files := map[string][]byte{}
+	for _, name := range []string{"MLmodel", "model.onnx", "serving_input_example.json", "input_example.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = b
+	}
+	v := fake.AddVersion(fakemlflow.Version{Name: "classifier", Files: files})
+	fake.SetAlias("classifier", "champion", v)
+	mg := startApp(t, testConfig(t, fake.URL(), RouteConfig{Name: "classes", Model: "models:/classifier@champion"}))
+	r := postJSON(t, mg.url+"/invocations", `{"dataframe_split": {"columns": ["x0", "x1", "x2"], "data": [[0.5, -1, 1.5], [1, 1, -1]]}}`)
+	var got struct {
+		Predictions []map[string]json.RawMessage `json:"predictions"`
+	}
+	if err := json.Unmarshal(r.body, &got); r.status != 200 || err != nil || len(got.Predictions) != 2 {
+		t.Fatalf("%d %s (%v); want two records", r.status, r.body, err)
+	}
+	for i, rec := range got.Predictions {
+		var label int64
+		var probs []float64
+		if len(rec) != 2 || json.Unmarshal(rec["label"], &label) != nil || json.Unmarshal(rec["probabilities"], &probs) != nil || len(probs) != 4 {
+			t.Errorf("record %d = %s; want a label and four probabilities", i, r.body)
+			continue
+		}
+		sum, best := 0.0, 0
+		for k, p := range probs {
+			sum += p
+			if p > probs[best] {
+				best = k
+			}
+		}
+		if math.Abs(sum-1) > 1e-5 || int64(best) != label {
+			t.Errorf("record %d: label %d, probabilities %v (sum %v); want the label to be the most probable class", i, label, probs, sum)
 		}
 	}
 }
