@@ -45,7 +45,7 @@ func TestDataLinkHeaders(t *testing.T) {
 	}{
 		{"champion", oneRow, 200, map[string]string{serve.HeaderModelVersion: "1", serve.HeaderDataVersion: lineageV1.dataVersion,
 			serve.HeaderRunID: "f7b42f7b3eaa43f3b0d4ea3be90d164f", serve.HeaderGitCommit: "8c1f4e2a9b7d3c6e5f0a1b2c3d4e5f6a7b8c9d0e",
-			serve.HeaderModelID: "m-aabd374459e44bfab85ff2e6ddd5ba8b",
+			serve.HeaderModelID:          "m-aabd374459e44bfab85ff2e6ddd5ba8b",
 			"X-Mlflow-Tag-Dvc-Data-Path": lineageV1.dataPath, "X-Mlflow-Tag-Mlflow-User": lineageV1.user, "X-Mlflow-Tag-Team": ""}},
 		{"champion", `{"dataframe_split": {"columns": ["tenure"], "data": [[1]]}}`, 400, map[string]string{serve.HeaderModelVersion: "1",
 			serve.HeaderDataVersion: lineageV1.dataVersion, "X-Mlflow-Tag-Dvc-Data-Path": lineageV1.dataPath}},
