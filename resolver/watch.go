@@ -238,12 +238,12 @@ func NewWatcher(r *Resolver, d Deployer, cfg WatchConfig) *Watcher {
 // artifact store cannot be reached, Watch deploys the last version that
 // served u from the on-disk cache, and says so in the logs and in Status;
 // it fails when no cached version can stand in, or when u cannot be
-// resolved. A version that the registry names but that fails to download
-// or load (a *VersionError) does not fail Watch: nothing serves u, the
-// Deployer is told the version failed (Stand), and the version is retried
-// with backoff and given up on after MaxAttempts, as after an alias move,
-// until it loads or u names another version. Watching a URI already
-// watched does nothing.
+// resolved or fetched. A version that the registry names and that was
+// fetched but fails to load (a *VersionError) does not fail Watch: nothing
+// serves u, the Deployer is told the version failed (Stand), and the
+// version is retried with backoff and given up on after MaxAttempts, as
+// after an alias move, until it loads or u names another version. Watching
+// a URI already watched does nothing.
 func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	rf := newRef(u)
 	rf.check <- struct{}{} // held through the first check
@@ -313,10 +313,11 @@ type Prepared struct {
 	at time.Time
 }
 
-// VersionError is the failure of one version a URI names: its download
-// (other than the store being unreachable) or its load, warm-up and
-// checks. The registry answered; another version, or another attempt, may
-// do.
+// VersionError is the failure of the version a URI names to load: its
+// files were downloaded, but they do not load, warm up or pass the checks
+// (a corrupt model.onnx, a signature that does not fit the graph, outputs
+// that cannot be encoded). The registry and the artifact store answered;
+// another version, or another attempt, may do.
 type VersionError struct {
 	// Resolution is the version that failed.
 	Resolution *Resolution
@@ -346,9 +347,6 @@ func (w *Watcher) Prepare(ctx context.Context, u URI, load func(ctx context.Cont
 		return &Prepared{Resolution: res, Dir: dir, at: now}, nil
 	}
 	if !errors.Is(err, ErrUnavailable) {
-		if res != nil {
-			return nil, &VersionError{Resolution: res, Err: err}
-		}
 		return nil, err
 	}
 	cached, cdir, cerr := w.r.Cached(u)
@@ -424,8 +422,6 @@ func (w *Watcher) startUpdate(ctx context.Context, u URI, why string) (context.C
 		attribute.String("model.alias", u.Alias), attribute.String("mlgate.update.reason", why)))
 }
 
-// resolveAndFetch resolves u and downloads its version. The Resolution is
-// returned with the error when only the download failed.
 func (w *Watcher) resolveAndFetch(ctx context.Context, u URI) (*Resolution, string, error) {
 	rctx, span := w.cfg.Tracer.Start(ctx, "mlgate.resolve", trace.WithAttributes(
 		attribute.String("model.uri", u.String()), attribute.String("model.name", u.Name), attribute.String("model.alias", u.Alias)))
@@ -446,7 +442,7 @@ func (w *Watcher) resolveAndFetch(ctx context.Context, u URI) (*Resolution, stri
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		return res, "", err
+		return nil, "", err
 	}
 	return res, dir, nil
 }
