@@ -35,6 +35,7 @@ func TestProvenanceTagHeaders(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
+	accepting(t, ln.Addr().String())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
