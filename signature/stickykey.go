@@ -2,6 +2,9 @@ package signature
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -10,7 +13,8 @@ import (
 // scoring request, so that a traffic split can keep every request of one
 // cohort (a customer, a user) on the same target. It understands
 // dataframe_split, dataframe_records, instances and inputs (records or
-// dict of columns) in JSON, and CSV with a header row. Strings are
+// dict of columns) in JSON, CSV with a header row, and the JSON data of an
+// inference request's input tensor named column. Strings are
 // appended as their text, numbers and booleans as their JSON text. It
 // reports false when the request has no such column or is malformed; the
 // caller then splits at random, and decoding reports the mistake.
@@ -29,6 +33,8 @@ func StickyKey(dst []byte, f Format, body []byte, column string) ([]byte, bool) 
 	}
 	cell := -1
 	switch {
+	case f == FormatInfer:
+		cell = s.inferKeyCell(root, column)
 	case s.member(root, keySplit) >= 0:
 		split := s.member(root, keySplit)
 		cols := s.member(split, "columns")
@@ -75,6 +81,36 @@ func StickyKey(dst []byte, f Format, body []byte, column string) ([]byte, bool) 
 		return dst, false
 	}
 	return append(dst, body[cell:end]...), true
+}
+
+// inferKeyCell returns the offset of the first value of the "data" of
+// the input tensor named column of an inference request, or -1. It walks
+// "inputs" once.
+func (s *jsonScanner) inferKeyCell(root int, column string) int {
+	b := s.b
+	i := s.member(root, inferKeyInputs)
+	if i < 0 || b[i] != '[' {
+		return -1
+	}
+	for i = s.ws(i + 1); i < len(b) && b[i] == '{'; {
+		if name := s.member(i, inferKeyName); name >= 0 && b[name] == '"' {
+			if end := s.value(name, 0, roleNone); end > name && keyIs(b[name+1:end-1], column) {
+				cell := s.member(i, inferKeyData)
+				for cell >= 0 && b[cell] == '[' {
+					cell = s.item(cell, 0)
+				}
+				return cell
+			}
+		}
+		if i = s.value(i, 1, roleNone); i < 0 {
+			return -1
+		}
+		if i = s.ws(i); i >= len(b) || b[i] != ',' {
+			return -1
+		}
+		i = s.ws(i + 1)
+	}
+	return -1
 }
 
 // member returns the offset of the value of the first key k in the object
@@ -226,4 +262,72 @@ func csvFields(line []byte) [][]byte {
 		}
 	}
 	return out
+}
+
+// StickyKeyTensors appends to dst the first value of the input tensor
+// named column among ts, as StickyKey does for a JSON request: strings as
+// their bytes, integers in decimal, floats as Python writes them, booleans
+// as true or false. It reports false when no tensor has that name or it
+// holds no value.
+func StickyKeyTensors(dst []byte, ts []Tensor, column string) ([]byte, bool) {
+	for i := range ts {
+		t := &ts[i]
+		if t.Name != column {
+			continue
+		}
+		if t.HasRaw {
+			return rawKey(dst, t)
+		}
+		switch {
+		case len(t.Bytes) > 0:
+			return append(dst, t.Bytes[0]...), true
+		case len(t.Int) > 0:
+			return strconv.AppendInt(dst, int64(t.Int[0]), 10), true
+		case len(t.Int64) > 0:
+			return strconv.AppendInt(dst, t.Int64[0], 10), true
+		case len(t.Uint) > 0:
+			return strconv.AppendUint(dst, uint64(t.Uint[0]), 10), true
+		case len(t.Uint64) > 0:
+			return strconv.AppendUint(dst, t.Uint64[0], 10), true
+		case len(t.FP32) > 0:
+			return appendPyFloat(dst, float64(t.FP32[0])), true
+		case len(t.FP64) > 0:
+			return appendPyFloat(dst, t.FP64[0]), true
+		case len(t.Bool) > 0:
+			return strconv.AppendBool(dst, t.Bool[0]), true
+		}
+		return dst, false
+	}
+	return dst, false
+}
+
+// rawKey appends the first value of t's raw data.
+func rawKey(dst []byte, t *Tensor) ([]byte, bool) {
+	r := t.Raw
+	size := t.Datatype.Size()
+	switch t.Datatype {
+	case DatatypeBytes:
+		if len(r) < 4 || uint64(binary.LittleEndian.Uint32(r)) > uint64(len(r)-4) {
+			return dst, false
+		}
+		return append(dst, r[4:4+binary.LittleEndian.Uint32(r)]...), true
+	case DatatypeInvalid:
+		return dst, false
+	}
+	if len(r) < size {
+		return dst, false
+	}
+	switch t.Datatype {
+	case DatatypeBool:
+		return strconv.AppendBool(dst, r[0] != 0), true
+	case DatatypeFP16:
+		return appendPyFloat(dst, float64(halfToFloat32(binary.LittleEndian.Uint16(r)))), true
+	case DatatypeFP32:
+		return appendPyFloat(dst, float64(math.Float32frombits(binary.LittleEndian.Uint32(r)))), true
+	case DatatypeFP64:
+		return appendPyFloat(dst, math.Float64frombits(binary.LittleEndian.Uint64(r))), true
+	case DatatypeUint64:
+		return strconv.AppendUint(dst, binary.LittleEndian.Uint64(r), 10), true
+	}
+	return strconv.AppendInt(dst, rawInt(r, t.Datatype, 0), 10), true
 }
