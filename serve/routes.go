@@ -66,6 +66,10 @@ type route struct {
 	limits signature.Limits
 	// rejectRec counts admission rejections on the route.
 	rejectRec *telemetry.RequestRecorder
+	// metaTarget is the target whose Open Inference Protocol model
+	// metadata the route reports: its first target with traffic and a
+	// model; nil when none has one.
+	metaTarget *target
 }
 
 // target is one model URI of a route and the deployment serving it in the
@@ -78,6 +82,9 @@ type target struct {
 	// rec records the target's requests with d's version; nil without
 	// instruments or deployment.
 	rec *telemetry.RequestRecorder
+	// meta is the target's Open Inference Protocol model metadata; nil
+	// without deployment.
+	meta []byte
 }
 
 // shadowRoute is a route's shadow model and its comparison so far.

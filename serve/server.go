@@ -250,6 +250,8 @@ type Server struct {
 	admin   *fasthttp.Server // the admin listener's
 	metrics fasthttp.RequestHandler
 	live    atomic.Pointer[Snapshot]
+	// serverMetadata is the body of GET /v2.
+	serverMetadata []byte
 
 	adminToken     *tokenSet  // from Config.AdminToken; nil without
 	adminTokenFile *tokenFile // from Config.AdminTokenFile; nil without
@@ -292,6 +294,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = s.metricsHandler()
+	s.serverMetadata = renderServerMetadata(s.cfg.Version)
 	s.http = s.newHTTPServer(s.Handler, max(s.cfg.MaxConns, fasthttp.DefaultConcurrency))
 	s.admin = s.newHTTPServer(s.AdminHandler, fasthttp.DefaultConcurrency)
 	go s.checkFiles()
@@ -429,6 +432,10 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	case "/webhooks/mlflow":
 		s.webhook(ctx)
+		return
+	}
+	if isV2(path) {
+		s.v2(ctx, path)
 		return
 	}
 	if s.common(ctx, path) {

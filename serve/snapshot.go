@@ -3,6 +3,9 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +71,7 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 		return nil, err
 	}
 	snap.prepareRecorders(s.cfg.Instruments)
+	snap.prepareMetadata()
 	return snap, nil
 }
 
@@ -314,11 +318,19 @@ func (s *Server) Ready() bool {
 		return false
 	}
 	for _, r := range snap.routes {
-		for i := range r.targets {
-			if tg := &r.targets[i]; tg.weight > 0 && tg.d == nil {
-				return false
-			}
+		if !r.ready() {
+			return false
 		}
 	}
 	return true
+}
+
+// routeList names the Snapshot's routes, sorted.
+func (snap *Snapshot) routeList() string {
+	names := make([]string, 0, len(snap.routes))
+	for name := range snap.routes {
+		names = append(names, strconv.Quote(name))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }

@@ -226,7 +226,7 @@ func (d *scratch) decodeInputTensors(v *fastjson.Value, tail []byte) error {
 			return badRequest(`inputs[%d] needs a "name" string; got %s`, i, describe(name))
 		}
 		t.Name = b2s(name.GetStringBytes())
-		what := "input " + quote(t.Name)
+		what := inputName(t.Name)
 		if dt == nil || dt.Type() != fastjson.TypeString {
 			return badRequest(`%s needs a "datatype" string (BOOL, INT8 ... INT64, UINT8 ... UINT64, FP16, FP32, FP64 or BYTES); got %s`, what, describe(dt))
 		}
@@ -269,8 +269,14 @@ func (d *scratch) decodeInputTensors(v *fastjson.Value, tail []byte) error {
 	return nil
 }
 
+// inputName names an input tensor in messages; its String is computed
+// only when a message needs it.
+type inputName string
+
+func (n inputName) String() string { return "input " + quote(string(n)) }
+
 // decodeShape reads a tensor's "shape": a list of non-negative integers.
-func (d *scratch) decodeShape(t *Tensor, what string, v *fastjson.Value) error {
+func (d *scratch) decodeShape(t *Tensor, what inputName, v *fastjson.Value) error {
 	if v == nil || v.Type() != fastjson.TypeArray {
 		return badRequest(`%s needs a "shape", a list of non-negative integers; got %s`, what, describe(v))
 	}
