@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/mlgate/mlgate/signature"
 	"github.com/mlgate/mlgate/telemetry"
 )
@@ -70,6 +72,8 @@ type route struct {
 	// metadata the route reports: its first target with traffic and a
 	// model; nil when none has one.
 	metaTarget *target
+	// grpcHeader is the gRPC response metadata naming the route.
+	grpcHeader metadata.MD
 }
 
 // target is one model URI of a route and the deployment serving it in the
@@ -82,9 +86,10 @@ type target struct {
 	// rec records the target's requests with d's version; nil without
 	// instruments or deployment.
 	rec *telemetry.RequestRecorder
-	// meta is the target's Open Inference Protocol model metadata; nil
-	// without deployment.
-	meta []byte
+	// metadata is the target's Open Inference Protocol model metadata,
+	// and meta its JSON; nil without deployment.
+	metadata *modelMetadata
+	meta     []byte
 }
 
 // shadowRoute is a route's shadow model and its comparison so far.

@@ -33,6 +33,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 
 	"github.com/mlgate/mlgate/telemetry"
 )
@@ -252,6 +254,10 @@ type Server struct {
 	live    atomic.Pointer[Snapshot]
 	// serverMetadata is the body of GET /v2.
 	serverMetadata []byte
+	// grpc serves the Open Inference Protocol over gRPC (ServeGRPC), and
+	// healthSrv grpc.health.v1 beside it.
+	grpc      *grpc.Server
+	healthSrv *health.Server
 
 	adminToken     *tokenSet  // from Config.AdminToken; nil without
 	adminTokenFile *tokenFile // from Config.AdminTokenFile; nil without
@@ -295,6 +301,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = s.metricsHandler()
 	s.serverMetadata = renderServerMetadata(s.cfg.Version)
+	s.healthSrv = newHealthServer()
+	s.reportHealth()
+	s.grpc = s.newGRPC()
 	s.http = s.newHTTPServer(s.Handler, max(s.cfg.MaxConns, fasthttp.DefaultConcurrency))
 	s.admin = s.newHTTPServer(s.AdminHandler, fasthttp.DefaultConcurrency)
 	go s.checkFiles()
@@ -388,12 +397,15 @@ func (s *Server) serve(srv *fasthttp.Server, ln net.Listener, lc listenerConfig,
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends. Shadow copies still queued are dropped.
+// (gRPC ones too) until ctx ends; gRPC calls still running then are
+// cancelled. Shadow copies still queued are dropped.
 func (s *Server) Shutdown(ctx context.Context) error {
 	adminErr := make(chan error, 1)
 	go func() { adminErr <- s.admin.ShutdownWithContext(ctx) }()
+	grpcErr := make(chan error, 1)
+	go func() { grpcErr <- s.stopGRPC(ctx) }()
 	err := s.http.ShutdownWithContext(ctx)
-	err = errors.Join(err, <-adminErr)
+	err = errors.Join(err, <-adminErr, <-grpcErr)
 	s.stopShadows()
 	s.stopCheckingFiles()
 	return err
@@ -414,7 +426,29 @@ func (s *Server) stopShadows() {
 // close": the first step of a graceful stop, so that load balancers route
 // new traffic elsewhere and keep-alive clients open no request on a
 // connection the server is about to close.
-func (s *Server) SetDraining() { s.draining.Store(true) }
+func (s *Server) SetDraining() {
+	s.draining.Store(true)
+	s.reportHealth()
+}
+
+// stopGRPC stops the gRPC server gracefully: no new calls, the running
+// ones finish; when ctx ends first, it stops it at once.
+func (s *Server) stopGRPC(ctx context.Context) error {
+	s.healthSrv.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+		return fmt.Errorf("grpc: %w", ctx.Err())
+	}
+}
 
 // Handler routes one request of the main listener. It is exported for
 // in-memory tests and benchmarks (fasthttp.RequestCtx without a network).

@@ -72,6 +72,7 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 	}
 	snap.prepareRecorders(s.cfg.Instruments)
 	snap.prepareMetadata()
+	snap.prepareGRPC()
 	return snap, nil
 }
 
@@ -242,6 +243,7 @@ func (s *Server) Publish(next *Snapshot) error {
 	next.refs.Store(1)
 	s.live.Store(next)
 	s.mu.Unlock()
+	s.reportHealth()
 	if cur != nil {
 		cur.release()
 	}
@@ -299,6 +301,7 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
 // Snapshot; its models are released once in-flight requests finish. The
 // server must not serve afterwards, and Publish fails.
 func (s *Server) Close() {
+	s.grpc.Stop()
 	s.stopShadows()
 	s.stopCheckingFiles()
 	s.mu.Lock()

@@ -263,6 +263,7 @@ func (snap *Snapshot) prepareMetadata() {
 			if g, ok := tg.d.model.(GraphOutputs); ok {
 				md.Outputs = signature.InferOutputs(g.GraphOutputs())
 			}
+			tg.metadata = &md
 			tg.meta, _ = json.Marshal(md)
 			if r.metaTarget == nil && tg.weight > 0 {
 				r.metaTarget = tg

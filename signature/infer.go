@@ -71,10 +71,10 @@ func (t Datatype) Size() int {
 }
 
 // ParseDatatype returns the datatype named name (case-sensitive, as the
-// protocol's strings are), without allocating.
-func ParseDatatype(name []byte) (Datatype, bool) {
+// protocol's strings are).
+func ParseDatatype(name string) (Datatype, bool) {
 	for t := DatatypeBool; t <= DatatypeBytes; t++ {
-		if string(name) == datatypeNames[t] {
+		if name == datatypeNames[t] {
 			return t, true
 		}
 	}

@@ -231,7 +231,7 @@ func (d *scratch) decodeInputTensors(v *fastjson.Value, tail []byte) error {
 			return badRequest(`%s needs a "datatype" string (BOOL, INT8 ... INT64, UINT8 ... UINT64, FP16, FP32, FP64 or BYTES); got %s`, what, describe(dt))
 		}
 		t.DatatypeName = b2s(dt.GetStringBytes())
-		t.Datatype, _ = ParseDatatype(dt.GetStringBytes())
+		t.Datatype, _ = ParseDatatype(t.DatatypeName)
 		if err := d.decodeShape(t, what, shape); err != nil {
 			return err
 		}

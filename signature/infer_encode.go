@@ -99,11 +99,7 @@ func AppendInferResponse(dst, tail []byte, resp *InferResponse, outs []Output, s
 		dst = append(dst, `{"name":`...)
 		dst = appendPyString(dst, o.Name)
 		dst = append(dst, `,"datatype":"`...)
-		dt := DatatypeBytes
-		if o.Seq == nil {
-			dt = DatatypeOf(o.DType)
-		}
-		dst = append(dst, dt.String()...)
+		dst = append(dst, o.Datatype().String()...)
 		dst = append(dst, `","shape":`...)
 		if o.Seq != nil {
 			dst = append(dst, '[')
@@ -114,7 +110,7 @@ func AppendInferResponse(dst, tail []byte, resp *InferResponse, outs []Output, s
 		}
 		if resp.Request.Binary(k) {
 			before := len(tail)
-			tail = appendBinary(tail, o)
+			tail = AppendBinary(tail, o)
 			dst = append(dst, `,"parameters":{"binary_data_size":`...)
 			dst = strconv.AppendInt(dst, int64(len(tail)-before), 10)
 			dst = append(dst, "}}"...)
@@ -152,8 +148,23 @@ func appendShape(dst []byte, shape []int64) []byte {
 	return append(dst, ']')
 }
 
-// appendBinary appends o's values in the binary layout.
-func appendBinary(dst []byte, o *Output) []byte {
+// Datatype returns o's protocol datatype: BYTES for a sequence of maps,
+// whose rows are sent as JSON objects.
+func (o *Output) Datatype() Datatype {
+	if o.Seq != nil {
+		return DatatypeBytes
+	}
+	return DatatypeOf(o.DType)
+}
+
+// AppendMapJSON appends m as a JSON object, as a sequence-of-maps output's
+// rows are sent: {"0": 0.8, "1": 0.2}.
+func AppendMapJSON(dst []byte, m *MapValue) []byte { return appendMap(dst, m) }
+
+// AppendBinary appends o's values in the protocol's binary layout:
+// little-endian, row-major, a BOOL as one byte, a BYTES element (a string,
+// or a sequence-of-maps row as JSON) as a 4-byte length and its bytes.
+func AppendBinary(dst []byte, o *Output) []byte {
 	if o.Seq != nil {
 		for i := range o.Seq {
 			mark := len(dst)
