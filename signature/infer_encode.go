@@ -73,7 +73,7 @@ func (r *InferRequest) Binary(k int) bool {
 // layout (little-endian; a BYTES element is a 4-byte length and its
 // bytes). A sequence-of-maps output is a BYTES tensor of one JSON object
 // per row, {"0": 0.8, "1": 0.2}. Floats are written as Python's json.dumps
-// writes them. It allocates nothing when dst and tail have room.
+// writes them, FP32 with the shortest digits that round-trip as float32. It allocates nothing when dst and tail have room.
 func AppendInferResponse(dst, tail []byte, resp *InferResponse, outs []Output, sel []int) ([]byte, []byte, error) {
 	start, tailStart := len(dst), len(tail)
 	dst = append(dst, `{"model_name":`...)
@@ -128,6 +128,10 @@ func AppendInferResponse(dst, tail []byte, resp *InferResponse, outs []Output, s
 				tail = appendMap(tail, &o.Seq[e])
 				dst = appendPyString(dst, b2s(tail[mark:]))
 				tail = tail[:mark]
+				continue
+			}
+			if o.DType == Float32 {
+				dst = appendFloat32(dst, o.F32[e])
 				continue
 			}
 			dst = appendElem(dst, o, e)
