@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -41,6 +42,7 @@ func (s *Server) newGRPC() *grpc.Server {
 		grpc.ConnectionTimeout(s.cfg.ReadHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.IdleTimeout}),
 		grpc.UnaryInterceptor(s.grpcAuth),
+		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
 	}
 	if s.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls.grpcConfig())))
@@ -198,8 +200,7 @@ func (g *grpcService) ModelMetadata(ctx context.Context, req *oip.ModelMetadataR
 		return nil, grpcError(errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
 			"model %s: no version is loaded yet", r.name), "")
 	}
-	_ = grpc.SetHeader(ctx, r.grpcHeader)
-	_ = grpc.SetHeader(ctx, tg.d.grpcHeader)
+	_ = grpc.SetHeader(ctx, tg.grpcHeader)
 	md := tg.metadata
 	resp := &oip.ModelMetadataResponse{Name: md.Name, Versions: md.Versions, Platform: md.Platform}
 	for _, t := range md.Inputs {
@@ -222,14 +223,16 @@ func grpcHeaderOf(d *deployment) metadata.MD {
 }
 
 // prepareGRPC renders, when a Snapshot is compiled, the gRPC response
-// metadata of every route (x-route) and deployment (provenance).
+// metadata of every route (x-route) and of each of its targets with a
+// deployment (x-route and the provenance), so that a call sets its header
+// metadata once.
 func (snap *Snapshot) prepareGRPC() {
 	for _, r := range snap.routes {
 		r.grpcHeader = metadata.Pairs(strings.ToLower(HeaderRoute), r.name)
-	}
-	for _, d := range snap.deployments {
-		if d != nil {
-			d.grpcHeader = grpcHeaderOf(d)
+		for i := range r.targets {
+			if tg := &r.targets[i]; tg.d != nil {
+				tg.grpcHeader = metadata.Join(r.grpcHeader, grpcHeaderOf(tg.d))
+			}
 		}
 	}
 }

@@ -58,11 +58,11 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *oip.ModelInferRequest
 	if err != nil {
 		return nil, grpcError(err, "")
 	}
-	_ = grpc.SetHeader(ctx, r.grpcHeader)
 	start := time.Now()
 	dc := startDeadline(s.cfg.RequestTimeout)
 	defer dc.stop()
 	if reason, err := s.enter(r); err != nil {
+		_ = grpc.SetHeader(ctx, r.grpcHeader)
 		s.rejected(ctx, r, reason)
 		return nil, grpcError(err, "")
 	}
@@ -76,6 +76,11 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *oip.ModelInferRequest
 		infer time.Duration
 	)
 	resp, err := s.modelInfer(ctx, dc, snap, r, req, rs, &tg, &infer)
+	if tg != nil && tg.grpcHeader != nil {
+		_ = grpc.SetHeader(ctx, tg.grpcHeader)
+	} else {
+		_ = grpc.SetHeader(ctx, r.grpcHeader)
+	}
 	httpStatus := fasthttp.StatusOK
 	if err != nil {
 		httpStatus, _, _ = classify(err, "")
@@ -117,7 +122,6 @@ func (s *Server) modelInfer(ctx context.Context, dc *deadlineCtx, snap *Snapshot
 	}
 	*tgp = tg
 	rs.model(d)
-	_ = grpc.SetHeader(ctx, d.grpcHeader)
 
 	sampled := req.ModelVersion == "" && r.shadow != nil && rand.Float64() < r.shadow.sample
 	var shadowStart time.Time

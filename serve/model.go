@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/metadata"
-
 	"github.com/mlgate/mlgate/signature"
 )
 
@@ -63,8 +61,6 @@ type deployment struct {
 	since    time.Time
 	headers  []header
 	errorTag string // "model churn-gbm version 1 (alias champion)"
-	// grpcHeader is headers as gRPC response metadata (lower-cased names).
-	grpcHeader metadata.MD
 }
 
 func newDeployment(m Model, p Provenance) *deployment {

@@ -90,6 +90,9 @@ type target struct {
 	// and meta its JSON; nil without deployment.
 	metadata *modelMetadata
 	meta     []byte
+	// grpcHeader is the gRPC response metadata of the target's answers:
+	// x-route and the provenance headers, lower-cased.
+	grpcHeader metadata.MD
 }
 
 // shadowRoute is a route's shadow model and its comparison so far.
