@@ -1,8 +1,11 @@
 // Package serve owns mlgate's HTTP surface on fasthttp: the MLflow scoring
 // endpoints (/invocations, /routes/<route>/invocations, /ping, /health,
-// /version), the route table and the choice of target per request, the
-// per-request deadline, provenance headers, and the mapping of every error to
-// an HTTP status and MLflow's error body. serve encodes responses: a model
+// /version), the Open Inference Protocol's (/v2, and over gRPC on a
+// listener of its own, with the generated code in serve/oip), the route
+// table and the choice of target per request, the per-request deadline,
+// provenance headers, and the mapping of every error to an HTTP status
+// (classify), written as MLflow's error body, the protocol's, or the gRPC
+// code standing for it. serve encodes responses: a model
 // hands it output views (signature.Prediction), never bytes. It also owns
 // the network edge: the main and admin listeners (connection limits, accept
 // backoff, header timeouts, TLS, a close that resets no queued connection)
@@ -244,8 +247,9 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Server serves MLflow's scoring protocol for the routes of its live
-// Snapshot. Its methods are safe for concurrent use.
+// Server serves MLflow's scoring protocol and the Open Inference Protocol
+// for the routes of its live Snapshot. Its methods are safe for concurrent
+// use.
 type Server struct {
 	cfg     Config
 	http    *fasthttp.Server // the main listener's
