@@ -35,14 +35,17 @@ const inferenceService = "inference.GRPCInferenceService"
 
 // newGRPC builds the gRPC server: limits as the main listener's (message
 // size as MaxBodyBytes, handshake within ReadHeaderTimeout, idle
-// connections closed after IdleTimeout), TLS when configured, tokens.
+// connections closed after IdleTimeout), TLS when configured, tokens. Calls
+// run on stream workers, which keep the stack a call grows (decode,
+// batching, ONNX Runtime) for the next; a call finding every worker busy
+// (waiting on the model) gets a goroutine of its own.
 func (s *Server) newGRPC() *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.MaxBodyBytes),
 		grpc.ConnectionTimeout(s.cfg.ReadHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.IdleTimeout}),
 		grpc.UnaryInterceptor(s.grpcAuth),
-		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
+		grpc.NumStreamWorkers(uint32(max(64, 16*runtime.GOMAXPROCS(0)))),
 	}
 	if s.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls.grpcConfig())))
