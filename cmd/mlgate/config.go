@@ -46,6 +46,7 @@ type Config struct {
 	DownloadTimeout time.Duration `yaml:"download_timeout"`
 	MinDownloadRate int64         `yaml:"min_download_rate"`
 	MaxModelBytes   int64         `yaml:"max_model_bytes"`
+	CacheMaxBytes   int64         `yaml:"cache_max_bytes"`
 	MaxBodyBytes    int           `yaml:"max_body_bytes"`
 	Limits          RequestLimits `yaml:",inline"`
 	MaxInflight     int           `yaml:"max_inflight"`
@@ -257,6 +258,8 @@ var serveSettings = []setting{
 		int64s(func(c *Config) *int64 { return &c.MinDownloadRate })},
 	{"max-model-bytes", env("MAX_MODEL_BYTES"), "largest model version downloaded, all files together (default 4294967296)",
 		int64s(func(c *Config) *int64 { return &c.MaxModelBytes })},
+	{"cache-max-bytes", env("CACHE_MAX_BYTES"), "disk budget of --cache-dir: least recently used versions are removed beyond it, never the last good version of a served URI; -1 for no budget (default 10737418240)",
+		int64s(func(c *Config) *int64 { return &c.CacheMaxBytes })},
 	{"artifacts-allowed-hosts", env("ARTIFACTS_ALLOWED_HOSTS"), "comma-separated hosts besides the tracking server that artifacts may come from, never with its credentials (default none)",
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedHosts })},
 	{"artifacts-allowed-roots", env("ARTIFACTS_ALLOWED_ROOTS"), "comma-separated local directories file: artifact locations may be read from (default the artifacts root and the cache dir)",

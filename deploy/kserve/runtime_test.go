@@ -247,6 +247,10 @@ func TestServingRuntimeResources(t *testing.T) {
 	if cacheSize == 0 || 2*maxModel > cacheSize {
 		t.Errorf("cache volume %d bytes; want room for two versions of MLGATE_MAX_MODEL_BYTES %d (the one serving and the next)", cacheSize, maxModel)
 	}
+	budget, err := parseBytes(c.literal(t, "MLGATE_CACHE_MAX_BYTES"))
+	if err != nil || budget <= 0 || budget+maxModel > cacheSize {
+		t.Errorf("MLGATE_CACHE_MAX_BYTES %d (%v): want a budget that, with a download of MLGATE_MAX_MODEL_BYTES %d in progress, fits the %d-byte cache volume", budget, err, maxModel, cacheSize)
+	}
 	if strings.TrimSpace(c.Image) == "" {
 		t.Errorf("container has no image")
 	}

@@ -135,4 +135,8 @@ func checkEphemeralStorage(t *testing.T, c *container, pod podSpec) {
 	if 2*maxModel > cacheSize {
 		t.Errorf("MLGATE_MAX_MODEL_BYTES %d: two versions of that size do not fit in the %d-byte cache volume", maxModel, cacheSize)
 	}
+	budget, err := parseBytes(c.env(t, "MLGATE_CACHE_MAX_BYTES"))
+	if err != nil || budget <= 0 || budget+maxModel > cacheSize {
+		t.Errorf("MLGATE_CACHE_MAX_BYTES %d (%v): want a budget that, with a download of MLGATE_MAX_MODEL_BYTES %d in progress, fits the %d-byte cache volume", budget, err, maxModel, cacheSize)
+	}
 }
