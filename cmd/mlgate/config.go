@@ -40,6 +40,7 @@ type Config struct {
 	CacheDir        string        `yaml:"cache_dir"`
 	ONNXRuntimeLib  string        `yaml:"onnxruntime_lib"`
 	Model           string        `yaml:"model"`
+	ModelName       string        `yaml:"model_name"`
 	DefaultRoute    string        `yaml:"default_route"`
 	RequestTimeout  time.Duration `yaml:"request_timeout"`
 	RegistryTimeout time.Duration `yaml:"registry_timeout"`
@@ -235,6 +236,8 @@ var serveSettings = []setting{
 
 	{"model", env("MODEL"), "serve this models:/ URI as the only route (instead of routes in --config)",
 		str(func(c *Config) *string { return &c.Model })},
+	{"model-name", env("MODEL_NAME"), "name of the route --model serves, as in /routes/<name>/invocations and /v2/models/<name> (default \"default\")",
+		str(func(c *Config) *string { return &c.ModelName })},
 	{"tracking-uri", []string{"MLGATE_TRACKING_URI", "MLFLOW_TRACKING_URI"},
 		"MLflow tracking server (http(s)://host:port) or local store (sqlite:///path/mlflow.db)",
 		str(func(c *Config) *string { return &c.TrackingURI })},
@@ -406,6 +409,9 @@ func (c *Config) validateServed(bad bad) {
 	}
 	if c.Model == "" && len(c.Routes) == 0 {
 		bad("model", "nothing to serve: give --model models:/name@alias or routes in --config")
+	}
+	if c.ModelName != "" && c.Model == "" {
+		bad("model-name", "%q names the route of --model, which is not set", c.ModelName)
 	}
 }
 
