@@ -295,7 +295,7 @@ func TestInferSplitLikeInvocations(t *testing.T) {
 			t.Errorf("%s with X-Model-Alias: challenger served version %s; want 4", proto, v)
 		}
 	}
-	// Without a key: the weighted draw, within a binomial 99.9% interval.
+	// Without a key: the weighted draw, within a six-sigma binomial interval.
 	const n = 2000
 	challenger := 0
 	for range n {
@@ -305,7 +305,7 @@ func TestInferSplitLikeInvocations(t *testing.T) {
 	}
 	p := 0.3
 	sd := math.Sqrt(n * p * (1 - p))
-	if lo, hi := n*p-z999*sd, n*p+z999*sd; float64(challenger) < lo || float64(challenger) > hi {
+	if lo, hi := n*p-zSplit*sd, n*p+zSplit*sd; float64(challenger) < lo || float64(challenger) > hi {
 		t.Errorf("/v2 without a key: challenger served %d of %d; want within %.0f..%.0f", challenger, n, lo, hi)
 	}
 }
