@@ -48,21 +48,16 @@ func (in *input) decode(ctx context.Context, p *signature.Plan, c signature.Cost
 	return p.DecodeMeasured(ctx, in.body, c, b)
 }
 
-// json returns the JSON part of a body.
-func (in *input) json() []byte {
-	if in.format == signature.FormatInfer && in.header >= 0 && in.header <= len(in.body) {
-		return in.body[:in.header]
-	}
-	return in.body
-}
-
 // stickyKey appends the value of column in the input's first record to
 // dst.
 func (in *input) stickyKey(dst []byte, column string) ([]byte, bool) {
-	if in.tensors != nil {
+	switch {
+	case in.tensors != nil:
 		return signature.StickyKeyTensors(dst, in.tensors, column)
+	case in.format == signature.FormatInfer:
+		return signature.StickyKeyInfer(dst, in.body, in.header, column)
 	}
-	return signature.StickyKey(dst, in.format, in.json(), column)
+	return signature.StickyKey(dst, in.format, in.body, column)
 }
 
 // scored is what one request holds on the shared path: the batch its

@@ -390,3 +390,39 @@ func TestAppendInferResponse(t *testing.T) {
 		t.Errorf("binary response\n%s %v\nwant\n%s %v", js, tail, want, wantTail)
 	}
 }
+
+// TestStickyKeyInfer reads a route's sticky column from an inference
+// request, as JSON data and as binary data, and from gRPC tensors, with
+// the same text for the same value.
+func TestStickyKeyInfer(t *testing.T) {
+	header := `{"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}},
+		{"name": "customer_id", "shape": [2], "datatype": "INT64", "parameters": {"binary_data_size": 16}},
+		{"name": "s", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 7}}]}`
+	body := append([]byte(header), le32(1, 2)...)
+	body = binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(body, 4711), 12)
+	body = append(binary.LittleEndian.AppendUint32(body, 3), "abc"...)
+	for _, tc := range []struct {
+		name, column string
+		body         []byte
+		header       int
+		want         string
+		ok           bool
+	}{
+		{"binary INT64", "customer_id", body, len(header), "4711", true},
+		{"binary BYTES", "s", body, len(header), "abc", true},
+		{"binary FP32", "a", body, len(header), "1.0", true},
+		{"JSON", "customer_id", []byte(`{"inputs": [{"name": "customer_id", "shape": [1, 1], "datatype": "INT64", "data": [[4711]]}]}`), -1, "4711", true},
+		{"JSON string", "s", []byte(`{"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "data": ["abc"]}]}`), -1, "abc", true},
+		{"absent", "other", body, len(header), "", false},
+		{"truncated data", "s", body[:len(body)-2], len(header), "", false},
+	} {
+		got, ok := StickyKeyInfer(nil, tc.body, tc.header, tc.column)
+		if string(got) != tc.want || ok != tc.ok {
+			t.Errorf("%s: %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	got, ok := StickyKeyTensors(nil, []Tensor{{Name: "customer_id", Datatype: DatatypeInt64, Int64: []int64{4711}}}, "customer_id")
+	if string(got) != "4711" || !ok {
+		t.Errorf("tensors: %q, %v; want 4711", got, ok)
+	}
+}

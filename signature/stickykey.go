@@ -13,8 +13,8 @@ import (
 // scoring request, so that a traffic split can keep every request of one
 // cohort (a customer, a user) on the same target. It understands
 // dataframe_split, dataframe_records, instances and inputs (records or
-// dict of columns) in JSON, CSV with a header row, and the JSON data of an
-// inference request's input tensor named column. Strings are
+// dict of columns) in JSON, CSV with a header row, and (StickyKeyInfer)
+// an inference request's input tensor named column. Strings are
 // appended as their text, numbers and booleans as their JSON text. It
 // reports false when the request has no such column or is malformed; the
 // caller then splits at random, and decoding reports the mistake.
@@ -31,10 +31,11 @@ func StickyKey(dst []byte, f Format, body []byte, column string) ([]byte, bool) 
 	if root >= len(body) || body[root] != '{' {
 		return dst, false
 	}
+	if f == FormatInfer {
+		return StickyKeyInfer(dst, body, -1, column)
+	}
 	cell := -1
 	switch {
-	case f == FormatInfer:
-		cell = s.inferKeyCell(root, column)
 	case s.member(root, keySplit) >= 0:
 		split := s.member(root, keySplit)
 		cols := s.member(split, "columns")
@@ -67,6 +68,14 @@ func StickyKey(dst []byte, f Format, body []byte, column string) ([]byte, bool) 
 			}
 		}
 	}
+	return s.cellKey(dst, cell)
+}
+
+// cellKey appends the JSON value at offset cell as a sticky key: a
+// string's text, a number's or boolean's JSON text; false for null, a list,
+// an object or no value (cell < 0).
+func (s *jsonScanner) cellKey(dst []byte, cell int) ([]byte, bool) {
+	body := s.b
 	if cell < 0 {
 		return dst, false
 	}
@@ -83,34 +92,78 @@ func StickyKey(dst []byte, f Format, body []byte, column string) ([]byte, bool) 
 	return append(dst, body[cell:end]...), true
 }
 
-// inferKeyCell returns the offset of the first value of the "data" of
-// the input tensor named column of an inference request, or -1. It walks
-// "inputs" once.
-func (s *jsonScanner) inferKeyCell(root int, column string) int {
-	b := s.b
-	i := s.member(root, inferKeyInputs)
-	if i < 0 || b[i] != '[' {
-		return -1
+// StickyKeyInfer appends to dst the first value of the input tensor named
+// column of an inference request, whose JSON object is body[:header] (-1:
+// the whole body) and binary tensor data the rest: from its "data" as
+// StickyKey reads it, or from its binary data as StickyKeyTensors does. It
+// walks the JSON text once and allocates nothing; it reports false when no
+// input has that name or the request is malformed.
+func StickyKeyInfer(dst, body []byte, header int, column string) ([]byte, bool) {
+	if header < 0 || header > len(body) {
+		header = len(body)
 	}
-	for i = s.ws(i + 1); i < len(b) && b[i] == '{'; {
-		if name := s.member(i, inferKeyName); name >= 0 && b[name] == '"' {
-			if end := s.value(name, 0, roleNone); end > name && keyIs(b[name+1:end-1], column) {
-				cell := s.member(i, inferKeyData)
-				for cell >= 0 && b[cell] == '[' {
-					cell = s.item(cell, 0)
+	js, tail := body[:header], body[header:]
+	s := jsonScanner{b: js, maxDepth: MaxRequestDepth}
+	root := s.ws(0)
+	if root >= len(js) || js[root] != '{' {
+		return dst, false
+	}
+	i := s.member(root, inferKeyInputs)
+	if i < 0 || js[i] != '[' {
+		return dst, false
+	}
+	off := 0
+	for i = s.ws(i + 1); i < len(js) && js[i] == '{'; {
+		size := -1
+		if ps := s.member(i, inferKeyParameters); ps >= 0 {
+			if v := s.member(ps, paramBinaryDataSize); v >= 0 {
+				if end := s.value(v, 0, roleNone); end > v {
+					if n, err := strconv.Atoi(b2s(js[v:end])); err == nil && n >= 0 {
+						size = n
+					}
 				}
-				return cell
 			}
 		}
-		if i = s.value(i, 1, roleNone); i < 0 {
-			return -1
+		if name := s.member(i, inferKeyName); name >= 0 && js[name] == '"' {
+			if end := s.value(name, 0, roleNone); end > name && keyIs(js[name+1:end-1], column) {
+				if size >= 0 {
+					return s.binaryKey(dst, i, tail, off, size)
+				}
+				cell := s.member(i, inferKeyData)
+				for cell >= 0 && js[cell] == '[' {
+					cell = s.item(cell, 0)
+				}
+				return s.cellKey(dst, cell)
+			}
 		}
-		if i = s.ws(i); i >= len(b) || b[i] != ',' {
-			return -1
+		if size > 0 {
+			off += size
+		}
+		if i = s.value(i, 1, roleNone); i < 0 {
+			return dst, false
+		}
+		if i = s.ws(i); i >= len(js) || js[i] != ',' {
+			return dst, false
 		}
 		i = s.ws(i + 1)
 	}
-	return -1
+	return dst, false
+}
+
+// binaryKey appends the first value of the input at offset i, whose size
+// bytes of binary data start at off in tail.
+func (s *jsonScanner) binaryKey(dst []byte, i int, tail []byte, off, size int) ([]byte, bool) {
+	dt := s.member(i, inferKeyDatatype)
+	if dt < 0 || s.b[dt] != '"' || off+size > len(tail) {
+		return dst, false
+	}
+	end := s.value(dt, 0, roleNone)
+	if end <= dt {
+		return dst, false
+	}
+	t := Tensor{HasRaw: true, Raw: tail[off : off+size]}
+	t.Datatype, _ = ParseDatatype(b2s(s.b[dt+1 : end-1]))
+	return rawKey(dst, &t)
 }
 
 // member returns the offset of the value of the first key k in the object
