@@ -287,16 +287,18 @@ func (r *route) grpcStickyKey(ctx context.Context, in *input, key *[]byte) []byt
 	return nil
 }
 
-// outputShape returns o's shape as the protocol reports it: one element
-// per row for a sequence of maps.
+// outputShape returns a copy of o's shape as the protocol reports it (one
+// element per row for a sequence of maps): the response is marshalled
+// after the prediction has been released.
 func outputShape(o *signature.Output) []int64 {
 	if o.Seq != nil {
 		return []int64{int64(len(o.Seq))}
 	}
-	return o.Shape
+	return append([]int64(nil), o.Shape...)
 }
 
-// contentsOf copies o's values into typed contents.
+// contentsOf copies o's values into typed contents, which outlive the
+// prediction.
 func contentsOf(o *signature.Output) *oip.InferTensorContents {
 	c := &oip.InferTensorContents{}
 	if o.Seq != nil {
