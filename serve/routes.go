@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/mlgate/mlgate/signature"
 	"github.com/mlgate/mlgate/telemetry"
 )
@@ -66,6 +68,12 @@ type route struct {
 	limits signature.Limits
 	// rejectRec counts admission rejections on the route.
 	rejectRec *telemetry.RequestRecorder
+	// metaTarget is the target whose Open Inference Protocol model
+	// metadata the route reports: its first target with traffic and a
+	// model; nil when none has one.
+	metaTarget *target
+	// grpcHeader is the gRPC response metadata naming the route.
+	grpcHeader metadata.MD
 }
 
 // target is one model URI of a route and the deployment serving it in the
@@ -78,6 +86,13 @@ type target struct {
 	// rec records the target's requests with d's version; nil without
 	// instruments or deployment.
 	rec *telemetry.RequestRecorder
+	// metadata is the target's Open Inference Protocol model metadata,
+	// and meta its JSON; nil without deployment.
+	metadata *modelMetadata
+	meta     []byte
+	// grpcHeader is the gRPC response metadata of the target's answers:
+	// x-route and the provenance headers, lower-cased.
+	grpcHeader metadata.MD
 }
 
 // shadowRoute is a route's shadow model and its comparison so far.
