@@ -53,20 +53,29 @@ type requestSpan struct {
 	span trace.Span
 }
 
+// spanKind names a scoring endpoint's server spans: their name, and the
+// http.route attribute before and after the route's name.
+type spanKind struct{ name, routePrefix, routeSuffix string }
+
+var (
+	spanInvocations = spanKind{"POST /routes/{route}/invocations", "/routes/", "/invocations"}
+	spanInfer       = spanKind{"POST /v2/models/{model}/infer", "/v2/models/", "/infer"}
+)
+
 // startRequestSpan extracts the caller's trace context (W3C traceparent),
-// starts the server span, and sends traceparent back on the response, so a
-// client can find the trace.
-func (s *Server) startRequestSpan(ctx *fasthttp.RequestCtx, r *route) requestSpan {
+// starts the server span of kind k, and sends traceparent back on the
+// response, so a client can find the trace.
+func (s *Server) startRequestSpan(ctx *fasthttp.RequestCtx, r *route, k spanKind) requestSpan {
 	if s.cfg.Tracer == nil {
 		return requestSpan{}
 	}
 	prop := s.propagator()
 	parent := prop.Extract(context.Background(), requestCarrier{&ctx.Request.Header})
-	c, span := s.cfg.Tracer.Start(parent, "POST /routes/{route}/invocations",
+	c, span := s.cfg.Tracer.Start(parent, k.name,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(
 			attribute.String("http.request.method", "POST"),
-			attribute.String("http.route", "/routes/"+r.name+"/invocations"),
+			attribute.String("http.route", k.routePrefix+r.name+k.routeSuffix),
 			attribute.String("route", r.name)))
 	prop.Inject(c, responseCarrier{&ctx.Response.Header})
 	return requestSpan{ctx: c, span: span}

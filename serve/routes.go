@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/mlgate/mlgate/signature"
 	"github.com/mlgate/mlgate/telemetry"
 )
@@ -74,6 +76,12 @@ type route struct {
 	enc signature.Encoding
 	// rejectRec counts admission rejections on the route.
 	rejectRec *telemetry.RequestRecorder
+	// metaTarget is the target whose Open Inference Protocol model
+	// metadata the route reports: its first target with traffic and a
+	// model; nil when none has one.
+	metaTarget *target
+	// grpcHeader is the gRPC response metadata naming the route.
+	grpcHeader metadata.MD
 }
 
 // target is one model URI of a route and the deployment serving it in the
@@ -88,6 +96,13 @@ type target struct {
 	rec *telemetry.RequestRecorder
 	// unserved is the answer while d is nil.
 	unserved *unserved
+	// metadata is the target's Open Inference Protocol model metadata,
+	// and meta its JSON; nil without deployment.
+	metadata *modelMetadata
+	meta     []byte
+	// grpcHeader is the gRPC response metadata of the target's answers:
+	// x-route and the provenance headers, lower-cased.
+	grpcHeader metadata.MD
 }
 
 // shadowRoute is a route's shadow model and its comparison so far.

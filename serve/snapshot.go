@@ -3,6 +3,9 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +78,8 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 		return nil, err
 	}
 	snap.prepareRecorders(s.cfg.Instruments)
+	snap.prepareMetadata()
+	snap.prepareGRPC()
 	return snap, nil
 }
 
@@ -251,6 +256,7 @@ func (s *Server) Publish(next *Snapshot) error {
 	next.refs.Store(1)
 	s.live.Store(next)
 	s.mu.Unlock()
+	s.reportHealth()
 	if cur != nil {
 		cur.release()
 	}
@@ -308,6 +314,7 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
 // Snapshot; its models are released once in-flight requests finish. The
 // server must not serve afterwards, and Publish fails.
 func (s *Server) Close() {
+	s.grpc.Stop()
 	s.stopShadows()
 	s.stopCheckingFiles()
 	s.mu.Lock()
@@ -329,11 +336,19 @@ func (s *Server) Ready() bool {
 		return false
 	}
 	for _, r := range snap.routes {
-		for i := range r.targets {
-			if tg := &r.targets[i]; tg.weight > 0 && tg.d == nil && snap.standings[tg.uri].Status != ServingGaveUp {
-				return false
-			}
+		if !r.ready() {
+			return false
 		}
 	}
 	return true
+}
+
+// routeList names the Snapshot's routes, sorted.
+func (snap *Snapshot) routeList() string {
+	names := make([]string, 0, len(snap.routes))
+	for name := range snap.routes {
+		names = append(names, strconv.Quote(name))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }

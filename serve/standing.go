@@ -66,6 +66,9 @@ func (st Standing) attrs() []attribute.KeyValue {
 type unserved struct {
 	err     error
 	headers []header
+	// gaveUp is set when the URI's version was given up on, which
+	// readiness counts as settled.
+	gaveUp bool
 }
 
 // newUnserved prepares the answer of route's target uri, which no version
@@ -81,5 +84,6 @@ func newUnserved(route, uri string, st Standing) *unserved {
 		why += ", version " + st.RegistryVersion
 	}
 	return &unserved{err: errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
-		"route %s: model %s has no version serving (%s); GET /admin/models says why", route, uri, HeaderValue(why)), headers: st.headers()}
+		"route %s: model %s has no version serving (%s); GET /admin/models says why", route, uri, HeaderValue(why)),
+		headers: st.headers(), gaveUp: st.Status == ServingGaveUp}
 }

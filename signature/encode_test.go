@@ -311,3 +311,25 @@ func FuzzAppendPyFloat(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendInferResponseIsStrictJSON: the Open Inference Protocol's JSON
+// writes NaN and the infinities as null, in tensors and in maps alike.
+func TestAppendInferResponseIsStrictJSON(t *testing.T) {
+	outs := []Output{
+		{Name: "p", DType: Float32, Shape: []int64{2}, F32: []float32{float32(math.NaN()), 0.5}},
+		{Name: "q", DType: Float64, Shape: []int64{1}, F64: []float64{math.Inf(-1)}},
+		{Name: "m", Seq: []MapValue{{IntKeys: []int64{0}, Values: []float64{math.Inf(1)}}}},
+	}
+	body, _, err := AppendInferResponse(nil, nil, &InferResponse{ModelName: "m"}, outs, []int{0, 1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"data":[null,0.5]`, `"data":[null]`, `"data":["{\"0\": null}"]`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("%s; want it to contain %s", body, want)
+		}
+	}
+	if !json.Valid(body) {
+		t.Errorf("%s is not RFC 8259 JSON", body)
+	}
+}

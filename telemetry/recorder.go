@@ -33,6 +33,32 @@ func (r RejectReason) String() string {
 	return rejectNames[r]
 }
 
+// Protocol is the scoring protocol a request came by: the protocol
+// attribute of mlgate.requests.
+type Protocol int
+
+const (
+	// ProtocolMLflow is MLflow's scoring protocol (/invocations).
+	ProtocolMLflow Protocol = iota
+	// ProtocolV2REST is the Open Inference Protocol over REST
+	// (/v2/models/<route>/infer).
+	ProtocolV2REST
+	// ProtocolV2GRPC is the Open Inference Protocol over gRPC
+	// (inference.GRPCInferenceService/ModelInfer).
+	ProtocolV2GRPC
+	numProtocols
+)
+
+var protocolNames = [numProtocols]string{"mlflow", "v2-rest", "v2-grpc"}
+
+// String returns the protocol's attribute value.
+func (p Protocol) String() string {
+	if p < 0 || p >= numProtocols {
+		return "unknown"
+	}
+	return protocolNames[p]
+}
+
 // Status classes of mlgate.requests: index statusCode/100 - 1.
 var statusClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
@@ -52,27 +78,34 @@ func statusClassIndex(code int) int {
 // allocate. Make one per (route, target, model version) when the version
 // is deployed, not per request; it is safe for concurrent use.
 type RequestRecorder struct {
-	ins      *Instruments
-	http     *HTTPRoute
-	byClass  [len(statusClasses)][]metric.AddOption
+	ins *Instruments
+	// http is each protocol's http.route; nil for gRPC, which is not
+	// HTTP/1.1 and records no http.server.request.duration.
+	http     [numProtocols]*HTTPRoute
+	byClass  [numProtocols][len(statusClasses)][]metric.AddOption
 	duration []metric.RecordOption
 	rejected [numRejectReasons][]metric.AddOption
 }
 
 // NewRequestRecorder returns the recorder for requests on route (mlgate's
 // route name) answered by target (the target's alias, or its model URI
-// when it has no alias) with version modelVersion of model modelName.
-// Its requests' http.route is the route's canonical path,
-// /routes/<route>/invocations, also when they reached the default route
-// through /invocations. The attribute values must come from
-// configuration and the registry, never from request data.
+// when it has no alias) with version modelVersion of model modelName, by
+// every protocol. The http.route of its MLflow requests is the route's
+// canonical path, /routes/<route>/invocations, also when they reached the
+// default route through /invocations; that of its Open Inference Protocol
+// REST requests /v2/models/<route>/infer. The attribute values must come
+// from configuration and the registry, never from request data.
 func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersion string) *RequestRecorder {
-	rec := &RequestRecorder{ins: ins, http: ins.HTTPRoute("/routes/" + route + "/invocations")}
-	for i, class := range statusClasses {
-		set := attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
-			keyModelName.String(modelName), keyModelVersion.String(modelVersion),
-			keyStatusClass.String(class))
-		rec.byClass[i] = []metric.AddOption{metric.WithAttributeSet(set)}
+	rec := &RequestRecorder{ins: ins}
+	rec.http[ProtocolMLflow] = ins.HTTPRoute("/routes/" + route + "/invocations")
+	rec.http[ProtocolV2REST] = ins.HTTPRoute("/v2/models/" + route + "/infer")
+	for p, protocol := range protocolNames {
+		for i, class := range statusClasses {
+			set := attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
+				keyModelName.String(modelName), keyModelVersion.String(modelVersion),
+				keyStatusClass.String(class), keyProtocol.String(protocol))
+			rec.byClass[p][i] = []metric.AddOption{metric.WithAttributeSet(set)}
+		}
 	}
 	set := attribute.NewSet(keyRoute.String(route),
 		keyModelName.String(modelName), keyModelVersion.String(modelVersion))
@@ -84,19 +117,30 @@ func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersio
 	return rec
 }
 
-// Done records one answered request: mlgate.requests by status class,
-// mlgate.inference.duration (inference,
-// the time spent in the model; not recorded when it is zero or less,
-// i.e. the request never reached the model) and
-// http.server.request.duration by method and status code. It does not
-// allocate once the route has seen the (method, status code) pair.
+// Done records one answered MLflow scoring request; it is DoneVia with
+// ProtocolMLflow.
 func (r *RequestRecorder) Done(ctx context.Context, statusCode int, method string, total, inference time.Duration) {
-	r.ins.requests.Add(ctx, 1, r.byClass[statusClassIndex(statusCode)]...)
-	secs := total.Seconds()
+	r.DoneVia(ctx, ProtocolMLflow, statusCode, method, total, inference)
+}
+
+// DoneVia records one request answered by protocol p: mlgate.requests by
+// status class (of the HTTP status the answer has, or for gRPC the one its
+// code stands for), mlgate.inference.duration (inference, the time spent
+// in the model; not recorded when it is zero or less, i.e. the request
+// never reached the model) and, over HTTP, http.server.request.duration by
+// method and status code. It does not allocate once the route has seen the
+// (method, status code) pair.
+func (r *RequestRecorder) DoneVia(ctx context.Context, p Protocol, statusCode int, method string, total, inference time.Duration) {
+	if p < 0 || p >= numProtocols {
+		p = ProtocolMLflow
+	}
+	r.ins.requests.Add(ctx, 1, r.byClass[p][statusClassIndex(statusCode)]...)
 	if inference > 0 {
 		r.ins.inferDuration.Record(ctx, inference.Seconds(), r.duration...)
 	}
-	r.http.record(ctx, method, statusCode, secs)
+	if h := r.http[p]; h != nil {
+		h.record(ctx, method, statusCode, total.Seconds())
+	}
 }
 
 // Rejected counts one request refused for reason on the recorder's route.

@@ -24,6 +24,7 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Network and access settings (docs/security.md, "Network and access").
 	AdminListen         string        `yaml:"admin_listen"`
+	GRPCListen          string        `yaml:"grpc_listen"`
 	AdminTokenFile      string        `yaml:"admin_token_file"`
 	AuthTokensFile      string        `yaml:"auth_tokens_file"`
 	TLSCertFile         string        `yaml:"tls_cert_file"`
@@ -41,12 +42,14 @@ type Config struct {
 	CacheDir        string        `yaml:"cache_dir"`
 	ONNXRuntimeLib  string        `yaml:"onnxruntime_lib"`
 	Model           string        `yaml:"model"`
+	ModelName       string        `yaml:"model_name"`
 	DefaultRoute    string        `yaml:"default_route"`
 	RequestTimeout  time.Duration `yaml:"request_timeout"`
 	RegistryTimeout time.Duration `yaml:"registry_timeout"`
 	DownloadTimeout time.Duration `yaml:"download_timeout"`
 	MinDownloadRate int64         `yaml:"min_download_rate"`
 	MaxModelBytes   int64         `yaml:"max_model_bytes"`
+	CacheMaxBytes   int64         `yaml:"cache_max_bytes"`
 	MaxBodyBytes    int           `yaml:"max_body_bytes"`
 	Limits          RequestLimits `yaml:",inline"`
 	MaxInflight     int           `yaml:"max_inflight"`
@@ -230,6 +233,8 @@ var serveSettings = []setting{
 	// Network and access settings.
 	{"admin-listen", env("ADMIN_LISTEN"), "address of the admin endpoints (/admin/*, /debug/pprof/); a non-loopback one needs an admin token; equal to --listen to share its listener (default 127.0.0.1:8081)",
 		str(func(c *Config) *string { return &c.AdminListen })},
+	{"grpc-listen", env("GRPC_LISTEN"), "address of the Open Inference Protocol's gRPC service (inference.GRPCInferenceService and grpc.health.v1), with the main listener's TLS and scoring tokens (default: none, gRPC off)",
+		str(func(c *Config) *string { return &c.GRPCListen })},
 	{"admin-token-file", env("ADMIN_TOKEN_FILE"), "file holding the admin token, re-read when it changes (instead of --admin-token)",
 		str(func(c *Config) *string { return &c.AdminTokenFile })},
 	{"auth-tokens-file", env("AUTH_TOKENS_FILE"), "file of bearer tokens scoring requests need, one per line, # comments; re-read when it changes (default: none, scoring open)",
@@ -253,6 +258,8 @@ var serveSettings = []setting{
 
 	{"model", env("MODEL"), "serve this models:/ URI as the only route (instead of routes in --config)",
 		str(func(c *Config) *string { return &c.Model })},
+	{"model-name", env("MODEL_NAME"), "name of the route --model serves, as in /routes/<name>/invocations and /v2/models/<name> (default \"default\")",
+		str(func(c *Config) *string { return &c.ModelName })},
 	{"tracking-uri", []string{"MLGATE_TRACKING_URI", "MLFLOW_TRACKING_URI"},
 		"MLflow tracking server (http(s)://host:port) or local store (sqlite:///path/mlflow.db)",
 		str(func(c *Config) *string { return &c.TrackingURI })},
@@ -276,6 +283,8 @@ var serveSettings = []setting{
 		int64s(func(c *Config) *int64 { return &c.MinDownloadRate })},
 	{"max-model-bytes", env("MAX_MODEL_BYTES"), "largest model version downloaded, all files together (default 4294967296)",
 		int64s(func(c *Config) *int64 { return &c.MaxModelBytes })},
+	{"cache-max-bytes", env("CACHE_MAX_BYTES"), "disk budget of --cache-dir: least recently used versions are removed beyond it, never the last good version of a served URI; -1 for no budget (default 10737418240)",
+		int64s(func(c *Config) *int64 { return &c.CacheMaxBytes })},
 	{"artifacts-allowed-hosts", env("ARTIFACTS_ALLOWED_HOSTS"), "comma-separated hosts besides the tracking server that artifacts may come from, never with its credentials (default none)",
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedHosts })},
 	{"artifacts-allowed-roots", env("ARTIFACTS_ALLOWED_ROOTS"), "comma-separated local directories file: artifact locations may be read from (default the artifacts root and the cache dir)",
@@ -428,6 +437,9 @@ func (c *Config) validateServed(bad bad) {
 	}
 	if c.Model == "" && len(c.Routes) == 0 {
 		bad("model", "nothing to serve: give --model models:/name@alias or routes in --config")
+	}
+	if c.ModelName != "" && c.Model == "" {
+		bad("model-name", "%q names the route of --model, which is not set", c.ModelName)
 	}
 }
 
@@ -595,6 +607,13 @@ func (c *Config) validateNetwork(bad func(name, format string, args ...any)) {
 	}
 	if c.AdminToken != "" && c.AdminTokenFile != "" {
 		bad("admin-token", "give admin-token (MLGATE_ADMIN_TOKEN) or admin-token-file, not both")
+	}
+	if c.GRPCListen != "" {
+		if _, port, err := net.SplitHostPort(c.GRPCListen); err != nil {
+			bad("grpc-listen", "%q is not host:port", c.GRPCListen)
+		} else if port != "0" && (c.GRPCListen == c.Listen || c.GRPCListen == c.AdminListen) {
+			bad("grpc-listen", "%s is also the address of listen or admin-listen; gRPC needs a port of its own", c.GRPCListen)
+		}
 	}
 	if c.AdminToken != "" {
 		if err := serve.CheckToken(c.AdminToken); err != nil {
