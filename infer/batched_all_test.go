@@ -79,7 +79,7 @@ func TestEveryModelBatchedEqualsUnbatched(t *testing.T) {
 	for v := 1; v <= 4; v++ {
 		dirs["churn-gbm-v"+string(rune('0'+v))] = testutil.RecordedModel(t, "churn-gbm", v)
 	}
-	for _, n := range []string{"mlp256", "zipmap", "dtypes", "nosig"} {
+	for _, n := range []string{"mlp256", "zipmap", "dtypes", "nosig", "labelprobs"} {
 		dirs[n] = testutil.Path(t, "testdata", "models", n)
 	}
 	for name, dir := range dirs {

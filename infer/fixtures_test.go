@@ -112,11 +112,12 @@ func TestGeneratedFixtures(t *testing.T) {
 		batchable bool
 		bound     bool
 	}{
-		{"mlp256", true, true},   // external data file beside model.onnx
-		{"zipmap", true, false},  // sequence of maps: outputs allocated by ONNX Runtime
-		{"dtypes", true, false},  // every element type, string output
-		{"fixed1", false, false}, // fixed leading dimension: never batched
-		{"nosig", true, true},    // no signature: graph inputs are the schema
+		{"mlp256", true, true},     // external data file beside model.onnx
+		{"zipmap", true, false},    // sequence of maps: outputs allocated by ONNX Runtime
+		{"dtypes", true, false},    // every element type, string output
+		{"fixed1", false, false},   // fixed leading dimension: never batched
+		{"nosig", true, true},      // no signature: graph inputs are the schema
+		{"labelprobs", true, true}, // outputs of different shapes per row
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,6 +200,52 @@ func TestBatchedSequenceOfMaps(t *testing.T) {
 	for i := range bodies {
 		if got[i] != want[i] {
 			t.Errorf("request %d batched:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+}
+
+// TestRecordsOfDifferentShapes loads labelprobs, whose label [N] and
+// probabilities [N,4] flatten to different lengths under a column-based
+// signature, and checks the answer: one record per row holding that row's
+// label and its four probabilities, as the reference computed them.
+func TestRecordsOfDifferentShapes(t *testing.T) {
+	dir := testutil.Path(t, "testdata", "models", "labelprobs")
+	var exp fixtureExpected
+	readJSON(t, &exp, "testdata", "models", "labelprobs", "expected.json")
+	body, err := os.ReadFile(filepath.Join(dir, "serving_input_example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := load(t, dir, Config{})
+	var got struct {
+		Predictions []struct {
+			Label         *int64    `json:"label"`
+			Probabilities []float64 `json:"probabilities"`
+		} `json:"predictions"`
+	}
+	out := predict(t, m, string(body))
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	var labels []int64
+	var probs [][]float64
+	if err := json.Unmarshal(exp.Outputs["label"].Data, &labels); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(exp.Outputs["probabilities"].Data, &probs); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Predictions) != len(labels) {
+		t.Fatalf("%d records in %s; want one per row, %d", len(got.Predictions), out, len(labels))
+	}
+	for i, rec := range got.Predictions {
+		if rec.Label == nil || *rec.Label != labels[i] || len(rec.Probabilities) != len(probs[i]) {
+			t.Fatalf("record %d = %+v; want label %d and %d probabilities", i, rec, labels[i], len(probs[i]))
+		}
+		for k, p := range rec.Probabilities {
+			if math.Abs(p-probs[i][k]) > exp.ATol+exp.RTol*math.Abs(probs[i][k]) {
+				t.Errorf("record %d probability %d = %v; want %v", i, k, p, probs[i][k])
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package infer
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -44,7 +45,10 @@ func (m *Model) example() (*signature.Batch, error) {
 		body = syntheticExample(m.ml.Signature, m.inputs)
 	}
 	b := m.plan.GetBatch()
-	if err := m.plan.Decode(signature.FormatJSON, body, b); err != nil {
+	// The model's own example is taken as MLflow takes it: missing values
+	// in it are NaN.
+	lim := signature.Limits{MissingValues: signature.MissingNaN}
+	if err := m.plan.DecodeLimited(context.Background(), signature.FormatJSON, body, b, lim); err != nil {
 		return nil, fmt.Errorf("decode %s with the model's own signature: %w", name, err)
 	}
 	return b, nil

@@ -28,6 +28,14 @@ type Deployer interface {
 	// Withdraw stops serving uri. It is called only under MissingWithdraw,
 	// when the alias or version uri names has disappeared.
 	Withdraw(uri URI, reason error)
+	// Stand tells how what serves uri stands against what the registry
+	// names for it, each time that changes: while a new version loads,
+	// after it failed or was given up on, while the alias is missing or
+	// the registry unreachable, and (the zero Standing) once what serves
+	// is what the registry names. A successful Deploy is followed by the
+	// zero Standing unless something else is wrong. Stand must not block
+	// for long: the URI's checks wait for it.
+	Stand(uri URI, st Standing)
 }
 
 // MissingPolicy says what to do when a watched alias or version disappears
@@ -149,6 +157,14 @@ type ref struct {
 	failures  int
 	faults    int
 	nextRetry time.Time
+	// unreachable is set while the last check could not reach the
+	// registry; notReady and loading name the version the registry names
+	// while it is not READY, and while it is being fetched and loaded.
+	unreachable bool
+	notReady    string
+	loading     string
+	// told is the Standing last reported to the Deployer.
+	told Standing
 }
 
 // RefStatus describes one watched URI.
@@ -180,6 +196,11 @@ type RefStatus struct {
 	Pending         string `json:"pending_version,omitempty"`
 	PendingFailures int    `json:"pending_failures,omitempty"`
 	GaveUp          bool   `json:"gave_up,omitempty"`
+	// ServingStatus says why the version serving is not the one the
+	// registry names (see Standing); empty when it is. RegistryVersion is
+	// the version the registry names, when known.
+	ServingStatus   ServingStatus `json:"serving_status,omitempty"`
+	RegistryVersion string        `json:"registry_version,omitempty"`
 	// Checks, Swaps and Failures count since the URI was added.
 	Checks   int64 `json:"checks"`
 	Swaps    int64 `json:"swaps"`
@@ -199,10 +220,11 @@ func (s RefStatus) Staleness(now time.Time) time.Duration {
 	return now.Sub(at)
 }
 
-// Stale reports whether the serving version may no longer be what the
-// registry says: the URI is missing, or the last check failed.
+// Stale reports whether the serving version may not be what the registry
+// names: the URI is missing, the last check failed or is taking long, or
+// the version the registry names is not the one serving.
 func (s RefStatus) Stale() bool {
-	return s.Missing || s.FromCache || (!s.LastCheck.IsZero() && s.LastCheck.After(s.LastSuccess))
+	return s.Missing || s.FromCache || s.ServingStatus != "" || (!s.LastCheck.IsZero() && s.LastCheck.After(s.LastSuccess))
 }
 
 // NewWatcher returns a Watcher that resolves through r and deploys through
@@ -212,10 +234,15 @@ func NewWatcher(r *Resolver, d Deployer, cfg WatchConfig) *Watcher {
 }
 
 // Watch resolves u and deploys it before returning, then keeps following it
-// in the background until Unwatch or Close. If the registry cannot be
-// reached, Watch deploys the last version that served u from the on-disk
-// cache, and says so in the logs and in Status. It fails when u cannot be
-// resolved, fetched or loaded and no cached version can stand in. Watching
+// in the background until Unwatch or Close. If the registry or the
+// artifact store cannot be reached, Watch deploys the last version that
+// served u from the on-disk cache, and says so in the logs and in Status;
+// it fails when no cached version can stand in, or when u cannot be
+// resolved or fetched. A version that the registry names and that was
+// fetched but fails to load (a *VersionError) does not fail Watch: nothing
+// serves u, the Deployer is told the version failed (Stand), and the
+// version is retried with backoff and given up on after MaxAttempts, as
+// after an alias move, until it loads or u names another version. Watching
 // a URI already watched does nothing.
 func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	rf := newRef(u)
@@ -233,8 +260,15 @@ func (w *Watcher) Watch(ctx context.Context, u URI) error {
 	p, err := w.Prepare(ctx, u, func(ctx context.Context, res *Resolution, dir string) error {
 		return w.d.Deploy(ctx, u, res, dir)
 	})
-	if err == nil {
+	var ve *VersionError
+	switch {
+	case err == nil:
 		w.started(rf, p)
+		w.report(rf)
+	case errors.As(err, &ve):
+		w.startFailed(rf, ve)
+		w.report(rf)
+		err = nil
 	}
 	<-rf.check
 	w.mu.Lock()
@@ -279,13 +313,28 @@ type Prepared struct {
 	at time.Time
 }
 
+// VersionError is the failure of the version a URI names to load: its
+// files were downloaded, but they do not load, warm up or pass the checks
+// (a corrupt model.onnx, a signature that does not fit the graph, outputs
+// that cannot be encoded). The registry and the artifact store answered;
+// another version, or another attempt, may do.
+type VersionError struct {
+	// Resolution is the version that failed.
+	Resolution *Resolution
+	Err        error
+}
+
+func (e *VersionError) Error() string { return fmt.Sprintf("%s: %v", e.Resolution, e.Err) }
+func (e *VersionError) Unwrap() error { return e.Err }
+
 // Prepare resolves u, fetches its version and hands it to load, which
-// loads it for serving, all inside one update span. When the registry
-// cannot be reached, load gets the last version that served u, from the
-// on-disk cache, and the result says so. Prepare fails when u cannot be
-// resolved, fetched or loaded and no cached version can stand in. It
-// changes nothing the Watcher follows: Follow starts following u once its
-// version serves.
+// loads it for serving, all inside one update span. When the registry or
+// the artifact store cannot be reached, load gets the last version that
+// served u, from the on-disk cache, and the result says so. Prepare fails
+// when u cannot be resolved, fetched or loaded and no cached version can
+// stand in; the failure of the version the registry names is a
+// *VersionError. It changes nothing the Watcher follows: Follow starts
+// following u once its version serves.
 func (w *Watcher) Prepare(ctx context.Context, u URI, load func(ctx context.Context, res *Resolution, dir string) error) (*Prepared, error) {
 	now := time.Now()
 	ctx, span := w.startUpdate(ctx, u, "start")
@@ -293,7 +342,7 @@ func (w *Watcher) Prepare(ctx context.Context, u URI, load func(ctx context.Cont
 	res, dir, err := w.resolveAndFetch(ctx, u)
 	if err == nil {
 		if err := load(ctx, res, dir); err != nil {
-			return nil, fmt.Errorf("%s: %w", res, err)
+			return nil, &VersionError{Resolution: res, Err: err}
 		}
 		return &Prepared{Resolution: res, Dir: dir, at: now}, nil
 	}
@@ -304,6 +353,9 @@ func (w *Watcher) Prepare(ctx context.Context, u URI, load func(ctx context.Cont
 	if cerr != nil {
 		return nil, fmt.Errorf("%w; and no cached version to serve instead (cache %s): %w", err, w.r.Cache().Root(), cerr)
 	}
+	// Said before the cached version serves, so that its first answer
+	// says it too.
+	w.d.Stand(u, Standing{Status: ServingUnreachable, Reason: err.Error()})
 	if derr := load(ctx, cached, cdir); derr != nil {
 		return nil, fmt.Errorf("%w; and the cached %s failed to load: %w", err, cached, derr)
 	}
@@ -318,12 +370,32 @@ func (w *Watcher) Follow(u URI, p *Prepared) {
 	rf := newRef(u)
 	w.started(rf, p)
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if _, ok := w.refs[u]; ok || w.closed {
+		w.mu.Unlock()
 		return
 	}
 	w.refs[u] = rf
-	w.startLoop(rf)
+	w.mu.Unlock()
+	rf.check <- struct{}{} // the loop's first check waits for the report
+	w.report(rf)
+	<-rf.check
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.refs[u] == rf {
+		w.startLoop(rf)
+	}
+}
+
+// startFailed records that the first version of rf, which the registry
+// named, failed: it is retried like a version an alias moved to.
+func (w *Watcher) startFailed(rf *ref, ve *VersionError) {
+	now := time.Now()
+	rf.mu.Lock()
+	rf.st.LastCheck, rf.st.LastSuccess = now, now
+	rf.mu.Unlock()
+	w.failed(rf, now, resolutionKey(ve.Resolution), ve.Err, true)
+	w.cfg.Logger.Error("the version the registry names failed at start: nothing serves this model until a version loads",
+		"uri", rf.uri.String(), "version", versionOf(ve.Resolution), "max_attempts", w.cfg.MaxAttempts, "err", ve.Err)
 }
 
 // started records the first version of rf, from Prepare.
@@ -387,6 +459,7 @@ func (w *Watcher) served(rf *ref, res *Resolution, now time.Time, fromCache bool
 	rf.st.Missing, rf.st.Withdrawn = false, false
 	rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
 	rf.failKey, rf.failures, rf.faults = "", 0, 0
+	rf.loading, rf.notReady = "", ""
 	if prev != nil {
 		rf.st.Swaps++
 	}
@@ -541,6 +614,7 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 		return fmt.Errorf("waiting for the check in progress: %w", ctx.Err())
 	}
 	defer func() { <-rf.check }()
+	defer w.report(rf)
 	now := time.Now()
 	mv, serving, withdrawn, err := w.ask(ctx, rf, now)
 	if err != nil {
@@ -553,6 +627,9 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 	}
 	if mv.Status != StatusReady {
 		err := fmt.Errorf("model %s version %s has status %q, not READY: %w", mv.Name, mv.Version, mv.Status, ErrNotReady)
+		rf.mu.Lock()
+		rf.notReady = mv.Version
+		rf.mu.Unlock()
 		w.failed(rf, now, "", err, false)
 		w.cfg.Logger.Warn("new version is not READY: not served", "uri", rf.uri.String(), "version", mv.Version, "status", mv.Status)
 		return err
@@ -578,6 +655,9 @@ func (w *Watcher) ask(ctx context.Context, rf *ref, now time.Time) (*ModelVersio
 		w.missing(rf, now, err)
 		return nil, serving, false, err
 	case err != nil:
+		rf.mu.Lock()
+		rf.unreachable = true
+		rf.mu.Unlock()
 		w.failed(rf, now, "", err, false)
 		w.cfg.Logger.Warn("registry check failed: still serving the current version",
 			"uri", rf.uri.String(), "serving", versionOf(serving), "err", err)
@@ -586,7 +666,7 @@ func (w *Watcher) ask(ctx context.Context, rf *ref, now time.Time) (*ModelVersio
 	rf.mu.Lock()
 	rf.st.LastSuccess = now
 	wasMissing, withdrawn := rf.st.Missing, rf.st.Withdrawn
-	rf.st.Missing = false
+	rf.st.Missing, rf.unreachable, rf.notReady = false, false, ""
 	rf.mu.Unlock()
 	if wasMissing {
 		w.cfg.Logger.Info("model URI is back in the registry", "uri", rf.uri.String(), "version", mv.Version)
@@ -614,7 +694,7 @@ func (w *Watcher) due(rf *ref, key string, now time.Time, force bool) bool {
 	defer rf.mu.Unlock()
 	if rf.failKey != key {
 		rf.failKey, rf.failures, rf.faults, rf.nextRetry = key, 0, 0, time.Time{}
-		rf.st.GaveUp = false
+		rf.st.Pending, rf.st.PendingFailures, rf.st.GaveUp = "", 0, false
 	}
 	gaveUp := rf.faults >= w.cfg.MaxAttempts
 	early := !force && now.Before(rf.nextRetry)
@@ -626,6 +706,18 @@ func (w *Watcher) due(rf *ref, key string, now time.Time, force bool) bool {
 func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key string, mv *ModelVersion, serving *Resolution) error {
 	ctx, span := w.startUpdate(ctx, rf.uri, "moved")
 	defer span.End()
+	rf.mu.Lock()
+	rf.loading = mv.Version
+	if mv.Name == "" {
+		rf.loading = mv.Source
+	}
+	rf.mu.Unlock()
+	w.report(rf)
+	defer func() {
+		rf.mu.Lock()
+		rf.loading = ""
+		rf.mu.Unlock()
+	}()
 	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
 	if err == nil {
 		if resolutionKey(res) != key {
@@ -646,8 +738,11 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 		if gave {
 			lvl = slog.LevelError
 		}
-		w.cfg.Logger.Log(ctx, lvl, "new version failed to deploy: still serving the current version",
-			"uri", rf.uri.String(), "version", mv.Version, "serving", versionOf(serving),
+		msg := "new version failed to deploy: still serving the current version"
+		if serving == nil {
+			msg = "version failed to deploy: nothing serves this model yet"
+		}
+		w.cfg.Logger.Log(ctx, lvl, msg, "uri", rf.uri.String(), "version", mv.Version, "serving", versionOf(serving),
 			"attempt", n, "max_attempts", w.cfg.MaxAttempts, "gave_up", gave, "err", err)
 		return err
 	}
@@ -659,7 +754,7 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 func (w *Watcher) missing(rf *ref, now time.Time, err error) {
 	rf.mu.Lock()
 	rf.st.LastSuccess = now
-	rf.st.Missing = true
+	rf.st.Missing, rf.unreachable, rf.notReady = true, false, ""
 	rf.st.LastError, rf.st.LastErrorAt = err.Error(), now
 	serving := rf.st.Serving
 	withdraw := w.cfg.OnMissing == MissingWithdraw && !rf.st.Withdrawn
@@ -670,6 +765,7 @@ func (w *Watcher) missing(rf *ref, now time.Time, err error) {
 	if withdraw {
 		w.cfg.Logger.Error("model URI vanished from the registry: withdrawn, requests get 503",
 			"uri", rf.uri.String(), "was_serving", versionOf(serving), "err", err)
+		w.report(rf) // before the withdrawal, so that its 503s say why
 		w.d.Withdraw(rf.uri, err)
 		return
 	}

@@ -27,6 +27,8 @@ func (d *recordingDeployer) Deploy(_ context.Context, _ URI, res *Resolution, _ 
 
 func (d *recordingDeployer) Withdraw(URI, error) {}
 
+func (d *recordingDeployer) Stand(URI, Standing) {}
+
 // TestRefreshNotBlockedByHangingDownload: the alias moves to a version
 // whose model.onnx stalls forever and a background check starts
 // downloading it. Refresh, which must wait for that check, returns when

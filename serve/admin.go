@@ -72,11 +72,15 @@ type ModelsStatus struct {
 
 // RouteStatus describes one route.
 type RouteStatus struct {
-	Name     string         `json:"name"`
-	Sticky   *StickySpec    `json:"sticky,omitempty"`
-	Override bool           `json:"override"`
-	Targets  []TargetStatus `json:"targets"`
-	Shadow   *ShadowStatus  `json:"shadow,omitempty"`
+	Name     string      `json:"name"`
+	Sticky   *StickySpec `json:"sticky,omitempty"`
+	Override bool        `json:"override"`
+	// JSONNonFinite and MissingValues are the route's rules for
+	// non-finite numbers in responses and requests.
+	JSONNonFinite string         `json:"json_non_finite"`
+	MissingValues string         `json:"missing_values"`
+	Targets       []TargetStatus `json:"targets"`
+	Shadow        *ShadowStatus  `json:"shadow,omitempty"`
 }
 
 // TargetStatus describes one target of a route: which version it serves,
@@ -86,7 +90,15 @@ type TargetStatus struct {
 	Alias   string       `json:"alias,omitempty"`
 	Weight  float64      `json:"weight"`
 	Serving *ServingInfo `json:"serving"`
-	Model   any          `json:"model,omitempty"`
+	// ServingStatus is ServingCurrent when the version serving is the
+	// one the registry names, ServingNotLoaded before a first version,
+	// else why not (Standing.Status), as the X-Model-Serving-Status
+	// header says. RegistryVersion is the version the registry names,
+	// when known; Reason says why it is not serving.
+	ServingStatus   string `json:"serving_status"`
+	RegistryVersion string `json:"registry_version,omitempty"`
+	Reason          string `json:"reason,omitempty"`
+	Model           any    `json:"model,omitempty"`
 	// Limits are the max_rows and max_elements of a request to the
 	// serving version, defaults resolved.
 	Limits *Limits       `json:"limits,omitempty"`
@@ -114,7 +126,8 @@ func (s *Server) Status() ModelsStatus {
 	defer s.mu.Unlock()
 	for _, spec := range snap.specs {
 		r := snap.routes[spec.Name]
-		rs := RouteStatus{Name: r.name, Sticky: spec.Sticky, Override: !r.noOverride}
+		rs := RouteStatus{Name: r.name, Sticky: spec.Sticky, Override: !r.noOverride,
+			JSONNonFinite: r.enc.NonFinite.String(), MissingValues: r.limits.MissingValues.String()}
 		for i := range r.targets {
 			tg := &r.targets[i]
 			ts := TargetStatus{URI: tg.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, s.history[tg.uri]...)}
@@ -126,8 +139,10 @@ func (s *Server) Status() ModelsStatus {
 					ts.Model = in.Describe()
 				}
 			}
+			ts.ServingStatus, ts.RegistryVersion, ts.Reason = servingStatus(snap.standings[tg.uri], tg.d)
 			if s.cfg.Operator != nil {
 				if f, ok := s.cfg.Operator.Follow(tg.uri); ok {
+					f.Stale = f.Stale || ts.ServingStatus != ServingCurrent
 					ts.Follow = &f
 				}
 			}
@@ -145,6 +160,18 @@ func (s *Server) Status() ModelsStatus {
 		st.Routes = append(st.Routes, rs)
 	}
 	return st
+}
+
+// servingStatus returns what /admin/models says of a target served by d
+// (nil: none) with standing st.
+func servingStatus(st Standing, d *deployment) (status, registryVersion, reason string) {
+	switch {
+	case st.Status != "":
+		return st.Status, st.RegistryVersion, st.Reason
+	case d != nil:
+		return ServingCurrent, d.prov.Version, ""
+	}
+	return ServingNotLoaded, "", ""
 }
 
 // adminEndpoint serves /admin/* and, with Config.Pprof, /debug/pprof/,

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/mlgate/mlgate/internal/testutil"
+	"github.com/mlgate/mlgate/signature"
 	"github.com/mlgate/mlgate/telemetry"
 )
 
@@ -159,5 +160,46 @@ func TestHandlerAllocationsWithScoringTokens(t *testing.T) {
 	step()
 	if n := testing.AllocsPerRun(200, step); n != 0 {
 		t.Errorf("%v allocations per request with a scoring token; want 0", n)
+	}
+}
+
+// TestHandlerAllocationsWithFullProvenance repeats the zero-allocation
+// check for a version with a data version, exposed run tags and a serving
+// status, on a route with missing_values: nan and json_non_finite: python
+// answering NaN: every header is rendered when the Snapshot is compiled.
+func TestHandlerAllocationsWithFullProvenance(t *testing.T) {
+	if testutil.RaceEnabled {
+		t.Skip("allocation counts are meaningless under -race; make test runs this test again without it")
+	}
+	for _, nf := range []signature.NonFinite{signature.NonFiniteNull, signature.NonFinitePython} {
+		s, err := New(Config{ProvenanceTags: []string{"team", "dataset_version"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := loadModel(t, testutil.RecordedModel(t, "churn-gbm", 1))
+		p := v1Provenance
+		p.DataVersion = "5d41ab9c7e3f2a1b0c9d8e7f6a5b4c3d"
+		p.Tags = map[string]string{"team": "retention", "dataset_version": "2026-11"}
+		publish(t, s, []RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: champion, Alias: "champion"}},
+			MissingValues: signature.MissingNaN, NonFinite: nf}},
+			map[string]Deployment{champion: {Model: m, Provenance: p, Standing: Standing{Status: "loading", RegistryVersion: "2"}}})
+		var req fasthttp.Request
+		ctx := &fasthttp.RequestCtx{}
+		ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+		body := `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 36.0, NaN, 1]]}}`
+		step := func() {
+			setRequest(ctx, "/invocations", "application/json", body)
+			ctx.Response.Reset()
+			s.Handler(ctx)
+			if ctx.Response.StatusCode() != 200 || len(ctx.Response.Header.Peek("X-Mlflow-Tag-Dataset-Version")) == 0 ||
+				len(ctx.Response.Header.Peek(HeaderServingStatus)) == 0 {
+				t.Fatalf("status %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+		}
+		step()
+		if n := testing.AllocsPerRun(200, step); n != 0 {
+			t.Errorf("json_non_finite %s: %v allocations per request with full provenance; want 0", nf, n)
+		}
+		s.Close()
 	}
 }

@@ -167,7 +167,7 @@ func (s *Server) modelInfer(ctx context.Context, dc *deadlineCtx, snap *Snapshot
 	}
 	if sampled {
 		r.shadow.stats.sampled.Add(1)
-		primary, err := signature.AppendPredictions(nil, held.batch.Records, outs)
+		primary, err := r.enc.AppendPredictions(nil, held.batch.Records, outs)
 		if err != nil {
 			r.shadow.stats.fail(d.errorTag + ": " + err.Error())
 			return resp, nil

@@ -94,6 +94,7 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 	}
 	d := tg.d
 	if d == nil {
+		stampUnserved(&ctx.Response.Header, tg)
 		writeError(ctx, errNotLoaded(r, tg), "")
 		return
 	}
@@ -119,7 +120,7 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 		writeError(ctx, err, d.errorTag)
 		return
 	}
-	out, err := signature.AppendPredictions(buf.b[:0], sc.batch.Records, sc.pred.Outputs())
+	out, err := r.enc.AppendPredictions(buf.b[:0], sc.batch.Records, sc.pred.Outputs())
 	if err != nil {
 		writeError(ctx, fmt.Errorf("encode predictions: %w", err), d.errorTag)
 		return
@@ -144,20 +145,34 @@ func stampProvenance(h *fasthttp.ResponseHeader, d *deployment) {
 	}
 }
 
-// errNotLoaded is the answer for a target no version serves yet.
+// errNotLoaded is the answer for a target no version serves: its first is
+// loading, or it has none, and its Standing says why.
 func errNotLoaded(r *route, tg *target) error {
-	return errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
-		"route %s: model %s is not loaded yet", r.name, tg.uri)
+	if tg.unserved == nil { // a route compiled without deployments
+		return newUnserved(r.name, tg.uri, Standing{}).err
+	}
+	return tg.unserved.err
+}
+
+// stampUnserved sets the serving status headers of a target no version
+// serves.
+func stampUnserved(h *fasthttp.ResponseHeader, tg *target) {
+	if tg.unserved == nil {
+		return
+	}
+	for _, x := range tg.unserved.headers {
+		h.SetCanonical(x.key, x.value)
+	}
 }
 
 // predict runs b through m and appends MLflow's scoring response,
-// {"predictions": ...}, to dst.
-func predict(ctx context.Context, m Model, b *signature.Batch, dst []byte) ([]byte, error) {
+// {"predictions": ...}, written with enc, to dst.
+func predict(ctx context.Context, m Model, b *signature.Batch, enc signature.Encoding, dst []byte) ([]byte, error) {
 	p, err := m.Predict(ctx, b)
 	if err != nil {
 		return dst, err
 	}
-	out, err := signature.AppendPredictions(dst, b.Records, p.Outputs())
+	out, err := enc.AppendPredictions(dst, b.Records, p.Outputs())
 	p.Release()
 	if err != nil {
 		return dst, fmt.Errorf("encode predictions: %w", err)

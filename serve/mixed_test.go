@@ -64,7 +64,7 @@ func TestMixedGoodAndBadRequests(t *testing.T) {
 			if err := ref.Plan().Decode(signature.FormatJSON, []byte(reqs[i].body), b); err != nil {
 				t.Fatal(err)
 			}
-			out, err := predict(context.Background(), ref, b, nil)
+			out, err := predict(context.Background(), ref, b, signature.Encoding{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -71,6 +71,8 @@ func startNet(t *testing.T, cfg Config) *netServer {
 	done := make(chan error, 2)
 	go func() { done <- s.Serve(ln) }()
 	go func() { done <- s.ServeAdmin(aln) }()
+	accepting(t, ln.Addr().String())
+	accepting(t, aln.Addr().String())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

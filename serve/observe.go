@@ -93,9 +93,7 @@ func (rs requestSpan) model(d *deployment) {
 	if rs.span == nil {
 		return
 	}
-	rs.span.SetAttributes(
-		attribute.String("model.name", d.prov.Name), attribute.String("model.version", d.prov.Version),
-		attribute.String("model.alias", d.prov.Alias), attribute.String("mlflow.run_id", d.prov.RunID))
+	rs.span.SetAttributes(d.attrs...)
 }
 
 // child starts a child span (validate, infer); end it with the returned

@@ -31,6 +31,12 @@ type RouteSpec struct {
 	// Limits bounds the work of one request on this route; zero fields
 	// take the server's.
 	Limits Limits
+	// NonFinite says how the route's responses write NaN and the
+	// infinities; zero means null, which keeps every body RFC 8259 JSON.
+	NonFinite signature.NonFinite
+	// MissingValues says whether the route's required numeric columns
+	// take null, NaN and the infinities; zero means they are refused.
+	MissingValues signature.MissingValues
 }
 
 // TargetSpec is one model URI of a route.
@@ -63,9 +69,11 @@ type route struct {
 	noOverride   bool
 	aliasList    string
 	shadow       *shadowRoute
-	// limits bounds each request's work; zero fields are the model's
-	// defaults.
+	// limits bounds each request's work, zero fields being the model's
+	// defaults, and says whether it may hold missing values.
 	limits signature.Limits
+	// enc writes the route's responses.
+	enc signature.Encoding
 	// rejectRec counts admission rejections on the route.
 	rejectRec *telemetry.RequestRecorder
 	// metaTarget is the target whose Open Inference Protocol model
@@ -86,6 +94,8 @@ type target struct {
 	// rec records the target's requests with d's version; nil without
 	// instruments or deployment.
 	rec *telemetry.RequestRecorder
+	// unserved is the answer while d is nil.
+	unserved *unserved
 	// metadata is the target's Open Inference Protocol model metadata,
 	// and meta its JSON; nil without deployment.
 	metadata *modelMetadata
@@ -144,7 +154,8 @@ func compileRoute(spec RouteSpec, limits func(Limits) signature.Limits) (*route,
 		return nil, fmt.Errorf("route %s: limits must not be negative", spec.Name)
 	}
 	r := &route{name: spec.Name, nameHdr: []byte(spec.Name), salt: []byte(spec.Name), noOverride: spec.NoOverride,
-		limits: limits(spec.Limits)}
+		limits: limits(spec.Limits), enc: signature.Encoding{NonFinite: spec.NonFinite}}
+	r.limits.MissingValues = spec.MissingValues
 	if err := r.compileTargets(spec); err != nil {
 		return nil, err
 	}

@@ -110,6 +110,7 @@ func serveOnLoopback(t *testing.T, s *Server) *testServer {
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
+	accepting(t, ln.Addr().String())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound against hanging, not a speed test
 		defer cancel()
@@ -123,6 +124,28 @@ func serveOnLoopback(t *testing.T, s *Server) *testServer {
 		http.DefaultClient.CloseIdleConnections()
 	})
 	return &testServer{Server: s, url: "http://" + ln.Addr().String()}
+}
+
+// accepting returns once the server serving addr has accepted a connection
+// there, so that a Shutdown from then on stops it: fasthttp's Shutdown
+// leaves alone a listener its Serve has not taken yet, and that Serve then
+// accepts for ever. It sends GET /live and reads until the server closes
+// the connection (a TLS listener closes it too, or resets it).
+func accepting(tb testing.TB, addr string) {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second)) // a bound against hanging, not a speed test
+	if _, err := c.Write([]byte("GET /live HTTP/1.1\r\nHost: mlgate\r\nConnection: close\r\n\r\n")); err != nil {
+		tb.Fatal(err)
+	}
+	var ne net.Error
+	if _, err := io.Copy(io.Discard, c); errors.As(err, &ne) && ne.Timeout() {
+		tb.Fatalf("waiting for %s to accept: %v", addr, err)
+	}
 }
 
 const champion = "models:/churn-gbm@champion"

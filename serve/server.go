@@ -123,6 +123,11 @@ type Config struct {
 	// Throttle rate-limits request-error logs per route and status class,
 	// counting what it drops. Nil logs every error through Logger.
 	Throttle *telemetry.Throttle
+	// ProvenanceTags are the run tags sent with every response as
+	// X-Mlflow-Tag-<Name> headers (see TagHeader), when the serving
+	// version's run has them. New refuses names that cannot be headers or
+	// that collide. Nil sends none.
+	ProvenanceTags []string
 	// Pprof serves Go's runtime profiles at /debug/pprof/ (CPU profile:
 	// /debug/pprof/profile?seconds=10), guarded like /admin/*. Off by
 	// default.
@@ -244,6 +249,9 @@ func (c Config) validate() error {
 			return fmt.Errorf("admin token: %w", err)
 		}
 	}
+	if _, err := TagHeaders(c.ProvenanceTags); err != nil {
+		return fmt.Errorf("provenance tags: %w", err)
+	}
 	return nil
 }
 
@@ -276,6 +284,8 @@ type Server struct {
 	draining atomic.Bool
 
 	admit admission
+	// tags are Config.ProvenanceTags with their headers.
+	tags []tagHeader
 
 	mu sync.Mutex // serialises Publish; guards the fields below
 	// history holds the recent swaps of each URI the live routes use.
@@ -299,6 +309,10 @@ func New(cfg Config) (*Server, error) {
 		stopFiles:    make(chan struct{}), filesStopped: make(chan struct{})}
 	if s.cfg.MaxInflight > 0 {
 		s.admit.slots = make(chan struct{}, s.cfg.MaxInflight)
+	}
+	headers, _ := TagHeaders(s.cfg.ProvenanceTags) // checked by validate
+	for i, h := range headers {
+		s.tags = append(s.tags, tagHeader{name: s.cfg.ProvenanceTags[i], header: h})
 	}
 	if err := s.loadFiles(); err != nil {
 		return nil, err

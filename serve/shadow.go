@@ -3,14 +3,16 @@ package serve
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/valyala/fastjson"
 )
 
 // ShadowSpec sends a sampled copy of a route's requests to another model,
@@ -165,7 +167,7 @@ func (p *shadowPool) run(j *shadowJob) {
 		st.fail(d.errorTag + ": " + err.Error())
 		return
 	}
-	out, err := predict(ctx, d.model, b, nil)
+	out, err := predict(ctx, d.model, b, j.route.enc, nil)
 	if err != nil {
 		st.fail(d.errorTag + ": " + err.Error())
 		return
@@ -207,21 +209,17 @@ func (st *shadowStats) record(primary, shadow []byte, primaryLat, shadowLat time
 		}
 		for i := range pv {
 			od.values++
-			x, xnum := pv[i].(json.Number)
-			y, ynum := sv[i].(json.Number)
-			fx, ex := x.Float64()
-			fy, ey := y.Float64()
-			isFloat := xnum && ynum && ex == nil && ey == nil && (isFloatText(x) || isFloatText(y))
-			if !isFloat {
-				if pv[i] != sv[i] {
+			x, y := pv[i], sv[i]
+			if !x.number || !y.number || !(x.float || y.float) {
+				if x.text != y.text {
 					od.disagreements++
 				}
 				continue
 			}
 			od.numeric = true
-			diff := math.Abs(fx - fy)
+			diff := math.Abs(x.value - y.value)
 			if math.IsNaN(diff) {
-				if !(math.IsNaN(fx) && math.IsNaN(fy)) {
+				if !(math.IsNaN(x.value) && math.IsNaN(y.value)) {
 					od.disagreements++
 				}
 				continue
@@ -233,60 +231,107 @@ func (st *shadowStats) record(primary, shadow []byte, primaryLat, shadowLat time
 	}
 }
 
-func isFloatText(n json.Number) bool {
-	return bytes.ContainsAny([]byte(n), ".eEIN")
+// leaf is one value of a prediction. Labels (integers, strings, booleans)
+// compare by text; a float compares by value. null, which a route that
+// writes RFC 8259 JSON sends for NaN and the infinities, is a float whose
+// value is NaN.
+type leaf struct {
+	text   string // the JSON text, strings as their value prefixed by '"'
+	value  float64
+	number bool
+	float  bool
 }
 
 // flattenPredictions turns {"predictions": ...} into one flat list of
 // values per output, whether the body has one record per row or one entry
-// per output. Numbers stay json.Number, so labels compare exactly.
-func flattenPredictions(body []byte) (map[string][]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var resp struct{ Predictions any }
-	if err := dec.Decode(&resp); err != nil {
+// per output, and whether it writes non-finite numbers as null or as
+// Python's NaN, Infinity and -Infinity.
+func flattenPredictions(body []byte) (map[string][]leaf, error) {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(pyLiterals(body))
+	if err != nil {
 		return nil, err
 	}
-	out := map[string][]any{}
-	switch p := resp.Predictions.(type) {
-	case []any:
-		for _, rec := range p {
-			m, ok := rec.(map[string]any)
-			if !ok {
+	preds := v.Get("predictions")
+	if preds == nil {
+		return nil, errors.New("no predictions")
+	}
+	out := map[string][]leaf{}
+	switch preds.Type() {
+	case fastjson.TypeArray:
+		for _, rec := range preds.GetArray() {
+			o, err := rec.Object()
+			if err != nil {
 				out[""] = appendLeaves(out[""], rec)
 				continue
 			}
-			for k, v := range m {
-				out[k] = appendLeaves(out[k], v)
-			}
+			o.Visit(func(k []byte, v *fastjson.Value) { out[string(k)] = appendLeaves(out[string(k)], v) })
 		}
-	case map[string]any:
-		for k, v := range p {
-			out[k] = appendLeaves(out[k], v)
-		}
+	case fastjson.TypeObject:
+		o, _ := preds.Object()
+		o.Visit(func(k []byte, v *fastjson.Value) { out[string(k)] = appendLeaves(out[string(k)], v) })
 	}
 	return out, nil
 }
 
-func appendLeaves(dst []any, v any) []any {
-	switch x := v.(type) {
-	case []any:
-		for _, e := range x {
+func appendLeaves(dst []leaf, v *fastjson.Value) []leaf {
+	switch v.Type() {
+	case fastjson.TypeArray:
+		for _, e := range v.GetArray() {
 			dst = appendLeaves(dst, e)
 		}
 		return dst
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		var keys []string
+		o.Visit(func(k []byte, _ *fastjson.Value) { keys = append(keys, string(k)) })
 		sort.Strings(keys)
 		for _, k := range keys {
-			dst = appendLeaves(dst, x[k])
+			dst = appendLeaves(dst, o.Get(k))
 		}
 		return dst
+	case fastjson.TypeNumber:
+		text := string(v.MarshalTo(nil))
+		x, _ := v.Float64()
+		return append(dst, leaf{text: text, value: x, number: true, float: strings.ContainsAny(text, ".eEiInN")})
+	case fastjson.TypeNull:
+		return append(dst, leaf{text: "null", value: math.NaN(), number: true, float: true})
+	case fastjson.TypeString:
+		return append(dst, leaf{text: `"` + string(v.GetStringBytes())})
 	}
-	return append(dst, v)
+	return append(dst, leaf{text: v.String()})
+}
+
+// pyLiterals returns body with Python's Infinity and -Infinity outside
+// strings written as inf and -inf (and padding), which fastjson parses, as
+// it parses NaN.
+func pyLiterals(body []byte) []byte {
+	if !bytes.Contains(body, []byte("Infinity")) {
+		return body
+	}
+	out := make([]byte, 0, len(body))
+	for i := 0; i < len(body); {
+		switch c := body[i]; {
+		case c == '"':
+			j := i + 1
+			for j < len(body) && body[j] != '"' {
+				if body[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			j = min(j+1, len(body))
+			out = append(out, body[i:j]...)
+			i = j
+		case bytes.HasPrefix(body[i:], []byte("Infinity")):
+			out = append(out, "inf     "...)
+			i += len("Infinity")
+		default:
+			out = append(out, c)
+			i++
+		}
+	}
+	return out
 }
 
 // ShadowStatus is a route's primary-versus-shadow comparison in

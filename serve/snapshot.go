@@ -17,10 +17,15 @@ import (
 type Deployment struct {
 	// Model serves the URI. It must be comparable (a pointer): Publish
 	// tells an unchanged deployment from a new one by Model and
-	// Provenance.
+	// Provenance. It may be nil when no version of the URI serves: its
+	// requests get 503 naming Standing.
 	Model Model
 	// Provenance is sent as response headers with every answer.
 	Provenance Provenance
+	// Standing says why Model is not the version the registry names for
+	// the URI, sent as response headers too; zero when it is. It must be
+	// set when Model is nil.
+	Standing Standing
 }
 
 // Swap records one change of the version a target URI serves.
@@ -49,6 +54,8 @@ type Snapshot struct {
 	// deployments maps every URI the routes use to the deployment serving
 	// it, nil when none does.
 	deployments map[string]*deployment
+	// standings holds each URI's Standing, absent when zero.
+	standings map[string]Standing
 
 	// refs is 1 while the Snapshot is live, plus one per request or
 	// shadow copy using it.
@@ -66,8 +73,8 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 	if err != nil {
 		return nil, err
 	}
-	snap := &Snapshot{routes: routes, def: def, specs: specs, deployments: map[string]*deployment{}}
-	if err := snap.bind(deployments); err != nil {
+	snap := &Snapshot{routes: routes, def: def, specs: specs, deployments: map[string]*deployment{}, standings: map[string]Standing{}}
+	if err := snap.bind(deployments, s.tags); err != nil {
 		return nil, err
 	}
 	snap.prepareRecorders(s.cfg.Instruments)
@@ -77,21 +84,27 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 }
 
 // bind gives every target and shadow the deployment serving its URI (one
-// shared deployment per URI), and checks that each deployment serves a URI
-// a route uses.
-func (snap *Snapshot) bind(deployments map[string]Deployment) error {
+// shared deployment per URI), with tags exposed as headers, and checks that
+// each deployment serves a URI a route uses.
+func (snap *Snapshot) bind(deployments map[string]Deployment, tags []tagHeader) error {
 	for uri, d := range deployments {
-		if d.Model == nil {
-			return fmt.Errorf("deployment of %s: no model", uri)
+		if d.Model == nil && d.Standing.Status == "" {
+			return fmt.Errorf("deployment of %s: no model, and no standing to say why", uri)
+		}
+		if d.Standing.Status != "" {
+			snap.standings[uri] = d.Standing
 		}
 	}
 	for _, spec := range snap.specs {
 		r := snap.routes[spec.Name]
 		for i := range r.targets {
-			r.targets[i].d = snap.deploymentOf(r.targets[i].uri, deployments)
+			tg := &r.targets[i]
+			if tg.d = snap.deploymentOf(tg.uri, deployments, tags); tg.d == nil {
+				tg.unserved = newUnserved(r.name, tg.uri, snap.standings[tg.uri])
+			}
 		}
 		if sh := r.shadow; sh != nil {
-			sh.d = snap.deploymentOf(sh.uri, deployments)
+			sh.d = snap.deploymentOf(sh.uri, deployments, tags)
 		}
 	}
 	for uri := range deployments {
@@ -102,13 +115,13 @@ func (snap *Snapshot) bind(deployments map[string]Deployment) error {
 	return nil
 }
 
-func (snap *Snapshot) deploymentOf(uri string, deployments map[string]Deployment) *deployment {
+func (snap *Snapshot) deploymentOf(uri string, deployments map[string]Deployment, tags []tagHeader) *deployment {
 	if d, ok := snap.deployments[uri]; ok {
 		return d
 	}
 	var d *deployment
-	if dep, ok := deployments[uri]; ok {
-		d = newDeployment(dep.Model, dep.Provenance)
+	if dep, ok := deployments[uri]; ok && dep.Model != nil {
+		d = newDeployment(dep.Model, dep.Provenance, dep.Standing, tags)
 	}
 	snap.deployments[uri] = d
 	return d
@@ -264,7 +277,7 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
 		if cur != nil {
 			old = cur.deployments[uri]
 		}
-		if old != nil && old.model == d.model && old.prov == d.prov {
+		if old != nil && old.model == d.model && old.prov.same(d.prov) {
 			d.since = old.since
 			continue
 		}
@@ -314,7 +327,9 @@ func (s *Server) Close() {
 }
 
 // Ready reports whether every target of every route with a positive weight
-// has a model, and the server is not draining.
+// has a model or has been given up on (its Standing is gave-up: it will
+// not load until the registry names another version), and the server is
+// not draining.
 func (s *Server) Ready() bool {
 	snap := s.live.Load()
 	if snap == nil || s.draining.Load() {

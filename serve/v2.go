@@ -285,10 +285,12 @@ func (snap *Snapshot) routeNamed(name []byte) (*route, error) {
 		"model %q does not exist; the models are the routes %s", name, snap.routeList())
 }
 
-// ready reports whether every target of r with traffic has a model.
+// ready reports whether every target of r with traffic has a model or
+// has been given up on (it will not load until the registry names another
+// version).
 func (r *route) ready() bool {
 	for i := range r.targets {
-		if tg := &r.targets[i]; tg.weight > 0 && tg.d == nil {
+		if tg := &r.targets[i]; tg.weight > 0 && tg.d == nil && (tg.unserved == nil || !tg.unserved.gaveUp) {
 			return false
 		}
 	}

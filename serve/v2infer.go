@@ -95,6 +95,7 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Sna
 	}
 	d := tg.d
 	if d == nil {
+		stampUnserved(&ctx.Response.Header, tg)
 		writeInferError(ctx, errNotLoaded(r, tg), "")
 		return
 	}
@@ -142,7 +143,7 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Sna
 	}
 	if sampled {
 		r.shadow.stats.sampled.Add(1)
-		primary, err := signature.AppendPredictions(nil, sc.batch.Records, outs)
+		primary, err := r.enc.AppendPredictions(nil, sc.batch.Records, outs)
 		if err != nil {
 			r.shadow.stats.fail(d.errorTag + ": " + err.Error())
 			return

@@ -38,6 +38,9 @@ func (d *scratch) putJSON(f *field, v *fastjson.Value, feed *Feed, idx int, at l
 		if !ok {
 			return d.convError(f, v, at)
 		}
+		if !finite(x) && d.refusesNonFinite(f) {
+			return nonFiniteError(f, jsonNonFinite(v, x), at)
+		}
 		if f.src == Float32 {
 			x = float64(float32(x))
 		}
@@ -100,6 +103,13 @@ func (d *scratch) putText(f *field, text string, feed *Feed, idx int, at loc) er
 			if x, ok = parseFloatString(text); !ok {
 				return badRequest("%s (%s)%s: cannot convert %s to %s", f.label(), f.typeName(), at, quote(text), f.typeName())
 			}
+		}
+		if !finite(x) && d.refusesNonFinite(f) {
+			what := quote(text)
+			if isNA(text) {
+				what = "the missing value " + what
+			}
+			return nonFiniteError(f, what, at)
 		}
 		if f.src == Float32 {
 			x = float64(float32(x))
@@ -223,6 +233,39 @@ func (d *scratch) jsonFloat(v *fastjson.Value) (float64, bool) {
 		return parseFloatString(b2s(v.GetStringBytes()))
 	}
 	return 0, false
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// refusesNonFinite reports whether f, under the request's limits, refuses
+// a missing or non-finite value: a required column of a column-based
+// signature, unless MissingNaN.
+func (d *scratch) refusesNonFinite(f *field) bool {
+	return f.col != nil && f.required && d.lim.MissingValues == MissingRefuse
+}
+
+// nonFiniteError refuses what, a missing or non-finite value of f.
+func nonFiniteError(f *field, what string, at loc) error {
+	return badRequest("%s (%s)%s: %s is not a finite number; this route takes finite numbers only in required columns "+
+		"(missing_values: nan takes null, NaN and the infinities as MLflow does)", f.label(), f.typeName(), at, what)
+}
+
+// jsonNonFinite names v, a JSON value that converted to x, which is not
+// finite.
+func jsonNonFinite(v *fastjson.Value, x float64) string {
+	switch {
+	case v == nil:
+		return "a missing value"
+	case v.Type() == fastjson.TypeNull:
+		return "null"
+	case v.Type() == fastjson.TypeString:
+		return describe(v)
+	case math.IsNaN(x):
+		return "the number NaN"
+	case x > 0:
+		return "the number Infinity"
+	}
+	return "the number -Infinity"
 }
 
 // jsonBool converts v to a boolean: true and false, and numbers as numpy

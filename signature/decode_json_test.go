@@ -10,6 +10,9 @@ import (
 
 var nan32 = float32(math.NaN())
 
+// missingNaN are the default limits with missing_values: nan.
+var missingNaN = Limits{MissingValues: MissingNaN}
+
 // testPlans are the plans decode tests run against, by name.
 func testPlans(t testing.TB) map[string]*Plan {
 	t.Helper()
@@ -103,6 +106,7 @@ type decodeCase struct {
 	plan   string
 	format Format // zero means FormatJSON
 	body   string
+	limits Limits
 	// On success:
 	rows    int
 	records bool
@@ -125,7 +129,7 @@ func runDecodeCases(t *testing.T, cases []decodeCase) {
 			if format == 0 {
 				format = FormatJSON
 			}
-			b, e := decodeErr(t, p, format, tc.body)
+			b, e := decodeWith(t, p, format, tc.body, tc.limits)
 			defer p.PutBatch(b)
 			if tc.code != "" {
 				if e == nil {
@@ -195,10 +199,28 @@ func TestDecodeDataFrame(t *testing.T) {
 			rows: 1, records: true, feeds: []feed{{shp(1, 4), f32s(37, 36, 1306.52, -1)}}},
 		{name: "numeric strings", plan: "v1", body: `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [["37", "3.5", " 1e3 ", true]]}}`,
 			rows: 1, records: true, feeds: []feed{{shp(1, 4), f32s(37, 3.5, 1000, 1)}}},
-		{name: "null in double is NaN", plan: "v1", body: `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, null, NaN, 1], [1, Infinity, -Infinity, 2]]}}`,
+		{name: "null in double is NaN with missing_values nan", plan: "v1", limits: missingNaN, body: `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, null, NaN, 1], [1, Infinity, -Infinity, 2]]}}`,
 			rows: 2, records: true, feeds: []feed{{shp(2, 4), f32s(37, nan32, nan32, 1, 1, float32(math.Inf(1)), float32(math.Inf(-1)), 2)}}},
 		{name: "exponent and big int in long", plan: "v1", body: `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[1e2, 0, 0, 9007199254740993]]}}`,
 			rows: 1, records: true, feeds: []feed{{shp(1, 4), f32s(100, 0, 0, 9007199254740992)}}},
+		{name: "null in double refused", plan: "v1", body: `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 1, 2, 1], [37, null, 2, 1]]}}`,
+			code: bad, msg: []string{`column "monthly_charges" (double), row 1: null is not a finite number`, "missing_values: nan"}},
+		{name: "NaN in double refused", plan: "v1", body: `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 1, NaN, 1]]}}`,
+			code: bad, msg: []string{`column "total_charges" (double), row 0: the number NaN is not a finite number`}},
+		{name: "Infinity in double refused", plan: "v1", body: `{"dataframe_records": [{"tenure": 37, "monthly_charges": Infinity, "total_charges": 1, "contract_months": 1}]}`,
+			code: bad, msg: []string{`column "monthly_charges" (double), row 0: the number Infinity is not a finite number`}},
+		{name: "-Infinity in double refused", plan: "v1", body: `{"dataframe_records": [{"tenure": 37, "monthly_charges": -Infinity, "total_charges": 1, "contract_months": 1}]}`,
+			code: bad, msg: []string{`the number -Infinity is not a finite number`}},
+		{name: "overflow in double refused", plan: "v1", body: `{"dataframe_records": [{"tenure": 37, "monthly_charges": 1e999, "total_charges": 1, "contract_months": 1}]}`,
+			code: bad, msg: []string{`column "monthly_charges" (double), row 0: the number Infinity is not a finite number`}},
+		{name: "nan string in double refused", plan: "v1", body: `{"dataframe_records": [{"tenure": 37, "monthly_charges": " nan", "total_charges": 1, "contract_months": 1}]}`,
+			code: bad, msg: []string{`column "monthly_charges" (double), row 0: the string " nan" is not a finite number`}},
+		{name: "records, missing key refused", plan: "v1", body: `{"dataframe_records": [{"tenure": 37, "monthly_charges": 36.0, "total_charges": 1306.52, "contract_months": 1}, {"tenure": 20, "total_charges": 1927.17, "contract_months": 1}]}`,
+			code: bad, msg: []string{`column "monthly_charges" (double), row 1: a missing value is not a finite number`}},
+		{name: "null in long refused with missing_values nan", plan: "v1", limits: missingNaN, body: `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[null, 36.0, 1306.52, 1]]}}`,
+			code: bad, msg: []string{`column "tenure" (long), row 0: cannot convert null to long`}},
+		{name: "NaN in a tensor input", plan: "v3", body: `{"inputs": {"tenure": [37], "monthly_charges": [NaN], "total_charges": [Infinity], "contract_months": [1]}}`,
+			rows: 1, records: false, feeds: []feed{{}, {}, {}, {}}},
 		{name: "null in long", plan: "v1", body: `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[null, 36.0, 1306.52, 1]]}}`,
 			code: bad, msg: []string{`column "tenure" (long), row 0: cannot convert null to long`, "cannot be missing"}},
 		{name: "float string in long", plan: "v1", body: `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [[37, 36.0, 1306.52, "1.5"]]}}`,
@@ -236,7 +258,7 @@ func TestDecodeDataFrame(t *testing.T) {
 		// dataframe_records.
 		{name: "records", plan: "v1", body: `{"dataframe_records": [{"contract_months": 1, "tenure": 37, "monthly_charges": 36.0, "total_charges": 1306.52, "x": "ignored"}, {"tenure": 20, "monthly_charges": 96.08, "total_charges": 1927.17, "contract_months": 1}]}`,
 			rows: 2, records: true, feeds: []feed{{shp(2, 4), f32s(37, 36, 1306.52, 1, 20, 96.08, 1927.17, 1)}}},
-		{name: "records, missing key is null", plan: "v1", body: `{"dataframe_records": [{"tenure": 37, "monthly_charges": 36.0, "total_charges": 1306.52, "contract_months": 1}, {"tenure": 20, "total_charges": 1927.17, "contract_months": 1}]}`,
+		{name: "records, missing key is null with missing_values nan", plan: "v1", limits: missingNaN, body: `{"dataframe_records": [{"tenure": 37, "monthly_charges": 36.0, "total_charges": 1306.52, "contract_months": 1}, {"tenure": 20, "total_charges": 1927.17, "contract_months": 1}]}`,
 			rows: 2, records: true, feeds: []feed{{shp(2, 4), f32s(37, 36, 1306.52, 1, 20, nan32, 1927.17, 1)}}},
 		{name: "records, missing key in long", plan: "v1", body: `{"dataframe_records": [{"tenure": 37, "monthly_charges": 36.0, "total_charges": 1306.52, "contract_months": 1}, {"monthly_charges": 1, "total_charges": 1927.17, "contract_months": 1}]}`,
 			code: bad, msg: []string{`column "tenure" (long), row 1: cannot convert nothing`}},

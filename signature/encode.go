@@ -8,33 +8,89 @@ import (
 	"unicode/utf8"
 )
 
+// NonFinite says how a response writes NaN, Infinity and -Infinity, which
+// RFC 8259 JSON cannot hold.
+type NonFinite uint8
+
+const (
+	// NonFiniteNull writes null for every non-finite number, so that every
+	// body is RFC 8259 JSON. It is the zero value.
+	NonFiniteNull NonFinite = iota
+	// NonFinitePython writes NaN, Infinity and -Infinity, as MLflow's
+	// scoring server (Python's json.dumps) does; strict JSON parsers refuse
+	// such a body.
+	NonFinitePython
+)
+
+// ParseNonFinite parses the json_non_finite setting: "null" (or empty) or
+// "python".
+func ParseNonFinite(s string) (NonFinite, error) {
+	switch s {
+	case "", "null":
+		return NonFiniteNull, nil
+	case "python":
+		return NonFinitePython, nil
+	}
+	return 0, fmt.Errorf("%q: want null or python", s)
+}
+
+// String returns the setting's name: "null" or "python".
+func (n NonFinite) String() string {
+	if n == NonFinitePython {
+		return "python"
+	}
+	return "null"
+}
+
+// Encoding says how a response is written. The zero value writes RFC 8259
+// JSON.
+type Encoding struct {
+	// NonFinite says how NaN and the infinities are written.
+	NonFinite NonFinite
+}
+
+// AppendPredictions is Encoding{}.AppendPredictions: non-finite numbers
+// are written as null.
+func AppendPredictions(dst []byte, records bool, outs []Output) ([]byte, error) {
+	return Encoding{}.AppendPredictions(dst, records, outs)
+}
+
 // AppendPredictions appends the scoring server's response body,
 // {"predictions": ...}, for outs to dst, byte for byte as MLflow's
 // json.dumps writes it: ", " and ": " separators, non-ASCII escaped as
 // \uXXXX, floats as Python's repr of the float64 value (float32 outputs
-// widened exactly, integral floats as "37.0", NaN and Infinity as Python
-// writes them), int64 as integers, bool as true and false.
+// widened exactly, integral floats as "37.0"), int64 as integers, bool as
+// true and false. NaN and the infinities are written as e.NonFinite says:
+// null, or NaN, Infinity and -Infinity as Python writes them.
 //
-// With records (the DataFrame path) every output is flattened in C order and
-// predictions is a list of one object per element, {"name": value, ...} in
-// output order; the outputs must then flatten to the same length. Without
-// records predictions is an object mapping each output name to its values
-// nested by Shape. A sequence-of-maps output (Seq) gives one map per row,
-// {"0": 0.8, "1": 0.2}, as json.dumps writes a dict with int keys. A single
-// output with an empty Name is written bare, as a nested list, which is
-// what a model that returns a plain array gets.
+// With records (the DataFrame path) predictions is a list of one object
+// per record, {"name": value, ...} in output order. When every output
+// flattens (in C order) to the same length, as MLflow requires, there is
+// one record per element and each value is a scalar. Otherwise every
+// output must have the same first dimension, the request's rows, and there
+// is one record per row whose value for each output is that row of it:
+// a scalar for an output of shape [rows], nested lists by the remaining
+// dimensions otherwise ({"label": 0, "probabilities": [0.9, 0.1]}), a map
+// for a sequence-of-maps output. Outputs that fit neither are refused with
+// an *Error (INVALID_PARAMETER_VALUE) naming them.
+//
+// Without records predictions is an object mapping each output name to its
+// values nested by Shape. A sequence-of-maps output (Seq) gives one map per
+// row, {"0": 0.8, "1": 0.2}, as json.dumps writes a dict with int keys. A
+// single output with an empty Name is written bare, as a nested list, which
+// is what a model that returns a plain array gets.
 //
 // On error dst is returned unchanged. AppendPredictions allocates nothing
 // when dst has enough capacity.
-func AppendPredictions(dst []byte, records bool, outs []Output) ([]byte, error) {
+func (e Encoding) AppendPredictions(dst []byte, records bool, outs []Output) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, `{"predictions": `...)
 	var err error
 	switch {
 	case len(outs) == 1 && outs[0].Name == "":
-		dst, err = appendOutput(dst, &outs[0])
+		dst, err = e.appendOutput(dst, &outs[0])
 	case records:
-		dst, err = appendRecords(dst, outs)
+		dst, err = e.appendRecords(dst, outs)
 	default:
 		dst = append(dst, '{')
 		for i := range outs {
@@ -43,7 +99,7 @@ func AppendPredictions(dst []byte, records bool, outs []Output) ([]byte, error) 
 			}
 			dst = appendPyString(dst, outs[i].Name)
 			dst = append(dst, ": "...)
-			if dst, err = appendOutput(dst, &outs[i]); err != nil {
+			if dst, err = e.appendOutput(dst, &outs[i]); err != nil {
 				break
 			}
 		}
@@ -87,8 +143,11 @@ func outputLen(o *Output) int {
 	return -1
 }
 
-func appendRecords(dst []byte, outs []Output) ([]byte, error) {
+// appendRecords appends one record per element when every output
+// flattens to the same length, else one record per row.
+func (e Encoding) appendRecords(dst []byte, outs []Output) ([]byte, error) {
 	n := 0
+	same := true
 	for i := range outs {
 		l := outputLen(&outs[i])
 		if l < 0 {
@@ -97,8 +156,11 @@ func appendRecords(dst []byte, outs []Output) ([]byte, error) {
 		if i == 0 {
 			n = l
 		} else if l != n {
-			return dst, fmt.Errorf("outputs %q and %q flatten to %d and %d values; one record per row needs equal lengths", outs[0].Name, outs[i].Name, n, l)
+			same = false
 		}
+	}
+	if !same {
+		return e.appendRows(dst, outs)
 	}
 	dst = append(dst, '[')
 	for r := range n {
@@ -112,15 +174,89 @@ func appendRecords(dst []byte, outs []Output) ([]byte, error) {
 			}
 			dst = appendPyString(dst, outs[i].Name)
 			dst = append(dst, ": "...)
-			dst = appendElem(dst, &outs[i], r)
+			dst = e.appendElem(dst, &outs[i], r)
 		}
 		dst = append(dst, '}')
 	}
 	return append(dst, ']'), nil
 }
 
+// appendRows appends one record per row of outputs whose flattened lengths
+// differ: each output's first dimension must be the same number of rows,
+// and each record holds every output's row.
+func (e Encoding) appendRows(dst []byte, outs []Output) ([]byte, error) {
+	rows := -1
+	for i := range outs {
+		r, ok := leadingRows(&outs[i])
+		if !ok || (rows >= 0 && r != rows) {
+			other := 0
+			if i == 0 {
+				other = 1 // outputs of different lengths: there are at least two
+			}
+			return dst, &Error{Code: CodeInvalidParameterValue, Message: fmt.Sprintf(
+				"output %q has shape %s and output %q shape %s: they cannot be written as one record per row, "+
+					"which needs the first dimension of every output to be the number of rows",
+				outs[other].Name, outputShape(&outs[other]), outs[i].Name, outputShape(&outs[i]))}
+		}
+		rows = r
+	}
+	dst = append(dst, '[')
+	for r := range rows {
+		if r > 0 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, '{')
+		for i := range outs {
+			o := &outs[i]
+			if i > 0 {
+				dst = append(dst, ", "...)
+			}
+			dst = appendPyString(dst, o.Name)
+			dst = append(dst, ": "...)
+			if o.Seq != nil || len(o.Shape) == 1 {
+				dst = e.appendElem(dst, o, r)
+				continue
+			}
+			per := outputLen(o) / rows
+			dst, _ = e.appendNested(dst, o, o.Shape[1:], r*per)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']'), nil
+}
+
+// leadingRows returns the rows of o, its first dimension (its maps for a
+// sequence of maps), when its values split evenly into them.
+func leadingRows(o *Output) (int, bool) {
+	if o.Seq != nil {
+		return len(o.Seq), true
+	}
+	if len(o.Shape) == 0 || o.Shape[0] < 0 {
+		return 0, false
+	}
+	n := int64(1)
+	for _, d := range o.Shape {
+		if d < 0 {
+			return 0, false
+		}
+		n *= d
+	}
+	if n != int64(outputLen(o)) {
+		return 0, false
+	}
+	return int(o.Shape[0]), true
+}
+
+// outputShape formats o's shape for messages; a sequence of maps is [n].
+func outputShape(o *Output) string {
+	if o.Seq != nil {
+		return "[" + strconv.Itoa(len(o.Seq)) + "]"
+	}
+	return shapeString(o.Shape)
+}
+
 // appendOutput appends o nested by its shape, or its maps as a list.
-func appendOutput(dst []byte, o *Output) ([]byte, error) {
+func (e Encoding) appendOutput(dst []byte, o *Output) ([]byte, error) {
 	n := outputLen(o)
 	if n < 0 {
 		return dst, fmt.Errorf("output %q: unsupported element type %s", o.Name, o.DType)
@@ -131,7 +267,7 @@ func appendOutput(dst []byte, o *Output) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ", "...)
 			}
-			dst = appendMap(dst, &o.Seq[i])
+			dst = e.appendMap(dst, &o.Seq[i])
 		}
 		return append(dst, ']'), nil
 	}
@@ -145,33 +281,33 @@ func appendOutput(dst []byte, o *Output) ([]byte, error) {
 	if want != n {
 		return dst, fmt.Errorf("output %q has %d values, but its shape %v holds %d", o.Name, n, o.Shape, want)
 	}
-	dst, _ = appendNested(dst, o, o.Shape, 0)
+	dst, _ = e.appendNested(dst, o, o.Shape, 0)
 	return dst, nil
 }
 
-func appendNested(dst []byte, o *Output, shape []int64, idx int) ([]byte, int) {
+func (e Encoding) appendNested(dst []byte, o *Output, shape []int64, idx int) ([]byte, int) {
 	if len(shape) == 0 {
-		return appendElem(dst, o, idx), idx + 1
+		return e.appendElem(dst, o, idx), idx + 1
 	}
 	dst = append(dst, '[')
 	for i := range shape[0] {
 		if i > 0 {
 			dst = append(dst, ", "...)
 		}
-		dst, idx = appendNested(dst, o, shape[1:], idx)
+		dst, idx = e.appendNested(dst, o, shape[1:], idx)
 	}
 	return append(dst, ']'), idx
 }
 
-func appendElem(dst []byte, o *Output, i int) []byte {
+func (e Encoding) appendElem(dst []byte, o *Output, i int) []byte {
 	if o.Seq != nil {
-		return appendMap(dst, &o.Seq[i])
+		return e.appendMap(dst, &o.Seq[i])
 	}
 	switch o.DType {
 	case Float32:
-		return appendPyFloat(dst, float64(o.F32[i]))
+		return e.appendFloat(dst, float64(o.F32[i]))
 	case Float64:
-		return appendPyFloat(dst, o.F64[i])
+		return e.appendFloat(dst, o.F64[i])
 	case Int32:
 		return strconv.AppendInt(dst, int64(o.I32[i]), 10)
 	case Int64:
@@ -184,7 +320,7 @@ func appendElem(dst []byte, o *Output, i int) []byte {
 	return dst
 }
 
-func appendMap(dst []byte, m *MapValue) []byte {
+func (e Encoding) appendMap(dst []byte, m *MapValue) []byte {
 	dst = append(dst, '{')
 	for i, v := range m.Values {
 		if i > 0 {
@@ -201,9 +337,18 @@ func appendMap(dst []byte, m *MapValue) []byte {
 			dst = append(dst, `""`...)
 		}
 		dst = append(dst, ": "...)
-		dst = appendPyFloat(dst, v)
+		dst = e.appendFloat(dst, v)
 	}
 	return append(dst, '}')
+}
+
+// appendFloat appends x as Python's repr writes it, or, when x is not
+// finite and e says so, null.
+func (e Encoding) appendFloat(dst []byte, x float64) []byte {
+	if e.NonFinite == NonFiniteNull && (math.IsNaN(x) || math.IsInf(x, 0)) {
+		return append(dst, "null"...)
+	}
+	return appendPyFloat(dst, x)
 }
 
 // appendPyFloat appends x as Python's repr(float) writes it: the shortest

@@ -2,6 +2,7 @@ package signature
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"path/filepath"
 	"strings"
@@ -141,7 +142,16 @@ func TestAppendPredictions(t *testing.T) {
 			{Name: "i", DType: Int32, Shape: []int64{}, I32: []int32{-3}},
 			{Name: "e", DType: Float64, Shape: []int64{2, 0}},
 			{Name: "n", DType: Float64, Shape: []int64{3}, F64: []float64{math.NaN(), math.Inf(1), math.Inf(-1)}},
-		}, `{"predictions": {"b": [true, false], "s": [["a\"", "\u00fc"]], "i": -3, "e": [[], []], "n": [NaN, Infinity, -Infinity]}}`},
+		}, `{"predictions": {"b": [true, false], "s": [["a\"", "\u00fc"]], "i": -3, "e": [[], []], "n": [null, null, null]}}`},
+		{"rows of different widths", true, []Output{
+			{Name: "label", DType: Int64, Shape: []int64{2}, I64: []int64{0, 1}},
+			{Name: "probabilities", DType: Float32, Shape: []int64{2, 2}, F32: []float32{0.25, 0.75, 0.5, float32(math.NaN())}},
+		}, `{"predictions": [{"label": 0, "probabilities": [0.25, 0.75]}, {"label": 1, "probabilities": [0.5, null]}]}`},
+		{"rows of different widths with maps", true, []Output{
+			{Name: "label", DType: String, Shape: []int64{2, 1}, S: []string{"a", "b"}},
+			{Name: "scores", DType: Float64, Shape: []int64{2, 1, 2}, F64: []float64{1, 2, 3, 4}},
+			{Name: "probabilities", Seq: zipmap.Seq[:2]},
+		}, `{"predictions": [{"label": ["a"], "scores": [[1.0, 2.0]], "probabilities": {"0": 0.8, "1": 0.2}}, {"label": ["b"], "scores": [[3.0, 4.0]], "probabilities": {"0": 0.10000000149011612, "1": 0.9}}]}`},
 		{"no outputs", true, nil, `{"predictions": []}`},
 		{"bare array", true, []Output{{DType: Int64, Shape: []int64{2}, I64: []int64{1, 0}}}, `{"predictions": [1, 0]}`},
 	}
@@ -154,11 +164,53 @@ func TestAppendPredictions(t *testing.T) {
 			if string(got) != "prefix:"+tt.want {
 				t.Errorf("got  %s\nwant prefix:%s", got, tt.want)
 			}
-			var v any
-			if err := json.Unmarshal([]byte(strings.NewReplacer("NaN", "0", "-Infinity", "0", "Infinity", "0").Replace(tt.want)), &v); err != nil {
-				t.Errorf("the expected body is not JSON: %v", err)
+			if !json.Valid([]byte(tt.want)) {
+				t.Errorf("the expected body is not RFC 8259 JSON")
 			}
 		})
+	}
+}
+
+// TestAppendPredictionsNonFinite writes NaN and the infinities both ways:
+// null by default, Python's literals when asked.
+func TestAppendPredictionsNonFinite(t *testing.T) {
+	outs := []Output{
+		{Name: "p", DType: Float32, Shape: []int64{3}, F32: []float32{float32(math.NaN()), float32(math.Inf(1)), 0.5}},
+		{Name: "q", DType: Float64, Shape: []int64{3}, F64: []float64{math.Inf(-1), 1, 2}},
+		{Name: "m", Seq: []MapValue{{IntKeys: []int64{0}, Values: []float64{math.NaN()}}, {}, {}}},
+	}
+	tests := []struct {
+		enc     Encoding
+		records bool
+		want    string
+	}{
+		{Encoding{}, true, `{"predictions": [{"p": null, "q": null, "m": {"0": null}}, {"p": null, "q": 1.0, "m": {}}, {"p": 0.5, "q": 2.0, "m": {}}]}`},
+		{Encoding{}, false, `{"predictions": {"p": [null, null, 0.5], "q": [null, 1.0, 2.0], "m": [{"0": null}, {}, {}]}}`},
+		{Encoding{NonFinite: NonFinitePython}, true, `{"predictions": [{"p": NaN, "q": -Infinity, "m": {"0": NaN}}, {"p": Infinity, "q": 1.0, "m": {}}, {"p": 0.5, "q": 2.0, "m": {}}]}`},
+		{Encoding{NonFinite: NonFinitePython}, false, `{"predictions": {"p": [NaN, Infinity, 0.5], "q": [-Infinity, 1.0, 2.0], "m": [{"0": NaN}, {}, {}]}}`},
+	}
+	for _, tt := range tests {
+		got, err := tt.enc.AppendPredictions(nil, tt.records, outs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tt.want {
+			t.Errorf("%s, records=%v:\n got %s\nwant %s", tt.enc.NonFinite, tt.records, got, tt.want)
+		}
+		if strict := tt.enc.NonFinite == NonFiniteNull; json.Valid(got) != strict {
+			t.Errorf("%s: json.Valid = %v; want %v", tt.enc.NonFinite, !strict, strict)
+		}
+	}
+}
+
+func TestParseNonFinite(t *testing.T) {
+	for in, want := range map[string]NonFinite{"": NonFiniteNull, "null": NonFiniteNull, "python": NonFinitePython} {
+		if got, err := ParseNonFinite(in); err != nil || got != want {
+			t.Errorf("ParseNonFinite(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseNonFinite("NaN"); err == nil || !strings.Contains(err.Error(), "want null or python") {
+		t.Errorf("ParseNonFinite(NaN): %v; want an error naming the choices", err)
 	}
 }
 
@@ -169,10 +221,14 @@ func TestAppendPredictionsErrors(t *testing.T) {
 		outs    []Output
 		want    string
 	}{
-		{"records of different lengths", true, []Output{
+		{"records of different row counts", true, []Output{
 			{Name: "label", DType: Int64, Shape: []int64{2}, I64: []int64{0, 1}},
+			{Name: "probabilities", DType: Float32, Shape: []int64{3, 2}, F32: []float32{0.1, 0.9, 0.2, 0.8, 0.5, 0.5}},
+		}, `output "label" has shape (2,) and output "probabilities" shape (3, 2): they cannot be written as one record per row`},
+		{"records without rows", true, []Output{
+			{Name: "total", DType: Float32, Shape: []int64{}, F32: []float32{1}},
 			{Name: "probabilities", DType: Float32, Shape: []int64{2, 2}, F32: []float32{0.1, 0.9, 0.2, 0.8}},
-		}, `outputs "label" and "probabilities" flatten to 2 and 4 values`},
+		}, `output "probabilities" has shape (2, 2) and output "total" shape (): they cannot`},
 		{"shape mismatch", false, []Output{{Name: "p", DType: Float32, Shape: []int64{3, 1}, F32: []float32{1}}}, `output "p" has 1 values, but its shape [3 1] holds 3`},
 		{"negative dimension", false, []Output{{Name: "p", DType: Float32, Shape: []int64{-1}, F32: []float32{1}}}, "negative dimension"},
 		{"unsupported type", false, []Output{{Name: "p", DType: Uint8, Shape: []int64{1}}}, "unsupported element type uint8"},
@@ -187,6 +243,10 @@ func TestAppendPredictionsErrors(t *testing.T) {
 			}
 			if string(got) != "keep" {
 				t.Errorf("dst = %q after an error; want it unchanged", got)
+			}
+			var se *Error
+			if rows := strings.Contains(tt.name, "records of") || strings.Contains(tt.name, "without rows"); rows != errors.As(err, &se) {
+				t.Errorf("error %T; want an *Error (a 4xx) exactly for outputs that cannot be written as records", err)
 			}
 		})
 	}
@@ -205,17 +265,23 @@ func TestAppendZeroAlloc(t *testing.T) {
 		{Name: "label", DType: Int64, Shape: []int64{16}, I64: make([]int64, 16)},
 		{Name: "probability", DType: Float32, Shape: []int64{16}, F32: make([]float32, 16)},
 		{Name: "probabilities", Seq: make([]MapValue, 16)},
+		{Name: "scores", DType: Float64, Shape: []int64{16, 2}, F64: make([]float64, 32)},
 	}
 	for i := range 16 {
 		outs[0].I64[i] = int64(i % 2)
 		outs[1].F32[i] = float32(i) / 17
 		outs[2].Seq[i] = MapValue{IntKeys: []int64{0, 1}, Values: []float64{1 - float64(i)/17, float64(i) / 17}}
 	}
+	outs[3].F64[5] = math.NaN()
 	dst := make([]byte, 0, 8192)
-	for _, records := range []bool{true, false} {
+	for _, tc := range []struct {
+		records bool
+		enc     Encoding
+	}{{true, Encoding{}}, {false, Encoding{}}, {true, Encoding{NonFinite: NonFinitePython}}} {
+		records := tc.records
 		allocs := testing.AllocsPerRun(100, func() {
 			var err error
-			if dst, err = AppendPredictions(dst[:0], records, outs); err != nil {
+			if dst, err = tc.enc.AppendPredictions(dst[:0], records, outs); err != nil {
 				t.Fatal(err)
 			}
 			dst = AppendError(dst[:0], CodeInvalidParameterValue, "message with é and \"quotes\"")
@@ -244,4 +310,26 @@ func FuzzAppendPyFloat(f *testing.F) {
 			t.Fatalf("appendPyFloat(%v) = %s has neither a point nor an exponent", x, s)
 		}
 	})
+}
+
+// TestAppendInferResponseIsStrictJSON: the Open Inference Protocol's JSON
+// writes NaN and the infinities as null, in tensors and in maps alike.
+func TestAppendInferResponseIsStrictJSON(t *testing.T) {
+	outs := []Output{
+		{Name: "p", DType: Float32, Shape: []int64{2}, F32: []float32{float32(math.NaN()), 0.5}},
+		{Name: "q", DType: Float64, Shape: []int64{1}, F64: []float64{math.Inf(-1)}},
+		{Name: "m", Seq: []MapValue{{IntKeys: []int64{0}, Values: []float64{math.Inf(1)}}}},
+	}
+	body, _, err := AppendInferResponse(nil, nil, &InferResponse{ModelName: "m"}, outs, []int{0, 1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"data":[null,0.5]`, `"data":[null]`, `"data":["{\"0\": null}"]`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("%s; want it to contain %s", body, want)
+		}
+	}
+	if !json.Valid(body) {
+		t.Errorf("%s is not RFC 8259 JSON", body)
+	}
 }

@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -105,8 +106,15 @@ func loadBatch16(t testing.TB) *batch16 {
 // another type.
 func decodeErr(t testing.TB, p *Plan, f Format, body string) (*Batch, *Error) {
 	t.Helper()
+	return decodeWith(t, p, f, body, Limits{})
+}
+
+// decodeWith decodes body within lim, returning the batch and the *Error
+// when decoding fails.
+func decodeWith(t testing.TB, p *Plan, f Format, body string, lim Limits) (*Batch, *Error) {
+	t.Helper()
 	b := p.GetBatch()
-	err := p.Decode(f, []byte(body), b)
+	err := p.DecodeLimited(context.Background(), f, []byte(body), b, lim)
 	if err == nil {
 		return b, nil
 	}

@@ -73,7 +73,9 @@ func (r *InferRequest) Binary(k int) bool {
 // layout (little-endian; a BYTES element is a 4-byte length and its
 // bytes). A sequence-of-maps output is a BYTES tensor of one JSON object
 // per row, {"0": 0.8, "1": 0.2}. Floats are written as Python's json.dumps
-// writes them, FP32 with the shortest digits that round-trip as float32. It allocates nothing when dst and tail have room.
+// writes them, FP32 with the shortest digits that round-trip as float32,
+// and NaN and the infinities as null: the body is RFC 8259 JSON. It
+// allocates nothing when dst and tail have room.
 func AppendInferResponse(dst, tail []byte, resp *InferResponse, outs []Output, sel []int) ([]byte, []byte, error) {
 	start, tailStart := len(dst), len(tail)
 	dst = append(dst, `{"model_name":`...)
@@ -125,16 +127,20 @@ func AppendInferResponse(dst, tail []byte, resp *InferResponse, outs []Output, s
 				// The map's JSON text, as a string: built in tail, then
 				// quoted into dst.
 				mark := len(tail)
-				tail = appendMap(tail, &o.Seq[e])
+				tail = strictJSON.appendMap(tail, &o.Seq[e])
 				dst = appendPyString(dst, b2s(tail[mark:]))
 				tail = tail[:mark]
 				continue
 			}
 			if o.DType == Float32 {
-				dst = appendFloat32(dst, o.F32[e])
+				if x := float64(o.F32[e]); math.IsNaN(x) || math.IsInf(x, 0) {
+					dst = append(dst, "null"...)
+				} else {
+					dst = appendFloat32(dst, o.F32[e])
+				}
 				continue
 			}
-			dst = appendElem(dst, o, e)
+			dst = strictJSON.appendElem(dst, o, e)
 		}
 		dst = append(dst, "]}"...)
 	}
@@ -162,8 +168,12 @@ func (o *Output) Datatype() Datatype {
 }
 
 // AppendMapJSON appends m as a JSON object, as a sequence-of-maps output's
-// rows are sent: {"0": 0.8, "1": 0.2}.
-func AppendMapJSON(dst []byte, m *MapValue) []byte { return appendMap(dst, m) }
+// rows are sent: {"0": 0.8, "1": 0.2}, a non-finite value as null.
+func AppendMapJSON(dst []byte, m *MapValue) []byte { return strictJSON.appendMap(dst, m) }
+
+// strictJSON writes what the Open Inference Protocol sends: RFC 8259
+// JSON, whatever a route's json_non_finite.
+var strictJSON Encoding
 
 // AppendBinary appends o's values in the protocol's binary layout:
 // little-endian, row-major, a BOOL as one byte, a BYTES element (a string,
@@ -173,7 +183,7 @@ func AppendBinary(dst []byte, o *Output) []byte {
 		for i := range o.Seq {
 			mark := len(dst)
 			dst = append(dst, 0, 0, 0, 0)
-			dst = appendMap(dst, &o.Seq[i])
+			dst = strictJSON.appendMap(dst, &o.Seq[i])
 			binary.LittleEndian.PutUint32(dst[mark:], uint32(len(dst)-mark-4))
 		}
 		return dst

@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"fmt"
 	"strconv"
 	"unsafe"
 )
@@ -39,7 +40,8 @@ func tooMany(n int, what string, limit int, name string) string {
 const DefaultMaxElements = 1 << 20
 
 // Limits bounds the work one request may ask of Plan.Measure and
-// Plan.DecodeLimited. Zero fields take the plan's defaults (Plan.Limits).
+// Plan.DecodeLimited, and the values it may hold. Zero fields take the
+// plan's defaults (Plan.Limits).
 type Limits struct {
 	// MaxRows bounds the rows of one request: its records, or the first
 	// dimension of its tensors. Zero means MaxElements divided by the
@@ -51,6 +53,46 @@ type Limits struct {
 	// JSON values, lists and objects included. Zero means
 	// DefaultMaxElements.
 	MaxElements int
+	// MissingValues says whether a required numeric column takes missing
+	// and non-finite values. Zero means MissingRefuse.
+	MissingValues MissingValues
+}
+
+// MissingValues says what a required float or double column of a
+// column-based signature takes besides finite numbers.
+type MissingValues uint8
+
+const (
+	// MissingRefuse refuses null, NaN, Infinity and -Infinity (as literals,
+	// as strings such as "nan", as numbers too large for a double, as a
+	// key missing from a record or an empty CSV field) with a 400 naming
+	// the column. It is the zero value.
+	MissingRefuse MissingValues = iota
+	// MissingNaN takes them as MLflow's scoring server does: null and a
+	// missing value become NaN, the infinities stay infinite; for models
+	// that handle missing values, such as tree ensembles. Integer,
+	// boolean and string columns refuse null either way.
+	MissingNaN
+)
+
+// ParseMissingValues parses the missing_values setting: "refuse" (or
+// empty) or "nan".
+func ParseMissingValues(s string) (MissingValues, error) {
+	switch s {
+	case "", "refuse":
+		return MissingRefuse, nil
+	case "nan":
+		return MissingNaN, nil
+	}
+	return 0, fmt.Errorf("%q: want refuse or nan", s)
+}
+
+// String returns the setting's name: "refuse" or "nan".
+func (m MissingValues) String() string {
+	if m == MissingNaN {
+		return "nan"
+	}
+	return "refuse"
 }
 
 // Limits returns lim with its zero fields set to the plan's defaults.

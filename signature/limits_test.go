@@ -191,7 +191,7 @@ func TestMeasure(t *testing.T) {
 // not made for.
 func TestDecodeMeasured(t *testing.T) {
 	v1, v2 := recordedPlan(t, "churn-gbm", 1), recordedPlan(t, "churn-gbm", 2)
-	lim := Limits{MaxRows: 10}
+	lim := Limits{MaxRows: 10, MissingValues: MissingNaN}
 	for _, tt := range []struct {
 		format Format
 		body   string
@@ -426,4 +426,15 @@ func TestPoolCapValues(t *testing.T) {
 		t.Errorf("a batch that parsed 20000 values retains %d bytes; want more than the pool's cap %d", b.retained(), maxPooledBytes)
 	}
 	p.PutBatch(b)
+}
+
+func TestParseMissingValues(t *testing.T) {
+	for in, want := range map[string]MissingValues{"": MissingRefuse, "refuse": MissingRefuse, "nan": MissingNaN} {
+		if got, err := ParseMissingValues(in); err != nil || got != want || (in != "" && got.String() != in) {
+			t.Errorf("ParseMissingValues(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseMissingValues("null"); err == nil || !strings.Contains(err.Error(), "want refuse or nan") {
+		t.Errorf("ParseMissingValues(null): %v; want an error naming the choices", err)
+	}
 }

@@ -30,6 +30,7 @@ const (
 	keyState        = attribute.Key("state")
 	keyShadow       = attribute.Key("shadow")
 	keyOutput       = attribute.Key("output")
+	keyStatus       = attribute.Key("status")
 )
 
 // latencyBuckets are the bucket boundaries, in seconds, of the request and

@@ -34,6 +34,18 @@ type Sources struct {
 	// Shadow returns each shadowed route's comparison figures, cumulative
 	// since the shadow was configured.
 	Shadow func() []ShadowFigures
+	// Targets returns each route target's serving status, one of
+	// TargetStatuses. Reported as mlgate.target.serving_status: 1 for the
+	// target's status, 0 for each other one of TargetStatuses.
+	Targets func() []TargetServing
+	// TargetStatuses are every serving status Targets may report.
+	TargetStatuses []string
+}
+
+// TargetServing is the serving status of one target of a route: whether
+// it serves the version the registry names, and if not why.
+type TargetServing struct {
+	Route, Target, Status string
 }
 
 // URIStaleness is how current one watched URI's resolution is.
@@ -95,6 +107,8 @@ type observables struct {
 	shadowAbsDiffMean  metric.Float64ObservableGauge
 	shadowAbsDiffP99   metric.Float64ObservableGauge
 	shadowLatencyDiff  metric.Float64ObservableGauge
+
+	targetStatus metric.Int64ObservableGauge
 }
 
 var (
@@ -148,6 +162,8 @@ func (o *observables) create(m metric.Meter) error {
 		"99th percentile of the absolute difference between the shadow's and the primary's values of a numeric output.")
 	o.shadowLatencyDiff = f64g("mlgate.shadow.latency.diff", "s",
 		"Mean latency of the shadow model minus the primary's, on the same requests.")
+	o.targetStatus = i64g("mlgate.target.serving_status", "",
+		"1 for the serving status of a route's target (current: it serves the version the registry names), 0 for every other status.")
 	return errors.Join(errs...)
 }
 
@@ -163,7 +179,7 @@ func RegisterObservers(ins *Instruments, src Sources) (metric.Registration, erro
 	},
 		o.active, o.versionsLoaded, o.modelBytes, o.sessions, o.staleness, o.stale, o.swaps, o.reloadFailures,
 		o.shadowSampled, o.shadowDropped, o.shadowErrors, o.shadowCompared,
-		o.shadowDisagreement, o.shadowAbsDiffMean, o.shadowAbsDiffP99, o.shadowLatencyDiff,
+		o.shadowDisagreement, o.shadowAbsDiffMean, o.shadowAbsDiffP99, o.shadowLatencyDiff, o.targetStatus,
 	)
 }
 
@@ -201,6 +217,18 @@ func (o *observables) observe(ob metric.Observer, src Sources) {
 	if src.Shadow != nil {
 		for _, s := range src.Shadow() {
 			o.observeShadow(ob, s)
+		}
+	}
+	if src.Targets != nil {
+		for _, t := range src.Targets() {
+			route, target := keyRoute.String(t.Route), keyTarget.String(t.Target)
+			for _, status := range src.TargetStatuses {
+				var v int64
+				if status == t.Status {
+					v = 1
+				}
+				ob.ObserveInt64(o.targetStatus, v, metric.WithAttributeSet(attribute.NewSet(route, target, keyStatus.String(status))))
+			}
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mlgate/mlgate/serve"
+	"github.com/mlgate/mlgate/signature"
 )
 
 // Config is mlgate serve's configuration, from (highest precedence first)
@@ -56,6 +57,10 @@ type Config struct {
 	QueueTimeout    time.Duration `yaml:"queue_timeout"`
 	LogLevel        string        `yaml:"log_level"`
 	LogFormat       string        `yaml:"log_format"`
+	// JSONNonFinite and MissingValues are every route's response and
+	// request rules for non-finite numbers, unless a route sets its own.
+	JSONNonFinite string `yaml:"json_non_finite"`
+	MissingValues string `yaml:"missing_values"`
 
 	PollInterval         time.Duration `yaml:"poll_interval"`
 	OnMissing            string        `yaml:"on_missing"`
@@ -68,10 +73,11 @@ type Config struct {
 	DrainDelay           time.Duration `yaml:"drain_delay"`
 	ShutdownTimeout      time.Duration `yaml:"shutdown_timeout"`
 
-	Inference InferenceConfig `yaml:"inference"`
-	Artifacts ArtifactsConfig `yaml:"artifacts"`
-	S3        S3Config        `yaml:"s3"`
-	Routes    []RouteConfig   `yaml:"routes"`
+	Inference  InferenceConfig  `yaml:"inference"`
+	Provenance ProvenanceConfig `yaml:"provenance"`
+	Artifacts  ArtifactsConfig  `yaml:"artifacts"`
+	S3         S3Config         `yaml:"s3"`
+	Routes     []RouteConfig    `yaml:"routes"`
 
 	// path is the config file's path, "" without one.
 	path string
@@ -110,6 +116,17 @@ type RouteConfig struct {
 	Batching *BatchingConfig `yaml:"batching"`
 	// Limits overrides max_rows and max_elements for this route.
 	Limits *LimitsConfig `yaml:"limits"`
+	// JSONNonFinite and MissingValues override the global settings for
+	// this route; empty keeps them.
+	JSONNonFinite string `yaml:"json_non_finite"`
+	MissingValues string `yaml:"missing_values"`
+}
+
+// ProvenanceConfig says which provenance a response carries besides the
+// fixed headers.
+type ProvenanceConfig struct {
+	// Tags are the run tags sent as X-Mlflow-Tag-<Name> headers.
+	Tags []string `yaml:"tags"`
 }
 
 // RequestLimits bound one scoring request and the memory of the requests
@@ -196,6 +213,8 @@ func defaultConfig() Config {
 		QueueTimeout:    100 * time.Millisecond,
 		LogLevel:        "info",
 		LogFormat:       "json",
+		JSONNonFinite:   "null",
+		MissingValues:   "refuse",
 		PollInterval:    5 * time.Second,
 		OnMissing:       "keep",
 		MaxAttempts:     5,
@@ -305,6 +324,12 @@ var serveSettings = []setting{
 		dur(func(c *Config) *time.Duration { return &c.DrainDelay })},
 	{"shutdown-timeout", env("SHUTDOWN_TIMEOUT"), "on SIGTERM, time allowed for in-flight requests to finish (default 30s)",
 		dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"json-non-finite", env("JSON_NON_FINITE"), "how responses write NaN and ±Infinity: null (RFC 8259 JSON) or python (NaN, Infinity, as MLflow's scoring server); a route's json_non_finite wins (default null)",
+		str(func(c *Config) *string { return &c.JSONNonFinite })},
+	{"missing-values", env("MISSING_VALUES"), "null, NaN and ±Infinity in a required float or double column: refuse (400 naming the column) or nan (taken as MLflow does); a route's missing_values wins (default refuse)",
+		str(func(c *Config) *string { return &c.MissingValues })},
+	{"provenance-tags", env("PROVENANCE_TAGS"), "comma-separated run tags sent as X-Mlflow-Tag-<Name> response headers (default none)",
+		list(func(c *Config) *[]string { return &c.Provenance.Tags })},
 	{"log-level", env("LOG_LEVEL"), "debug, info, warn or error (default info)", str(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", env("LOG_FORMAT"), "json or text (default json)", str(func(c *Config) *string { return &c.LogFormat })},
 	{"workers", env("WORKERS"), "concurrent ONNX Runtime calls per model version (0: automatic, one per core or half that for models that batch well)",
@@ -492,6 +517,15 @@ func (c *Config) validateChoices(bad bad) {
 	default:
 		bad("log-format", "%q: want json or text", c.LogFormat)
 	}
+	if _, err := signature.ParseNonFinite(c.JSONNonFinite); err != nil {
+		bad("json-non-finite", "%v", err)
+	}
+	if _, err := signature.ParseMissingValues(c.MissingValues); err != nil {
+		bad("missing-values", "%v", err)
+	}
+	if _, err := serve.TagHeaders(c.Provenance.Tags); err != nil {
+		bad("provenance-tags", "%v", err)
+	}
 }
 
 // validate checks the route at path at ("routes[2]").
@@ -521,6 +555,16 @@ func (r RouteConfig) validate(at string, bad bad) {
 	}
 	if l := r.Limits; l != nil && (l.MaxRows < 0 || l.MaxElements < 0) {
 		bad(at+".limits", "max_rows and max_elements must not be negative (route %q)", r.Name)
+	}
+	if r.JSONNonFinite != "" {
+		if _, err := signature.ParseNonFinite(r.JSONNonFinite); err != nil {
+			bad(at+".json_non_finite", "%v (route %q)", err, r.Name)
+		}
+	}
+	if r.MissingValues != "" {
+		if _, err := signature.ParseMissingValues(r.MissingValues); err != nil {
+			bad(at+".missing_values", "%v (route %q)", err, r.Name)
+		}
 	}
 	if sh := r.Shadow; sh != nil {
 		if sh.Model == "" {

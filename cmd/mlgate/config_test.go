@@ -11,6 +11,7 @@ import (
 
 	"github.com/mlgate/mlgate/internal/testutil"
 	"github.com/mlgate/mlgate/serve"
+	"github.com/mlgate/mlgate/signature"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -209,6 +210,37 @@ routes:
 	cfg.Routes[0].Limits.MaxElements = -3
 	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "routes[0].limits: max_rows and max_elements must not be negative") {
 		t.Errorf("negative route limits: %v", err)
+	}
+}
+
+// TestRouteNumberRules checks json_non_finite and missing_values: a route's
+// own setting wins over the global one, and bad values name the setting.
+func TestRouteNumberRules(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.TrackingURI = "sqlite:///x.db"
+	cfg.JSONNonFinite, cfg.MissingValues = "python", "nan"
+	cfg.Routes = []RouteConfig{{Name: "a", Model: "models:/m@champion"},
+		{Name: "b", Model: "models:/m@champion", JSONNonFinite: "null", MissingValues: "refuse"}}
+	routes, err := parseRoutes(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := routes[0].RouteSpec, routes[1].RouteSpec; a.NonFinite != signature.NonFinitePython || a.MissingValues != signature.MissingNaN ||
+		b.NonFinite != signature.NonFiniteNull || b.MissingValues != signature.MissingRefuse {
+		t.Errorf("routes a %v/%v, b %v/%v; want python/nan (global) and null/refuse (the route's)", a.NonFinite, a.MissingValues, b.NonFinite, b.MissingValues)
+	}
+	cfg.JSONNonFinite = "NaN"
+	cfg.Routes[1].MissingValues = "zero"
+	err = cfg.validate()
+	for _, want := range []string{`json-non-finite: "NaN": want null or python`, `routes[1].missing_values: "zero": want refuse or nan`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("validate: %v; want it to contain %q", err, want)
+		}
+	}
+	cfg = defaultConfig()
+	cfg.Provenance.Tags = []string{"team_a", "Team.A"}
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "provenance-tags: run tags \"team_a\" and \"Team.A\" both give the header X-Mlflow-Tag-Team-A") {
+		t.Errorf("validate colliding tags: %v", err)
 	}
 }
 

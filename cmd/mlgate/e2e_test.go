@@ -28,6 +28,8 @@ type running struct {
 	grpcAddr string // the gRPC listener, when cfg.GRPCListen is set
 	app      *app
 	stop     func() int
+	// logs returns what mlgate has logged so far, as text.
+	logs func() string
 }
 
 // startApp runs `mlgate serve` with cfg (Listen and AdminListen, and
@@ -39,7 +41,8 @@ func startApp(t *testing.T, cfg Config) *running {
 		t.Fatalf("config: %v", err)
 	}
 	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sw := &syncWriter{w: &logs}
+	log := slog.New(slog.NewTextHandler(sw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := newApp(cfg, log)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
@@ -57,7 +60,12 @@ func startApp(t *testing.T, cfg Config) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
 	go func() { code <- a.run(ctx, ls) }()
-	r := &running{url: "http://" + ls.main.Addr().String(), adminURL: "http://" + ls.admin.Addr().String(), app: a}
+	r := &running{url: "http://" + ls.main.Addr().String(), adminURL: "http://" + ls.admin.Addr().String(), app: a,
+		logs: func() string {
+			sw.mu.lock()
+			defer sw.mu.unlock()
+			return logs.String()
+		}}
 	if ls.grpc != nil {
 		r.grpcAddr = ls.grpc.Addr().String()
 	}

@@ -35,6 +35,8 @@ type fleet struct {
 	// deploy span per version with the load and warm-up as children.
 	ins    *telemetry.Instruments
 	tracer trace.Tracer
+	// tags are the run tags responses carry as headers (provenance.tags).
+	tags []string
 
 	mu  sync.Mutex // serialises changes; guards cur
 	cur *lineup
@@ -52,6 +54,9 @@ type lineup struct {
 	// versions holds the version serving each URI; a URI is absent before
 	// its first version loads and after a withdrawal.
 	versions map[resolver.URI]*loadedVersion
+	// standings holds why the version serving a URI is not the one the
+	// registry names, as the watcher last said; absent when it is.
+	standings map[resolver.URI]resolver.Standing
 }
 
 // loadedVersion is one loaded model version serving a URI. The lineup holds no
@@ -96,9 +101,27 @@ func (f *fleet) publish(next *lineup) error {
 func (l *lineup) deployments() map[string]serve.Deployment {
 	out := make(map[string]serve.Deployment, len(l.versions))
 	for u, v := range l.versions {
-		out[u.String()] = serve.Deployment{Model: v.model, Provenance: v.prov}
+		out[u.String()] = serve.Deployment{Model: v.model, Provenance: v.prov, Standing: standingOf(l.standings[u], v)}
+	}
+	for u, st := range l.standings {
+		if l.versions[u] == nil {
+			out[u.String()] = serve.Deployment{Standing: standingOf(st, nil)}
+		}
 	}
 	return out
+}
+
+// standingOf is what responses from v (nil: none) say of st. A standing
+// about the version v is (it loaded after all, and the watcher has not
+// said so yet) says nothing.
+func standingOf(st resolver.Standing, v *loadedVersion) serve.Standing {
+	if v != nil && st.Version == v.prov.Version {
+		switch st.Status {
+		case resolver.ServingLoading, resolver.ServingLoadFailed, resolver.ServingGaveUp, resolver.ServingNotReady:
+			return serve.Standing{}
+		}
+	}
+	return serve.Standing{Status: string(st.Status), RegistryVersion: st.Version, Reason: st.Reason}
 }
 
 func (l *lineup) held() map[string]*infer.Model {
@@ -117,6 +140,21 @@ func (l *lineup) withVersion(u resolver.URI, v *loadedVersion) *lineup {
 		next.versions = map[resolver.URI]*loadedVersion{}
 	}
 	next.versions[u] = v
+	return &next
+}
+
+// withStanding returns l with st for u.
+func (l *lineup) withStanding(u resolver.URI, st resolver.Standing) *lineup {
+	next := *l
+	next.standings = maps.Clone(l.standings)
+	if next.standings == nil {
+		next.standings = map[resolver.URI]resolver.Standing{}
+	}
+	if st == (resolver.Standing{}) {
+		delete(next.standings, u)
+	} else {
+		next.standings[u] = st
+	}
 	return &next
 }
 
@@ -178,6 +216,43 @@ func (f *fleet) Withdraw(u resolver.URI, reason error) {
 	}
 }
 
+// Stand publishes what the watcher says of u, so that responses say it in
+// their headers, and logs each change of status or registry version once.
+// It loads nothing: the versions serving stay.
+func (f *fleet) Stand(u resolver.URI, st resolver.Standing) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	prev := f.cur.standings[u]
+	if _, used := f.cur.configs[u]; !used || prev == st {
+		return
+	}
+	if err := f.publish(f.cur.withStanding(u, st)); err != nil {
+		f.log.Error("cannot publish what the registry names for a model", "uri", u.String(), "serving_status", st.Status, "err", err)
+		return
+	}
+	if prev.Status == st.Status && prev.Version == st.Version {
+		return
+	}
+	serving := ""
+	if v := f.cur.versions[u]; v != nil {
+		serving = v.prov.Version
+	}
+	if st.Status == "" {
+		f.log.Info("model URI serves what the registry names again", "uri", u.String(), "version", serving,
+			"was", prev.Status, "was_registry_version", prev.Version)
+		return
+	}
+	lvl := slog.LevelWarn
+	switch st.Status {
+	case resolver.ServingLoading:
+		lvl = slog.LevelInfo
+	case resolver.ServingGaveUp, resolver.ServingMissing:
+		lvl = slog.LevelError
+	}
+	f.log.Log(context.Background(), lvl, "model URI does not serve what the registry names", "uri", u.String(),
+		"serving_version", serving, "registry_version", st.Version, "serving_status", st.Status, "reason", st.Reason)
+}
+
 // startDeploy starts the span of deploying res for u, when tracing.
 func (f *fleet) startDeploy(ctx context.Context, u resolver.URI, res *resolver.Resolution) (context.Context, func()) {
 	if f.tracer == nil {
@@ -185,7 +260,8 @@ func (f *fleet) startDeploy(ctx context.Context, u resolver.URI, res *resolver.R
 	}
 	ctx, span := f.tracer.Start(ctx, "mlgate.deploy", trace.WithAttributes(
 		attribute.String("model.name", res.Name), attribute.String("model.version", res.Version),
-		attribute.String("model.alias", u.Alias), attribute.String("mlflow.run_id", res.RunID)))
+		attribute.String("model.alias", u.Alias), attribute.String("mlflow.run_id", res.RunID),
+		attribute.String("mlflow.data_version", res.DataVersion)))
 	return ctx, func() { span.End() }
 }
 
@@ -213,16 +289,24 @@ func (f *fleet) load(ctx context.Context, u resolver.URI, res *resolver.Resoluti
 	if err != nil {
 		return nil, false, err
 	}
-	return &loadedVersion{key: key, model: m, prov: provenance(u, res, m.MLmodel())}, fresh, nil
+	return &loadedVersion{key: key, model: m, prov: provenance(u, res, m.MLmodel(), f.tags)}, fresh, nil
 }
 
-// provenance builds the response headers' values for u serving res. The
-// run is the version's run_id, else the MLmodel's run_id, else the logged
-// model's source run.
-func provenance(u resolver.URI, res *resolver.Resolution, ml *signature.MLmodel) serve.Provenance {
+// provenance builds the response headers' values for u serving res, with
+// the run's tags among tags. The run is the version's run_id, else the
+// MLmodel's run_id, else the logged model's source run.
+func provenance(u resolver.URI, res *resolver.Resolution, ml *signature.MLmodel, tags []string) serve.Provenance {
 	p := serve.Provenance{
 		Name: res.Name, Version: res.Version, Alias: u.Alias,
-		RunID: res.RunID, GitCommit: res.GitCommit, ModelID: res.ModelID,
+		RunID: res.RunID, GitCommit: res.GitCommit, ModelID: res.ModelID, DataVersion: res.DataVersion,
+	}
+	for _, t := range tags {
+		if v, ok := res.RunTags[t]; ok {
+			if p.Tags == nil {
+				p.Tags = map[string]string{}
+			}
+			p.Tags[t] = v
+		}
 	}
 	if p.RunID == "" || res.RunIDFrom == resolver.RunIDFromLoggedModel {
 		if id := ml.RunID; id != "" {

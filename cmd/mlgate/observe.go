@@ -34,6 +34,21 @@ func sources(server *serve.Server, models *infer.Cache, w *resolver.Watcher) tel
 			}
 			return out
 		},
+		Targets: func() []telemetry.TargetServing {
+			var out []telemetry.TargetServing
+			for _, r := range server.Status().Routes {
+				for _, tg := range r.Targets {
+					name := tg.Alias
+					if name == "" {
+						name = tg.URI
+					}
+					out = append(out, telemetry.TargetServing{Route: r.Name, Target: name, Status: tg.ServingStatus})
+				}
+			}
+			return out
+		},
+		TargetStatuses: []string{serve.ServingCurrent, string(resolver.ServingLoading), string(resolver.ServingLoadFailed),
+			string(resolver.ServingGaveUp), string(resolver.ServingNotReady), string(resolver.ServingMissing), string(resolver.ServingUnreachable)},
 		Shadow: func() []telemetry.ShadowFigures {
 			var out []telemetry.ShadowFigures
 			for _, r := range server.Status().Routes {

@@ -64,7 +64,10 @@ func (a *app) readReload() (Config, *lineup, error) {
 	if err := cfg.validate(); err != nil {
 		return Config{}, nil, fmt.Errorf("new configuration:\n%s", indent(err))
 	}
-	routes, err := parseRoutes(cfg)
+	// Global settings are the running ones: they take effect on restart.
+	rcfg := cfg
+	rcfg.JSONNonFinite, rcfg.MissingValues = a.cfg.JSONNonFinite, a.cfg.MissingValues
+	routes, err := parseRoutes(rcfg)
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("new configuration: %w", err)
 	}
@@ -165,9 +168,13 @@ func (f *fleet) commit(st *staged) ([]resolver.URI, error) {
 	defer f.mu.Unlock()
 	next := *st.proposed
 	next.versions = map[resolver.URI]*loadedVersion{}
+	next.standings = map[resolver.URI]resolver.Standing{}
 	for u := range next.configs {
 		if v := f.cur.versions[u]; v != nil {
 			next.versions[u] = v
+		}
+		if s, ok := f.cur.standings[u]; ok {
+			next.standings[u] = s
 		}
 	}
 	for _, s := range st.added {

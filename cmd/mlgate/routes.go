@@ -4,9 +4,9 @@ import (
 	"fmt"
 
 	"github.com/mlgate/mlgate/infer"
-
 	"github.com/mlgate/mlgate/resolver"
 	"github.com/mlgate/mlgate/serve"
+	"github.com/mlgate/mlgate/signature"
 )
 
 // routeSpec is a route with its model URIs parsed.
@@ -19,7 +19,8 @@ type routeSpec struct {
 }
 
 // parseRoutes turns --model or the config file's routes into route specs
-// with parsed URIs. Errors name the setting.
+// with parsed URIs, the global json_non_finite and missing_values applying
+// to routes that set none. Errors name the setting.
 func parseRoutes(cfg Config) ([]routeSpec, error) {
 	routes := cfg.Routes
 	if cfg.Model != "" {
@@ -58,6 +59,9 @@ func parseRoutes(cfg Config) ([]routeSpec, error) {
 		if l := r.Limits; l != nil {
 			rs.Limits = serve.Limits{MaxRows: l.MaxRows, MaxElements: l.MaxElements}
 		}
+		if err := rs.numberRules(cfg, r, at); err != nil {
+			return nil, err
+		}
 		if sh := r.Shadow; sh != nil {
 			u, err := resolver.ParseURI(sh.Model)
 			if err != nil {
@@ -73,6 +77,27 @@ func parseRoutes(cfg Config) ([]routeSpec, error) {
 		out = append(out, rs)
 	}
 	return out, nil
+}
+
+// numberRules sets how rs writes non-finite numbers and whether it takes
+// missing values: r's settings, else cfg's.
+func (rs *routeSpec) numberRules(cfg Config, r RouteConfig, at string) error {
+	nf, where := cfg.JSONNonFinite, "json-non-finite"
+	if r.JSONNonFinite != "" {
+		nf, where = r.JSONNonFinite, at+".json_non_finite"
+	}
+	var err error
+	if rs.NonFinite, err = signature.ParseNonFinite(nf); err != nil {
+		return fmt.Errorf("%s (route %s): %w", where, r.Name, err)
+	}
+	mv, where := cfg.MissingValues, "missing-values"
+	if r.MissingValues != "" {
+		mv, where = r.MissingValues, at+".missing_values"
+	}
+	if rs.MissingValues, err = signature.ParseMissingValues(mv); err != nil {
+		return fmt.Errorf("%s (route %s): %w", where, r.Name, err)
+	}
+	return nil
 }
 
 // specsOf returns the serve specs of routes.

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,8 @@ func s3Environment(t *testing.T, endpoint string, vars map[string]string) {
 // provenanceOf is what a response's headers say computed it.
 func provenanceOf(h http.Header) serve.Provenance {
 	return serve.Provenance{Name: h.Get(serve.HeaderModelName), Version: h.Get(serve.HeaderModelVersion), Alias: h.Get(serve.HeaderModelAlias),
-		RunID: h.Get(serve.HeaderRunID), GitCommit: h.Get(serve.HeaderGitCommit), ModelID: h.Get(serve.HeaderModelID)}
+		RunID: h.Get(serve.HeaderRunID), GitCommit: h.Get(serve.HeaderGitCommit), ModelID: h.Get(serve.HeaderModelID),
+		DataVersion: h.Get(serve.HeaderDataVersion)}
 }
 
 // recordedProvenance is each churn-gbm version's provenance as the recorded
@@ -123,7 +125,7 @@ func runProvenanceLoad(t *testing.T, url string, n int, want map[string]serve.Pr
 					res.fail(fmt.Sprintf("status %d: %s", resp.StatusCode, body))
 				case string(body) != bodyOf[got.Version]:
 					res.fail(fmt.Sprintf("X-Model-Version %s but body %s", got.Version, body))
-				case got != want[got.Version]:
+				case !reflect.DeepEqual(got, want[got.Version]):
 					res.fail(fmt.Sprintf("headers say %+v; version %s is %+v", got, got.Version, want[got.Version]))
 				default:
 					res.mu.Lock()
@@ -187,7 +189,7 @@ func TestServeFromMinIO(t *testing.T) {
 	first := startProcess(t, fake.URL(), args...)
 	waitLong(t, "mlgate to serve from S3", 2*time.Minute, func() bool { return status(first.url+"/ready") == 200 })
 	r := postJSON(t, first.url+"/invocations", oneRow)
-	if got := provenanceOf(r.header); r.status != 200 || got != want["1"] || string(r.body) != bodyOf["1"] {
+	if got := provenanceOf(r.header); r.status != 200 || !reflect.DeepEqual(got, want["1"]) || string(r.body) != bodyOf["1"] {
 		t.Fatalf("first answer from S3: %d %s %+v; want version 1 %+v", r.status, r.body, got, want["1"])
 	}
 
@@ -207,7 +209,7 @@ func TestServeFromMinIO(t *testing.T) {
 		second := startProcess(t, fake.URL(), args...)
 		waitLong(t, "mlgate to serve from its cache", 2*time.Minute, func() bool { return status(second.url+"/ready") == 200 })
 		r := postJSON(t, second.url+"/invocations", oneRow)
-		if got := provenanceOf(r.header); r.status != 200 || got != want["1"] {
+		if got := provenanceOf(r.header); r.status != 200 || !reflect.DeepEqual(got, want["1"]) {
 			t.Fatalf("offline start: %d %s %+v; want version 1 %+v", r.status, r.body, got, want["1"])
 		}
 		f := target(t, adminModels(t, second.adminURL), "churn").Follow

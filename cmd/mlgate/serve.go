@@ -169,6 +169,7 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	}
 	a.models = infer.NewCache(cfg.ModelCacheBytes)
 	a.fleet = newFleet(a.server, a.models, log, ins, tracer)
+	a.fleet.tags = cfg.Provenance.Tags
 	if err := a.fleet.start(routes, cfg.DefaultRoute, configs); err != nil {
 		return nil, err
 	}
@@ -264,7 +265,8 @@ func (a *app) newServer(op *operator, ins *telemetry.Instruments, tracer trace.T
 		MaxInflight: cfg.MaxInflight, MaxQueue: cfg.MaxQueue, QueueTimeout: cfg.QueueTimeout,
 		Version: version, Logger: a.log, Operator: op, AdminToken: cfg.AdminToken, Pprof: cfg.Pprof,
 		Instruments: ins, MetricsHandler: a.tel.MetricsHandler(), Tracer: tracer, Propagator: a.tel.Propagator(),
-		Throttle: telemetry.NewThrottle(a.log, time.Second, ins.LogSuppressed()),
+		Throttle:       telemetry.NewThrottle(a.log, time.Second, ins.LogSuppressed()),
+		ProvenanceTags: cfg.Provenance.Tags,
 	}
 	networkConfig(cfg, &scfg)
 	a.maxConns = scfg.MaxConns
@@ -335,7 +337,12 @@ func (a *app) run(ctx context.Context, ls listeners) int {
 				a.stop(0)
 				return 1
 			}
-			a.log.Info("ready", "routes", routes)
+			if a.server.Ready() {
+				a.log.Info("ready", "routes", routes)
+			} else {
+				a.log.Warn("started, not ready: a model the registry names failed to load and is being retried; "+
+					"its route answers 503 and /ready turns 200 once it loads or is given up (GET /admin/models)", "routes", routes)
+			}
 		case err := <-served:
 			a.log.Error("server stopped", "err", err)
 			cancel()

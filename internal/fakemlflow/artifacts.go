@@ -122,6 +122,9 @@ func (s *Server) handleDownloadArtifact(w http.ResponseWriter, r *http.Request) 
 			ArtifactsDestination, p, reason, ArtifactsDestination, p)}).write(w)
 		return
 	}
+	if !s.wait(r, p) {
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", guessMIMEType(p))
 	h.Set("Content-Disposition", "attachment; filename="+path.Base(p))

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -40,6 +41,52 @@ func (s *Server) SetFileBody(name, version, file string, b Body) {
 	}
 	s.bodies[full] = b
 	s.markDirty("artifacts:" + full)
+}
+
+// hold keeps downloads of one file waiting until released.
+type hold struct {
+	arrived, release chan struct{}
+	once             sync.Once
+}
+
+// HoldFile makes downloads of one artifact file of a version wait, once
+// their request has arrived, until release is called, and then send the
+// file as usual. held is closed when the first such download is waiting.
+// A test uses it to keep a version loading for as long as it needs to
+// look, without sleeping. release may be called more than once.
+func (s *Server) HoldFile(name, version, file string) (held <-chan struct{}, release func()) {
+	s.t.Helper()
+	full := s.artifactDir(name, version) + "/" + file
+	h := &hold{arrived: make(chan struct{}), release: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.files[full]; !ok {
+		s.t.Fatalf("fakemlflow: HoldFile: no file %s", full)
+	}
+	s.holds[full] = h
+	s.markDirty("artifacts:" + full)
+	var once sync.Once
+	return h.arrived, func() { once.Do(func() { close(h.release) }) }
+}
+
+// wait holds a download of full when HoldFile asked for it, until it is
+// released, the client goes away or the server closes; it reports whether
+// the download should go on.
+func (s *Server) wait(r *http.Request, full string) bool {
+	s.mu.Lock()
+	h := s.holds[full]
+	s.mu.Unlock()
+	if h == nil {
+		return true
+	}
+	h.once.Do(func() { close(h.arrived) })
+	select {
+	case <-h.release:
+		return true
+	case <-r.Context().Done():
+	case <-s.closing:
+	}
+	return false
 }
 
 // Sent returns how many body bytes downloads of one artifact file of a

@@ -79,6 +79,7 @@ type Server struct {
 	listedSize   map[string]int64  // artifact path → size reported by listings
 	truncated    map[string]bool   // artifact path → send half the bytes
 	bodies       map[string]Body   // artifact path → hostile body
+	holds        map[string]*hold  // artifact path → downloads wait for a release
 	sent         map[string]int64  // artifact path → hostile body bytes sent
 	redirect     string            // artifacts requests answer 307 to here
 	dirty        map[string]bool   // dependencies whose recordings are stale
@@ -121,6 +122,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		listedSize:   map[string]int64{},
 		truncated:    map[string]bool{},
 		bodies:       map[string]Body{},
+		holds:        map[string]*hold{},
 		sent:         map[string]int64{},
 		dirty:        map[string]bool{},
 		overrides:    map[string]override{},

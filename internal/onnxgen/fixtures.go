@@ -11,7 +11,7 @@ import (
 
 // Fixture is one generated MLflow model directory under testdata/models.
 type Fixture struct {
-	// Name is the directory name (mlp256, zipmap, dtypes, fixed1, nosig).
+	// Name is the directory name (mlp256, zipmap, dtypes, fixed1, nosig, labelprobs).
 	Name string
 	// Files are the directory's files, sorted by name.
 	Files []File
@@ -27,6 +27,7 @@ var fixtureBuilders = []struct {
 	{"dtypes", buildDTypes},
 	{"fixed1", buildFixed1},
 	{"nosig", buildNoSig},
+	{"labelprobs", buildLabelProbs},
 }
 
 // ReadmeFile is the name of the fixtures root's README.

@@ -67,6 +67,13 @@ func fixtureSpecs() []fixtureSpec {
 			sig:      true, example: "ndarray", request: "inputs",
 		},
 		{
+			name:    "labelprobs",
+			inputs:  []ValueInfo{{Name: "input", Type: TensorType(Float, n, Fixed(3))}},
+			outputs: []ValueInfo{vec("label", Int64), {Name: "probabilities", Type: TensorType(Float, n, Fixed(4))}},
+			ops:     []string{"MatMul", "Add", "ArgMax", "Softmax"},
+			sig:     true, example: "dataframe", request: "dataframe_split",
+		},
+		{
 			name:    "nosig",
 			inputs:  []ValueInfo{{Name: "input", Type: TensorType(Float, n, Fixed(4))}},
 			outputs: []ValueInfo{{Name: "probability", Type: TensorType(Float, n, Fixed(1))}},

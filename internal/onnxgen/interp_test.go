@@ -243,6 +243,32 @@ func evalNode(n *Node, in []*ivalue) ([]*ivalue, error) {
 			probs.num = append(probs.num, softmax(scores)...)
 		}
 		return []*ivalue{label, probs}, nil
+	case "ArgMax", "Softmax":
+		x := in[0]
+		if a := attr(n, "axis"); len(x.shape) != 2 || a == nil || a.I != 1 {
+			return nil, fmt.Errorf("only axis 1 of a matrix is supported")
+		}
+		if k := attr(n, "keepdims"); n.OpType == "ArgMax" && (k == nil || k.I != 0) {
+			return nil, fmt.Errorf("only keepdims=0 is supported")
+		}
+		r, c := x.shape[0], x.shape[1]
+		if n.OpType == "Softmax" {
+			out := &ivalue{elem: x.elem, shape: x.shape}
+			for i := range r {
+				out.num = append(out.num, softmax(x.num[i*c:(i+1)*c])...)
+			}
+			return []*ivalue{out}, nil
+		}
+		out := &ivalue{elem: Int64, shape: []int64{r}}
+		for i := range r {
+			best, err := argmaxClear(x.num[i*c:(i+1)*c], 0)
+			if err != nil {
+				return nil, err
+			}
+			out.i64 = append(out.i64, int64(best))
+			out.num = append(out.num, float64(best))
+		}
+		return []*ivalue{out}, nil
 	case "ZipMap":
 		labels := attr(n, "classlabels_int64s").Ints
 		x := in[0]

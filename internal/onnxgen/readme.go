@@ -25,6 +25,7 @@ an MLflow file (see below).
 | ` + "`dtypes/`" + ` | inputs ` + "`f32`" + ` float32, ` + "`f64`" + ` float64, ` + "`i32`" + ` int32, ` + "`i64`" + ` int64, ` + "`b`" + ` bool, ` + "`s`" + ` string, all [N] → ` + "`f32_out`" + ` … ` + "`s_out`" + ` (Identity) and ` + "`sum`" + ` float64 [N] = f32 + f64 + i32 + i64 + b | named tensors of those dtypes (str for strings) | every element type; the example holds 0.1 as float32, 1e-05, int32's extremes, the int64 9007199254740993 (above 2^53) and non-ASCII strings |
 | ` + "`fixed1/`" + ` | ` + "`input`" + ` float32 [1,4] (fixed leading dimension) → Mul → ReduceSum → ` + "`output`" + ` float32 [1,1] | tensor: unnamed float32 (1, 4) → output float32 (1, 1) | a model whose requests cannot be batched |
 | ` + "`nosig/`" + ` | ` + "`input`" + ` float32 [N,4] → MatMul → Add → Sigmoid → ` + "`probability`" + ` float32 [N,1] | none: MLmodel has no signature key | serving from the graph's own inputs |
+| ` + "`labelprobs/`" + ` | ` + "`input`" + ` float32 [N,3] → MatMul → Add → logits, then ArgMax → ` + "`label`" + ` int64 [N] and Softmax → ` + "`probabilities`" + ` float32 [N,4] | columns x0, x1, x2 double → label long, probabilities array<float> | outputs whose rows have different shapes (a classifier without ZipMap), which mlgate answers one record per row and MLflow's scoring server cannot |
 
 One more fixture is generated where it is needed rather than stored here, because its weights
 are 34 MB: ` + "`widemlp`" + `, ` + "`input`" + ` float32 [N,64] → three Gemm + Relu layers 2048 wide → Gemm 2048×1 →
@@ -40,14 +41,14 @@ pinned by a test, so every run measures the same model.
 
 The outputs that a runtime must produce for the directory's ` + "`serving_input_example.json`" + `,
 computed by a float64 reference evaluation in Go of the same weights, on the values the graph
-receives (float32 inputs, and zipmap's double columns rounded to float32):
+receives (float32 inputs, and zipmap's and labelprobs' double columns rounded to float32):
 
     {"model", "input", "reference", "comparison", "rtol", "atol",
      "outputs": {NAME: {"dtype", "shape", "data"}}}
 
 ` + "`data`" + ` is nested like ` + "`shape`" + `; for zipmap's ` + "`probabilities`" + ` it is one object per row, keyed by
 the class label as a string. Floating outputs match when |got − want| ≤ atol + rtol·|want|
-(mlp256 and widemlp: rtol 1e-4, atol 1e-6; zipmap, fixed1 and nosig: rtol 1e-5, atol 1e-6; dtypes:
+(mlp256 and widemlp: rtol 1e-4, atol 1e-6; zipmap, fixed1, nosig and labelprobs: rtol 1e-5, atol 1e-6; dtypes:
 rtol 1e-12, atol 0, because an echo and a float64 sum are exact). Integer, bool and string
 outputs must match exactly. ONNX Runtime evaluates the float32 graphs in float32, so it
 agrees within these bounds, not bit for bit.

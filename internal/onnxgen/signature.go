@@ -6,8 +6,10 @@ type ColSpec struct {
 	// Name is the column name; empty for an unnamed schema.
 	Name string
 	// Type is the MLflow type name: boolean, integer, long, float, double,
-	// string, binary or datetime.
+	// string, binary, datetime, or array (with Items).
 	Type string
+	// Items is the element type of an array column (float, long, ...).
+	Items string
 	// Optional writes "required": false; the zero value is a required
 	// column, MLflow's default.
 	Optional bool
@@ -32,6 +34,9 @@ func ColumnsJSON(cols ...ColSpec) string {
 	list := make([]any, len(cols))
 	for i, c := range cols {
 		o := Object{{"type", c.Type}}
+		if c.Items != "" {
+			o = append(o, Member{"items", Object{{"type", c.Items}}})
+		}
 		if c.Name != "" {
 			o = append(o, Member{"name", c.Name})
 		}
