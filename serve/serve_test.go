@@ -127,9 +127,8 @@ func serveOnLoopback(t *testing.T, s *Server) *testServer {
 }
 
 // accepting returns once the server serving addr has accepted a connection
-// there, so that a Shutdown from then on stops it: fasthttp's Shutdown
-// leaves alone a listener its Serve has not taken yet, and that Serve then
-// accepts for ever. It sends GET /live and reads until the server closes
+// there, so that a test's first request does not race the listener's
+// start. It sends GET /live and reads until the server closes
 // the connection (a TLS listener closes it too, or resets it).
 func accepting(tb testing.TB, addr string) {
 	tb.Helper()

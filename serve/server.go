@@ -283,6 +283,13 @@ type Server struct {
 
 	draining atomic.Bool
 
+	// lnMu guards the listeners being served and whether Shutdown has
+	// begun: fasthttp's Shutdown does not see a listener whose Serve has
+	// not registered it yet, so Shutdown closes them itself.
+	lnMu      sync.Mutex
+	listeners []net.Listener
+	shutdown  bool
+
 	admit admission
 	// tags are Config.ProvenanceTags with their headers.
 	tags []tagHeader
@@ -411,13 +418,43 @@ func (s *Server) serve(srv *fasthttp.Server, ln net.Listener, lc listenerConfig,
 	if s.tls != nil {
 		l = tls.NewListener(l, s.tls.config(admin))
 	}
-	return srv.Serve(l)
+	s.lnMu.Lock()
+	if s.shutdown {
+		s.lnMu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.listeners = append(s.listeners, l)
+	s.lnMu.Unlock()
+	err := srv.Serve(l)
+	s.lnMu.Lock()
+	stopped := s.shutdown
+	s.lnMu.Unlock()
+	if stopped && errors.Is(err, net.ErrClosed) {
+		return nil // closed by Shutdown before fasthttp knew of it
+	}
+	return err
+}
+
+// closeListeners marks the server as shutting down and closes every
+// listener being served, including one whose Serve has not reached
+// fasthttp yet. A Serve that starts afterwards returns at once.
+func (s *Server) closeListeners() {
+	s.lnMu.Lock()
+	s.shutdown = true
+	ls := s.listeners
+	s.listeners = nil
+	s.lnMu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests
 // (gRPC ones too) until ctx ends; gRPC calls still running then are
 // cancelled. Shadow copies still queued are dropped.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.closeListeners() // after fasthttp's own shutdown has drained what it knew
 	adminErr := make(chan error, 1)
 	go func() { adminErr <- s.admin.ShutdownWithContext(ctx) }()
 	grpcErr := make(chan error, 1)
