@@ -20,10 +20,10 @@ func (s *Server) rejected(ctx context.Context, r *route, reason telemetry.Reject
 	if s.cfg.Instruments == nil {
 		return
 	}
-	if r.rejectRec == nil {
+	if r.routeRec == nil {
 		return
 	}
-	r.rejectRec.Rejected(ctx, reason)
+	r.routeRec.Rejected(ctx, reason)
 }
 
 // headerCarrier adapts fasthttp request and response headers to OTel's

@@ -64,8 +64,10 @@ type route struct {
 	// limits bounds each request's work; zero fields are the model's
 	// defaults.
 	limits signature.Limits
-	// rejectRec counts admission rejections on the route.
-	rejectRec *telemetry.RequestRecorder
+	// routeRec records the route's requests refused before a target was
+	// chosen, and counts admission rejections; nil without instruments.
+	// Taken when the Snapshot is published.
+	routeRec *telemetry.RequestRecorder
 }
 
 // target is one model URI of a route and the deployment serving it in the
@@ -75,8 +77,9 @@ type target struct {
 	d      *deployment
 	weight float64
 	alias  string
-	// rec records the target's requests with d's version; nil without
-	// instruments or deployment.
+	// rec records the target's requests with d's version (none when d is
+	// nil); nil without instruments. Taken when the Snapshot is
+	// published.
 	rec *telemetry.RequestRecorder
 }
 

@@ -67,7 +67,6 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 	if err := snap.bind(deployments); err != nil {
 		return nil, err
 	}
-	snap.prepareRecorders(s.cfg.Instruments)
 	return snap, nil
 }
 
@@ -109,25 +108,41 @@ func (snap *Snapshot) deploymentOf(uri string, deployments map[string]Deployment
 	return d
 }
 
-// prepareRecorders makes each route's rejection recorder and each served
-// target's request recorder, whose attributes name the route, target and
-// version, so that requests only look them up.
-func (snap *Snapshot) prepareRecorders(ins *telemetry.Instruments) {
+// takeRecorders takes each route's recorder (requests refused before a
+// target was chosen) and each target's, whose attributes name the route,
+// target and version, so that requests only look them up. The Snapshot
+// holds them until it retires; a version's series leave /metrics when the
+// last Snapshot serving it retires.
+func (snap *Snapshot) takeRecorders(ins *telemetry.Instruments) {
 	if ins == nil {
 		return
 	}
 	for _, r := range snap.routes {
-		r.rejectRec = ins.NewRequestRecorder(r.name, "", "", "")
+		r.routeRec = ins.NewRequestRecorder(r.name, "", "", "")
 		for i := range r.targets {
 			tg := &r.targets[i]
-			if tg.d == nil {
-				continue
-			}
 			name := tg.alias
 			if name == "" {
 				name = tg.uri
 			}
-			tg.rec = ins.NewRequestRecorder(r.name, name, tg.d.prov.Name, tg.d.prov.Version)
+			var model, version string
+			if tg.d != nil {
+				model, version = tg.d.prov.Name, tg.d.prov.Version
+			}
+			tg.rec = ins.NewRequestRecorder(r.name, name, model, version)
+		}
+	}
+}
+
+// releaseRecorders gives back what takeRecorders took.
+func (snap *Snapshot) releaseRecorders() {
+	for _, r := range snap.routes {
+		if r.routeRec == nil {
+			continue
+		}
+		r.routeRec.Release()
+		for i := range r.targets {
+			r.targets[i].rec.Release()
 		}
 	}
 }
@@ -188,13 +203,14 @@ func (snap *Snapshot) release() {
 	}
 }
 
-// retire releases the models the Snapshot held.
+// retire releases the models and recorders the Snapshot held.
 func (snap *Snapshot) retire() {
 	for _, d := range snap.deployments {
 		if d != nil {
 			d.model.Release()
 		}
 	}
+	snap.releaseRecorders()
 }
 
 // acquire returns the live Snapshot with a reference taken, or nil when
@@ -224,6 +240,7 @@ func (s *Server) Publish(next *Snapshot) error {
 	if err := next.hold(); err != nil {
 		return err
 	}
+	next.takeRecorders(s.cfg.Instruments)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

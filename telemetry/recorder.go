@@ -45,58 +45,118 @@ func statusClassIndex(code int) int {
 	return code/100 - 1
 }
 
-// RequestRecorder records the measurements of scoring requests served by
-// one route target with one model version. Its attribute sets are built
-// when it is made (those of http.server.request.duration the first time
-// the route sees a method and status code), so Done and Rejected do not
-// allocate. Make one per (route, target, model version) when the version
-// is deployed, not per request; it is safe for concurrent use.
+// RequestRecorder records the scoring requests one route target answers
+// with one model version. It keeps its own cumulative counts (requests by
+// status class, request latency, inference time) with atomic adds, which
+// mlgate.requests and mlgate.inference.duration report and Window reads;
+// http.server.request.duration goes to the SDK, with attribute sets built
+// when the recorder is made (or the first time the route sees a method and
+// status code), so Done and Rejected do not allocate.
+//
+// Recorders are shared and reference counted: NewRequestRecorder returns
+// the live recorder of a (route, target, model, version) with a reference
+// taken, and Release gives it back. When the last reference goes (the
+// version is retired), the recorder's series leave /metrics and its
+// windows are forgotten. It is safe for concurrent use.
 type RequestRecorder struct {
-	ins      *Instruments
-	http     *HTTPRoute
-	byClass  [len(statusClasses)][]metric.AddOption
-	duration []metric.RecordOption
+	ins  *Instruments
+	key  recorderKey
+	refs int // guarded by ins.mu
+	http *HTTPRoute
+
+	// start is when the recorder was made: the start of its cumulative
+	// series.
+	start time.Time
+
+	classes [len(statusClasses)]atomic.Int64
+	latency latencyCounts // request latency (to the response), for windows
+	infer   inferCounts   // time in the model, for mlgate.inference.duration
+
+	byClass  [len(statusClasses)]attribute.Set // mlgate.requests's attributes
+	duration attribute.Set                     // mlgate.inference.duration's
 	rejected [numRejectReasons][]metric.AddOption
+
+	win windows
 }
+
+// recorderKey identifies a RequestRecorder.
+type recorderKey struct{ route, target, model, version string }
+
+// UnknownRoute is the route attribute of scoring requests that name no
+// configured route: the name a client sent never becomes a label.
+const UnknownRoute = "(unknown)"
 
 // NewRequestRecorder returns the recorder for requests on route (mlgate's
 // route name) answered by target (the target's alias, or its model URI
-// when it has no alias) with version modelVersion of model modelName.
-// Its requests' http.route is the route's canonical path,
-// /routes/<route>/invocations, also when they reached the default route
-// through /invocations. The attribute values must come from
-// configuration and the registry, never from request data.
+// when it has no alias) with version modelVersion of model modelName,
+// with a reference the caller gives back with Release. Requests refused
+// before a target was chosen go to the route's recorder with empty
+// target, model and version. Its requests' http.route is the route's
+// canonical path, /routes/<route>/invocations, also when they reached the
+// default route through /invocations; for UnknownRoute it is the template
+// /routes/{route}/invocations. The attribute values must come from
+// configuration and the registry, never from request data. It takes a
+// lock: call it when a version is deployed, not per request.
 func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersion string) *RequestRecorder {
-	rec := &RequestRecorder{ins: ins, http: ins.HTTPRoute("/routes/" + route + "/invocations")}
+	key := recorderKey{route, target, modelName, modelVersion}
+	path := "/routes/" + route + "/invocations"
+	if route == UnknownRoute {
+		path = "/routes/{route}/invocations"
+	}
+	httpRoute := ins.HTTPRoute(path)
+	ins.mu.Lock()
+	defer ins.mu.Unlock()
+	if rec := ins.recorders[key]; rec != nil {
+		rec.refs++
+		return rec
+	}
+	rec := &RequestRecorder{ins: ins, key: key, refs: 1, http: httpRoute, start: ins.now()}
 	for i, class := range statusClasses {
-		set := attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
+		rec.byClass[i] = attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
 			keyModelName.String(modelName), keyModelVersion.String(modelVersion),
 			keyStatusClass.String(class))
-		rec.byClass[i] = []metric.AddOption{metric.WithAttributeSet(set)}
 	}
-	set := attribute.NewSet(keyRoute.String(route),
+	rec.duration = attribute.NewSet(keyRoute.String(route),
 		keyModelName.String(modelName), keyModelVersion.String(modelVersion))
-	rec.duration = []metric.RecordOption{metric.WithAttributeSet(set)}
 	for i, reason := range rejectNames {
 		set := attribute.NewSet(keyRoute.String(route), keyReason.String(reason))
 		rec.rejected[i] = []metric.AddOption{metric.WithAttributeSet(set)}
 	}
+	ins.recorders[key] = rec
 	return rec
 }
 
-// Done records one answered request: mlgate.requests by status class,
-// mlgate.inference.duration (inference,
-// the time spent in the model; not recorded when it is zero or less,
-// i.e. the request never reached the model) and
-// http.server.request.duration by method and status code. It does not
-// allocate once the route has seen the (method, status code) pair.
-func (r *RequestRecorder) Done(ctx context.Context, statusCode int, method string, total, inference time.Duration) {
-	r.ins.requests.Add(ctx, 1, r.byClass[statusClassIndex(statusCode)]...)
-	secs := total.Seconds()
-	if inference > 0 {
-		r.ins.inferDuration.Record(ctx, inference.Seconds(), r.duration...)
+// Release gives back the reference NewRequestRecorder returned. The last
+// one removes the recorder: its series leave /metrics at the next
+// collection. Done may still be called on it afterwards (a request that
+// started before the version was retired); those requests are not
+// reported.
+func (r *RequestRecorder) Release() {
+	ins := r.ins
+	ins.mu.Lock()
+	defer ins.mu.Unlock()
+	switch r.refs--; {
+	case r.refs == 0:
+		delete(ins.recorders, r.key)
+	case r.refs < 0:
+		panic("telemetry: RequestRecorder released more often than made")
 	}
-	r.http.record(ctx, method, statusCode, secs)
+}
+
+// Done records one answered request: its status class, its latency
+// (total, from the request's start to its response), the time it spent in
+// the model (inference; not recorded when zero or less, i.e. the request
+// never reached the model) and http.server.request.duration by method and
+// status code. The recorder's own counts take one atomic add each; it
+// does not allocate once the route has seen the (method, status code)
+// pair.
+func (r *RequestRecorder) Done(ctx context.Context, statusCode int, method string, total, inference time.Duration) {
+	r.classes[statusClassIndex(statusCode)].Add(1)
+	r.latency.record(total)
+	if inference > 0 {
+		r.infer.record(inference)
+	}
+	r.http.record(ctx, method, statusCode, total.Seconds())
 }
 
 // Rejected counts one request refused for reason on the recorder's route.

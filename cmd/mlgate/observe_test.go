@@ -241,3 +241,41 @@ func TestMetricsAfterKnownRequests(t *testing.T) {
 		t.Errorf("shadow label disagreement %v; want v3 and v4 to disagree", got)
 	}
 }
+
+// TestRetiredVersionLeavesMetrics moves champion from version 1 to 2:
+// once version 1 is retired (its serving state released), its
+// mlgate_requests_total and mlgate_inference_duration_seconds series are
+// gone from /metrics, so series do not pile up with every deploy.
+func TestRetiredVersionLeavesMetrics(t *testing.T) {
+	fake := fakemlflow.New(t)
+	mg := startApp(t, testConfig(t, fake.URL(), championRoute))
+	url := mg.url + "/invocations"
+	if v := servedVersion(t, url); v != "1" {
+		t.Fatalf("serving version %s; want 1", v)
+	}
+	has := func(fams map[string]*dto.MetricFamily, name, version string) bool {
+		for _, m := range fams[name].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "model_version" && l.GetValue() == version {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	fams := scrapeMetrics(t, mg.url)
+	if !has(fams, "mlgate_requests_total", "1") || !has(fams, "mlgate_inference_duration_seconds", "1") {
+		t.Fatal("no series of version 1 while it serves")
+	}
+	fake.SetAlias("churn-gbm", "champion", "2")
+	waitFor(t, "champion to serve version 2", func() bool { return servedVersion(t, url) == "2" })
+	fams = scrapeMetrics(t, mg.url)
+	for _, name := range []string{"mlgate_requests_total", "mlgate_inference_duration_seconds"} {
+		if has(fams, name, "1") {
+			t.Errorf("%s still has version 1's series after it was retired", name)
+		}
+		if !has(fams, name, "2") {
+			t.Errorf("%s has no series of version 2, which serves", name)
+		}
+	}
+}
