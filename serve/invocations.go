@@ -42,6 +42,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 	if !ctx.IsPost() {
 		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest,
 			"%s %s: use POST", ctx.Method(), ctx.Path()), "")
+		s.refused(ctx, r.routeRec)
 		return
 	}
 	start := time.Now()
@@ -49,6 +50,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 	defer dc.stop()
 	if reason, ok := s.enter(ctx, r); !ok {
 		s.rejected(ctx, r, reason)
+		s.refused(ctx, r.routeRec)
 		return
 	}
 	defer s.leave()
@@ -62,15 +64,19 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 	)
 	s.serveInvocation(ctx, dc, snap, r, rs, &tg, &infer)
 	status := ctx.Response.StatusCode()
-	if tg != nil && tg.rec != nil {
-		tg.rec.Done(ctx, status, "POST", time.Since(start), infer)
+	rec := r.routeRec
+	if tg != nil {
+		rec = tg.rec
+	}
+	if rec != nil {
+		rec.Done(ctx, status, "POST", time.Since(start), infer)
 	}
 	rs.end(status)
 }
 
 // serveInvocation does the work of invocations within the request's
-// deadline dc; the target it chose, once a model serves it, and the time
-// spent in the model are handed back for metrics.
+// deadline dc; the target it chose and the time spent in the model are
+// handed back for metrics.
 func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Snapshot, r *route, rs requestSpan, tgp **target, inferTime *time.Duration) {
 	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	buf := responsePool.Get().(*responseBuf)
@@ -84,13 +90,13 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 		writeError(ctx, err, "")
 		return
 	}
+	*tgp = tg
 	d := tg.d
 	if d == nil {
 		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
 			"route %s: model %s is not loaded yet", r.name, tg.uri), "")
 		return
 	}
-	*tgp = tg
 	rs.model(d)
 	h := &ctx.Response.Header
 	for i := range d.headers {

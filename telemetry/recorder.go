@@ -177,7 +177,7 @@ func (r *RequestRecorder) Rejected(ctx context.Context, reason RejectReason) {
 // concurrent use.
 type HTTPRoute struct {
 	ins   *Instruments
-	route attribute.KeyValue
+	route attribute.KeyValue // invalid for a request no route matched
 	mu    sync.Mutex // serialises building statusTables
 	// byMethod holds, per method, the options by status code (index
 	// code-100; the last slot is codes outside 100–599, recorded without
@@ -190,15 +190,21 @@ const numStatusSlots = 501
 type statusTable [numStatusSlots]atomic.Pointer[[]metric.RecordOption]
 
 // HTTPRoute returns the recorder for http.route path, the same one for
-// the same path; recorders are kept as long as ins. Call it when routes
-// are set up, not per request: it takes a lock.
+// the same path; recorders are kept as long as ins. An empty path records
+// without http.route, for requests no route matched (unknown paths): as
+// the semantic conventions say, what the client sent never becomes a
+// label. Call it when routes are set up, not per request: it takes a
+// lock.
 func (ins *Instruments) HTTPRoute(path string) *HTTPRoute {
 	ins.mu.Lock()
 	defer ins.mu.Unlock()
 	if h, ok := ins.httpRoutes[path]; ok {
 		return h
 	}
-	h := &HTTPRoute{ins: ins, route: semconv.HTTPRouteKey.String(path)}
+	h := &HTTPRoute{ins: ins}
+	if path != "" {
+		h.route = semconv.HTTPRouteKey.String(path)
+	}
 	ins.httpRoutes[path] = h
 	return h
 }
@@ -236,7 +242,10 @@ func (h *HTTPRoute) options(m, statusCode int) []metric.RecordOption {
 	if opts := tab[slot].Load(); opts != nil {
 		return *opts
 	}
-	kvs := []attribute.KeyValue{semconvMethod(methodNames[m]), h.route}
+	kvs := []attribute.KeyValue{semconvMethod(methodNames[m])}
+	if h.route.Valid() {
+		kvs = append(kvs, h.route)
+	}
 	if slot != numStatusSlots-1 {
 		kvs = append(kvs, semconv.HTTPResponseStatusCodeKey.Int(statusCode))
 	}
