@@ -530,9 +530,21 @@ func (w *Watcher) delay(rf *ref) time.Duration {
 	return d
 }
 
-// checkNow asks the registry what rf points at and deploys a new version.
-// force skips a pending retry's backoff (an explicit refresh).
-func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
+// Span names and attributes of a check. Each check is the root of its own
+// trace, named CheckSpan; CheckChanged says whether it changed anything
+// the Watcher reports (the version serving, an error, a pending or given-up
+// version, a vanished URI), so that a tracing backend can be spared the
+// checks that changed nothing (telemetry drops them).
+const (
+	CheckSpan    = "mlgate.check"
+	CheckChanged = "mlgate.check.changed"
+	CheckOutcome = "mlgate.check.outcome"
+)
+
+// checkNow asks the registry what rf points at and deploys a new version,
+// inside a CheckSpan. force skips a pending retry's backoff (an explicit
+// refresh).
+func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.CheckTimeout)
 	defer cancel()
 	select {
@@ -541,9 +553,26 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 		return fmt.Errorf("waiting for the check in progress: %w", ctx.Err())
 	}
 	defer func() { <-rf.check }()
+	ctx, span := w.cfg.Tracer.Start(ctx, CheckSpan, trace.WithAttributes(
+		attribute.String("model.uri", rf.uri.String()), attribute.String("model.name", rf.uri.Name),
+		attribute.String("model.alias", rf.uri.Alias)))
+	before := rf.fingerprint()
+	outcome := "unchanged"
+	defer func() {
+		span.SetAttributes(attribute.String(CheckOutcome, outcome), attribute.Bool(CheckChanged, rf.fingerprint() != before))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	now := time.Now()
 	mv, serving, withdrawn, err := w.ask(ctx, rf, now)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		outcome = "missing"
+		return err
+	case err != nil:
+		outcome = "failed"
 		return err
 	}
 	key := versionKey(mv)
@@ -552,15 +581,32 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 		return nil
 	}
 	if mv.Status != StatusReady {
+		outcome = "not_ready"
 		err := fmt.Errorf("model %s version %s has status %q, not READY: %w", mv.Name, mv.Version, mv.Status, ErrNotReady)
 		w.failed(rf, now, "", err, false)
 		w.cfg.Logger.Warn("new version is not READY: not served", "uri", rf.uri.String(), "version", mv.Version, "status", mv.Status)
 		return err
 	}
 	if !w.due(rf, key, now, force) {
+		outcome = "waiting"
 		return nil
 	}
+	outcome = "moved"
 	return w.deployMoved(ctx, rf, now, key, mv, serving)
+}
+
+// fingerprint sums up what Status reports of rf, but for the check counts
+// and times, to tell a check that changed something.
+func (rf *ref) fingerprint() string {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	st := rf.st
+	serving := ""
+	if st.Serving != nil {
+		serving = resolutionKey(st.Serving)
+	}
+	return fmt.Sprintf("%q %t %t %t %q %q %d %t %d %d", serving, st.FromCache, st.Missing, st.Withdrawn,
+		st.LastError, st.Pending, st.PendingFailures, st.GaveUp, st.Swaps, st.Failures)
 }
 
 // ask asks the registry what rf points at now, and records the check: a

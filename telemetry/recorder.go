@@ -178,7 +178,7 @@ func (r *RequestRecorder) Rejected(ctx context.Context, reason RejectReason) {
 type HTTPRoute struct {
 	ins   *Instruments
 	route attribute.KeyValue // invalid for a request no route matched
-	mu    sync.Mutex // serialises building statusTables
+	mu    sync.Mutex         // serialises building statusTables
 	// byMethod holds, per method, the options by status code (index
 	// code-100; the last slot is codes outside 100–599, recorded without
 	// a status code).

@@ -127,7 +127,9 @@ func (t *Telemetry) startTracing(ctx context.Context, ts traceSettings, res *res
 	if err != nil {
 		return fmt.Errorf("traces: otlp exporter for %s: %w", ts.endpoint, err)
 	}
-	t.sdkTP = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	// Registry checks that changed nothing are dropped before the batcher.
+	t.sdkTP = sdktrace.NewTracerProvider(
+		sdktrace.WithSpanProcessor(newQuietChecks(sdktrace.NewBatchSpanProcessor(exp))), sdktrace.WithResource(res))
 	t.tp, t.tracing = t.sdkTP, true
 	return nil
 }

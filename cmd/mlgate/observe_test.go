@@ -279,3 +279,50 @@ func TestRetiredVersionLeavesMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestChecksThatChangeNothingAreNotTraced polls the registry every 50 ms
+// with tracing on: the checks that found the version already serving
+// export nothing, while the one that found the alias moved exports its
+// whole trace (the registry call and the update under it).
+func TestChecksThatChangeNothingAreNotTraced(t *testing.T) {
+	recv := otlpreceiver.Start(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recv.Endpoint())
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+	fake := fakemlflow.New(t)
+	mg := startApp(t, testConfig(t, fake.URL(), championRoute))
+	waitFor(t, "20 registry checks", func() bool { return target(t, adminModels(t, mg.adminURL), "churn").Follow.Checks >= 20 })
+	fake.SetAlias("churn-gbm", "champion", "2")
+	spans := recv.WaitFor(t, func(ss []otlpreceiver.Span) bool {
+		for _, s := range ss {
+			if s.Name == "mlgate.check" && fmt.Sprint(s.Attributes["mlgate.check.outcome"]) == "moved" {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second)
+	checks := target(t, adminModels(t, mg.adminURL), "churn").Follow.Checks
+	var exported []otlpreceiver.Span
+	byID := map[trace.SpanID]otlpreceiver.Span{}
+	for _, s := range spans {
+		byID[s.SpanID] = s
+		if s.Name == "mlgate.check" {
+			exported = append(exported, s)
+		}
+	}
+	for _, s := range exported {
+		if fmt.Sprint(s.Attributes["mlgate.check.changed"]) != "true" {
+			t.Errorf("a check that changed nothing was exported: %v", s.Attributes)
+		}
+	}
+	t.Logf("%d checks, %d exported", checks, len(exported))
+	for _, s := range spans {
+		if s.Kind == trace.SpanKindClient && !s.ParentSpanID.IsValid() {
+			t.Errorf("registry call %s is a trace of its own; want it under a check or an update", s.Name)
+		}
+		if s.Name == "mlgate.update" && fmt.Sprint(s.Attributes["mlgate.update.reason"]) == "moved" {
+			if p, ok := byID[s.ParentSpanID]; !ok || p.Name != "mlgate.check" {
+				t.Errorf("the update of the move is not under its check")
+			}
+		}
+	}
+}
