@@ -84,6 +84,53 @@ type WatchConfig struct {
 	// Tracer records background spans (resolve, download). Nil means
 	// none.
 	Tracer trace.Tracer
+	// Events receives what the Watcher sees and does (a URI moved, a
+	// version failed or was given up on, a URI vanished), from its checks,
+	// synchronously: it must not block. Nil means none.
+	Events func(WatchEvent)
+}
+
+// WatchEvent is one thing the Watcher saw or did, for a timeline.
+type WatchEvent struct {
+	Kind WatchEventKind
+	URI  URI
+	At   time.Time
+	// Version is the version the URI points at (moved to, failed, given
+	// up on); FromVersion the one serving when it happened.
+	Version, FromVersion string
+	// Err is why a version failed or the URI vanished.
+	Err error
+	// Attempt counts the failed attempts at Version, up to MaxAttempts.
+	Attempt, MaxAttempts int
+}
+
+// WatchEventKind says what a WatchEvent is.
+type WatchEventKind int
+
+// Watch event kinds.
+const (
+	// WatchMoved: the registry says the URI now points at Version; the
+	// Watcher is about to fetch and deploy it.
+	WatchMoved WatchEventKind = iota + 1
+	// WatchFailed: Version failed to resolve, download or deploy; the
+	// version serving keeps serving, and Version is retried with backoff.
+	WatchFailed
+	// WatchGaveUp: Version failed MaxAttempts times; it is tried again
+	// only when the URI moves.
+	WatchGaveUp
+	// WatchMissing: the alias or version vanished from the registry.
+	WatchMissing
+)
+
+func (w *Watcher) event(e WatchEvent) {
+	if w.cfg.Events == nil {
+		return
+	}
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	e.MaxAttempts = w.cfg.MaxAttempts
+	w.cfg.Events(e)
 }
 
 func (c WatchConfig) withDefaults() WatchConfig {
@@ -672,6 +719,12 @@ func (w *Watcher) due(rf *ref, key string, now time.Time, force bool) bool {
 func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key string, mv *ModelVersion, serving *Resolution) error {
 	ctx, span := w.startUpdate(ctx, rf.uri, "moved")
 	defer span.End()
+	rf.mu.Lock()
+	retry := rf.failKey == key && rf.failures > 0
+	rf.mu.Unlock()
+	if !retry {
+		w.event(WatchEvent{Kind: WatchMoved, URI: rf.uri, At: now, Version: keyVersion(key), FromVersion: versionOf(serving)})
+	}
 	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
 	if err == nil {
 		if resolutionKey(res) != key {
@@ -695,6 +748,12 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 		w.cfg.Logger.Log(ctx, lvl, "new version failed to deploy: still serving the current version",
 			"uri", rf.uri.String(), "version", mv.Version, "serving", versionOf(serving),
 			"attempt", n, "max_attempts", w.cfg.MaxAttempts, "gave_up", gave, "err", err)
+		ev := WatchEvent{Kind: WatchFailed, URI: rf.uri, Version: keyVersion(key), FromVersion: versionOf(serving), Err: err, Attempt: n}
+		w.event(ev)
+		if gave {
+			ev.Kind = WatchGaveUp
+			w.event(ev)
+		}
 		return err
 	}
 	w.served(rf, res, time.Now(), false)
@@ -705,6 +764,7 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 func (w *Watcher) missing(rf *ref, now time.Time, err error) {
 	rf.mu.Lock()
 	rf.st.LastSuccess = now
+	wasMissing := rf.st.Missing
 	rf.st.Missing = true
 	rf.st.LastError, rf.st.LastErrorAt = err.Error(), now
 	serving := rf.st.Serving
@@ -713,6 +773,9 @@ func (w *Watcher) missing(rf *ref, now time.Time, err error) {
 		rf.st.Withdrawn = true
 	}
 	rf.mu.Unlock()
+	if !wasMissing {
+		w.event(WatchEvent{Kind: WatchMissing, URI: rf.uri, At: now, FromVersion: versionOf(serving), Err: err})
+	}
 	if withdraw {
 		w.cfg.Logger.Error("model URI vanished from the registry: withdrawn, requests get 503",
 			"uri", rf.uri.String(), "was_serving", versionOf(serving), "err", err)
