@@ -35,6 +35,9 @@ type Provenance struct {
 	RunID     string `json:"run_id,omitempty"`     // MLflow run that produced the version, "" when unknown
 	GitCommit string `json:"git_commit,omitempty"` // mlflow.source.git.commit of that run, "" when unknown
 	ModelID   string `json:"model_id,omitempty"`   // MLflow 3 logged-model id (m-...), "" when unknown
+	// ExperimentID is the MLflow experiment of the run, "" when unknown;
+	// not a header, it links the run in the status page.
+	ExperimentID string `json:"experiment_id,omitempty"`
 }
 
 // Provenance header names. They are a contract with clients, load

@@ -160,6 +160,12 @@ type Config struct {
 	// MaxConnsPerIP bounds the main listener's open connections from one
 	// client address, in the same way. Zero means no limit.
 	MaxConnsPerIP int
+	// StatusEvents is how many events the status page's timeline keeps
+	// (RecordEvent). Zero means 1000; negative keeps none.
+	StatusEvents int
+	// TrackingUI is the MLflow UI the status page links runs to (see
+	// TrackingUI); empty: no links.
+	TrackingUI string
 }
 
 func (c Config) withDefaults() Config {
@@ -207,6 +213,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShadowWorkers == 0 {
 		c.ShadowWorkers = 1
+	}
+	if c.StatusEvents == 0 {
+		c.StatusEvents = 1000
 	}
 	return c
 }
@@ -265,6 +274,10 @@ type Server struct {
 
 	admit admission
 
+	started      time.Time     // when New made the server
+	events       *events       // the status page's timeline
+	ticksStopped chan struct{} // closed when tickWindows returned
+
 	// unknownRec records scoring requests that name no route; nil
 	// without instruments. httpRoutes records the other requests by
 	// http.route ("" for a path no endpoint has).
@@ -290,7 +303,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg.withDefaults(), history: map[string][]Swap{},
 		refreshLimit: newTokenBucket(refreshRate, refreshBurst, nil),
-		stopFiles:    make(chan struct{}), filesStopped: make(chan struct{})}
+		stopFiles:    make(chan struct{}), filesStopped: make(chan struct{}), ticksStopped: make(chan struct{}),
+		started: time.Now()}
+	s.events = newEvents(max(s.cfg.StatusEvents, 0))
 	if s.cfg.MaxInflight > 0 {
 		s.admit.slots = make(chan struct{}, s.cfg.MaxInflight)
 	}
@@ -302,6 +317,7 @@ func New(cfg Config) (*Server, error) {
 	s.http = s.newHTTPServer(s.Handler, max(s.cfg.MaxConns, fasthttp.DefaultConcurrency))
 	s.admin = s.newHTTPServer(s.AdminHandler, fasthttp.DefaultConcurrency)
 	go s.checkFiles()
+	go s.tickWindows()
 	return s, nil
 }
 
@@ -463,9 +479,10 @@ func (s *Server) serveMain(ctx *fasthttp.RequestCtx) *telemetry.HTTPRoute {
 		if s.adminEndpoint(ctx) {
 			return s.adminHTTPRoute(path)
 		}
-	} else if bytes.HasPrefix(path, []byte("/admin/")) || bytes.HasPrefix(path, []byte("/debug/pprof/")) {
+	} else if bytes.HasPrefix(path, []byte("/admin/")) || bytes.HasPrefix(path, []byte("/debug/pprof/")) ||
+		string(path) == statusPagePath || bytes.HasPrefix(path, []byte(statusPagePath+"/")) {
 		writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
-			"no endpoint %s %s here: the admin endpoints are on the admin listener", ctx.Method(), path), "")
+			"no endpoint %s %s here: the admin endpoints and the status page are on the admin listener (--admin-listen)", ctx.Method(), path), "")
 		return s.httpRoute("")
 	}
 	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,

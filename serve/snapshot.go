@@ -3,6 +3,7 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,8 @@ type Snapshot struct {
 	// shadow copy using it.
 	refs      atomic.Int64
 	published atomic.Bool
+	// server published the Snapshot; its timeline gets the retirements.
+	server *Server
 }
 
 // Compile checks specs and builds the Snapshot that serves them with
@@ -203,14 +206,45 @@ func (snap *Snapshot) release() {
 	}
 }
 
-// retire releases the models and recorders the Snapshot held.
+// retire releases the models and recorders the Snapshot held, and records
+// as retired the versions the live Snapshot does not serve.
 func (snap *Snapshot) retire() {
+	if snap.server != nil {
+		snap.server.retired(snap)
+	}
 	for _, d := range snap.deployments {
 		if d != nil {
 			d.model.Release()
 		}
 	}
 	snap.releaseRecorders()
+}
+
+// retired records in the timeline the versions old served that the live
+// Snapshot does not: their last serving state has finished its last
+// request.
+func (s *Server) retired(old *Snapshot) {
+	live := map[Model]bool{}
+	if cur := s.live.Load(); cur != nil && cur != old {
+		for _, d := range cur.deployments {
+			if d != nil {
+				live[d.model] = true
+			}
+		}
+	}
+	uris := make([]string, 0, len(old.deployments))
+	for uri := range old.deployments {
+		uris = append(uris, uri)
+	}
+	sort.Strings(uris)
+	for _, uri := range uris {
+		d := old.deployments[uri]
+		if d == nil || live[d.model] {
+			continue
+		}
+		s.RecordEvent(Event{Kind: EventRetire, URI: uri, Version: d.prov.Version,
+			Reason: "no longer served: the last serving state holding it finished its last request"})
+	}
 }
 
 // acquire returns the live Snapshot with a reference taken, or nil when
@@ -253,6 +287,7 @@ func (s *Server) Publish(next *Snapshot) error {
 		s.shadows = newShadowPool(s, s.cfg.ShadowQueue, s.cfg.ShadowWorkers)
 	}
 	next.refs.Store(1)
+	next.server = s
 	s.live.Store(next)
 	s.mu.Unlock()
 	if cur != nil {

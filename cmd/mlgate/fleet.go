@@ -38,6 +38,11 @@ type fleet struct {
 
 	mu  sync.Mutex // serialises changes; guards cur
 	cur *lineup
+
+	provsMu sync.Mutex
+	// provs holds the provenance of each loaded version by cache key, for
+	// the status page's list of loaded versions.
+	provs map[string]serve.Provenance
 }
 
 var _ resolver.Deployer = (*fleet)(nil)
@@ -65,22 +70,23 @@ type loadedVersion struct {
 }
 
 func newFleet(server *serve.Server, models *infer.Cache, log *slog.Logger, ins *telemetry.Instruments, tracer trace.Tracer) *fleet {
-	return &fleet{server: server, models: models, log: log, ins: ins, tracer: tracer}
+	return &fleet{server: server, models: models, log: log, ins: ins, tracer: tracer, provs: map[string]serve.Provenance{}}
 }
 
 // start publishes the first lineup: routes whose URIs have no version yet.
 func (f *fleet) start(routes []routeSpec, defaultRoute string, configs map[resolver.URI]infer.Config) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.publish(&lineup{routes: routes, defaultRoute: defaultRoute, configs: configs})
+	return f.publish(&lineup{routes: routes, defaultRoute: defaultRoute, configs: configs}, "start")
 }
 
 // publish makes next what mlgate serves: it compiles next's serving state,
 // which checks it whole, swaps it in, tells the loaded-model cache which
-// versions it holds, and records next as current. When it fails nothing
-// has changed. It is the only place the serving state changes; called
-// with f.mu held.
-func (f *fleet) publish(next *lineup) error {
+// versions it holds, records next as current, and adds the swaps and
+// withdrawals to the timeline, for reason why. When it fails nothing has
+// changed. It is the only place the serving state changes; called with
+// f.mu held.
+func (f *fleet) publish(next *lineup, why string) error {
 	snap, err := f.server.Compile(specsOf(next.routes), next.defaultRoute, next.deployments())
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)
@@ -89,7 +95,10 @@ func (f *fleet) publish(next *lineup) error {
 		return err
 	}
 	f.models.Hold(next.held())
+	prev := f.cur
 	f.cur = next
+	f.recordSwaps(prev, next, why)
+	f.forgetUnloaded()
 	return nil
 }
 
@@ -157,7 +166,11 @@ func (f *fleet) Deploy(ctx context.Context, u resolver.URI, res *resolver.Resolu
 	if _, ok := f.cur.configs[u]; !ok {
 		err = fmt.Errorf("model %s: no route uses it any more", u)
 	} else {
-		err = f.publish(f.cur.withVersion(u, v))
+		why := "new version from the registry"
+		if f.cur.versions[u] == nil {
+			why = "first version"
+		}
+		err = f.publish(f.cur.withVersion(u, v), why)
 	}
 	if err != nil && fresh {
 		f.models.Discard(v.key)
@@ -173,7 +186,7 @@ func (f *fleet) Withdraw(u resolver.URI, reason error) {
 	if f.cur.versions[u] == nil {
 		return
 	}
-	if err := f.publish(f.cur.withoutVersion(u)); err != nil {
+	if err := f.publish(f.cur.withoutVersion(u), "vanished from the registry: "+reason.Error()); err != nil {
 		f.log.Error("cannot withdraw a model", "uri", u.String(), "reason", reason, "err", err)
 	}
 }
@@ -208,12 +221,19 @@ func (f *fleet) load(ctx context.Context, u resolver.URI, res *resolver.Resoluti
 		info := m.Info()
 		f.log.Info("model version loaded", "key", key, "took", time.Since(start), "bytes", m.Bytes(),
 			"batching", info.Batching, "workers", info.Workers, "workers_choice", info.Calibration.Choice)
+		f.recordLoad(u, res, info)
 		return m, nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	return &loadedVersion{key: key, model: m, prov: provenance(u, res, m.MLmodel())}, fresh, nil
+	v := &loadedVersion{key: key, model: m, prov: provenance(u, res, m.MLmodel())}
+	if !fresh {
+		f.server.RecordEvent(serve.Event{Kind: serve.EventLoad, URI: u.String(), Version: res.Version,
+			Reason: "already loaded: taken from the loaded-model cache"})
+	}
+	f.remember(key, v.prov)
+	return v, fresh, nil
 }
 
 // provenance builds the response headers' values for u serving res. The
@@ -222,7 +242,7 @@ func (f *fleet) load(ctx context.Context, u resolver.URI, res *resolver.Resoluti
 func provenance(u resolver.URI, res *resolver.Resolution, ml *signature.MLmodel) serve.Provenance {
 	p := serve.Provenance{
 		Name: res.Name, Version: res.Version, Alias: u.Alias,
-		RunID: res.RunID, GitCommit: res.GitCommit, ModelID: res.ModelID,
+		RunID: res.RunID, GitCommit: res.GitCommit, ModelID: res.ModelID, ExperimentID: res.ExperimentID,
 	}
 	if p.RunID == "" || res.RunIDFrom == resolver.RunIDFromLoggedModel {
 		if id := ml.RunID; id != "" {
