@@ -23,7 +23,7 @@ export MLGATE_MINIO_BIN ?= $(MINIO_BIN)
 export MLGATE_TOOLS_DIR := $(TOOLS_DIR)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime tools deps clean
+.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime tools chromium deps screenshot clean
 
 all: build
 
@@ -39,6 +39,11 @@ tools: $(MINIO_BIN)
 # cores, once per machine.
 $(MINIO_BIN):
 	./scripts/install-tool.sh minio github.com/minio/minio $(MINIO_VERSION) >/dev/null
+
+# The status page's browser test drives Debian's chromium; installed when
+# missing (as root), else the test fails saying so.
+chromium:
+	./scripts/install-chromium.sh
 
 deps:
 	$(GO) mod download
@@ -65,11 +70,11 @@ fmt-check:
 # The race detector makes sync.Pool drop items, and its shadow memory
 # swells a process's RSS, so the zero-allocation and RSS tests skip under
 # -race and run again in a second pass without it.
-test: $(ORT_LIB) tools deps fmt-check vet
+test: $(ORT_LIB) tools chromium deps fmt-check vet
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -run 'Alloc|RequestsMemory' ./...
 
-test-short: $(ORT_LIB) tools deps
+test-short: $(ORT_LIB) tools chromium deps
 	$(GO) test -short -count=1 ./...
 
 # `make bench BENCH_FLAGS='-baseline-bin old/mlgate -lever body-once'` passes
@@ -85,6 +90,12 @@ bench: build
 pgo: build
 	./scripts/bench.sh -phases pgo -pgo cmd/mlgate/default.pgo -gotest=false \
 		-results bench/results/pgo -out bench/results/pgo/BENCHMARKS.md $(BENCH_FLAGS)
+
+# Regenerates the status page's screenshots in docs/images (the README's
+# included): the browser test serving make run's routes with traffic and an
+# alias move, at 1280x800, at a phone's 390x844, and the whole page.
+screenshot: $(ORT_LIB) chromium deps
+	MLGATE_TEST_OUTPUT=$(CURDIR)/docs/images $(GO) test -count=1 -run '^TestStatusPageInBrowser$$' ./cmd/mlgate
 
 fuzz: $(ORT_LIB) deps
 	./scripts/fuzz.sh

@@ -124,10 +124,7 @@ func (snap *Snapshot) takeRecorders(ins *telemetry.Instruments) {
 		r.routeRec = ins.NewRequestRecorder(r.name, "", "", "")
 		for i := range r.targets {
 			tg := &r.targets[i]
-			name := tg.alias
-			if name == "" {
-				name = tg.uri
-			}
+			name := targetName(tg)
 			var model, version string
 			if tg.d != nil {
 				model, version = tg.d.prov.Name, tg.d.prov.Version
@@ -135,6 +132,14 @@ func (snap *Snapshot) takeRecorders(ins *telemetry.Instruments) {
 			tg.rec = ins.NewRequestRecorder(r.name, name, model, version)
 		}
 	}
+}
+
+// targetName is a target's name in metrics: its alias, else its URI.
+func targetName(tg *target) string {
+	if tg.alias != "" {
+		return tg.alias
+	}
+	return tg.uri
 }
 
 // releaseRecorders gives back what takeRecorders took.
@@ -232,12 +237,7 @@ func (s *Server) retired(old *Snapshot) {
 			}
 		}
 	}
-	uris := make([]string, 0, len(old.deployments))
-	for uri := range old.deployments {
-		uris = append(uris, uri)
-	}
-	sort.Strings(uris)
-	for _, uri := range uris {
+	for _, uri := range sortedURIs(old.deployments) {
 		d := old.deployments[uri]
 		if d == nil || live[d.model] {
 			continue
@@ -267,7 +267,13 @@ func (s *Server) acquire() *Snapshot {
 // is not a swap; a route keeping its shadow model keeps the comparison so
 // far. A Snapshot is published at most once; when Publish fails, the live
 // Snapshot is unchanged.
-func (s *Server) Publish(next *Snapshot) error {
+func (s *Server) Publish(next *Snapshot) error { return s.PublishBecause(next, "") }
+
+// PublishBecause is Publish, saying why: the timeline records each URI
+// whose version changed (EventSwap) or that no longer has one
+// (EventWithdraw) with why as the reason, in order before the
+// retirements the swap causes.
+func (s *Server) PublishBecause(next *Snapshot, why string) error {
 	if !next.published.CompareAndSwap(false, true) {
 		return errors.New("publish: snapshot already published")
 	}
@@ -282,7 +288,7 @@ func (s *Server) Publish(next *Snapshot) error {
 		return errors.New("publish: server closed")
 	}
 	cur := s.live.Load()
-	s.carryOver(cur, next, time.Now())
+	s.carryOver(cur, next, time.Now(), why)
 	if next.hasShadow() && s.shadows == nil {
 		s.shadows = newShadowPool(s, s.cfg.ShadowQueue, s.cfg.ShadowWorkers)
 	}
@@ -300,9 +306,11 @@ func (s *Server) Publish(next *Snapshot) error {
 // same version keeps its start time, a URI whose version changed gets a
 // Swap in its history, a route keeping its shadow model keeps its
 // comparison, and the history of URIs no route uses any more is forgotten.
-// Called with s.mu held, before next is live.
-func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
-	for uri, d := range next.deployments {
+// The timeline gets the swaps and withdrawals, for reason why. Called with
+// s.mu held, before next is live.
+func (s *Server) carryOver(cur, next *Snapshot, at time.Time, why string) {
+	for _, uri := range sortedURIs(next.deployments) {
+		d := next.deployments[uri]
 		if d == nil {
 			continue
 		}
@@ -319,6 +327,7 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
 		if old != nil {
 			sw.FromVersion = old.prov.Version
 		}
+		s.RecordEvent(Event{At: at, Kind: EventSwap, URI: uri, Version: sw.ToVersion, FromVersion: sw.FromVersion, Reason: why})
 		h := append(s.history[uri], sw)
 		if len(h) > maxSwapHistory {
 			h = h[len(h)-maxSwapHistory:]
@@ -332,6 +341,17 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
 	}
 	if cur == nil {
 		return
+	}
+	for _, uri := range sortedURIs(cur.deployments) {
+		old := cur.deployments[uri]
+		if old == nil || next.deployments[uri] != nil {
+			continue
+		}
+		reason := why
+		if _, used := next.deployments[uri]; !used {
+			reason = "no route uses it any more (" + why + ")"
+		}
+		s.RecordEvent(Event{At: at, Kind: EventWithdraw, URI: uri, FromVersion: old.prov.Version, Reason: reason})
 	}
 	for name, r := range next.routes {
 		if r.shadow == nil {
@@ -373,4 +393,13 @@ func (s *Server) Ready() bool {
 		}
 	}
 	return true
+}
+
+func sortedURIs(deps map[string]*deployment) []string {
+	uris := make([]string, 0, len(deps))
+	for uri := range deps {
+		uris = append(uris, uri)
+	}
+	sort.Strings(uris)
+	return uris
 }

@@ -80,10 +80,24 @@ type TargetFeed struct {
 	// after a withdrawal.
 	Serving  *ServingFeed  `json:"serving"`
 	Registry *FollowStatus `json:"registry,omitempty"`
-	// Windows are its requests per window (WindowSeconds), for the
-	// version serving it (requests of a version it served before are not
-	// counted).
+	// Windows are its requests per window (WindowSeconds) answered by the
+	// version serving it now.
 	Windows []WindowFeed `json:"windows"`
+	// AllVersions are its requests per window whatever version answered
+	// them: the observed split. Their Share is of the route's targets'
+	// AllVersions.
+	AllVersions []WindowFeed `json:"all_versions"`
+	// Retired are the versions that served the target in the last 15
+	// minutes and no longer do, newest first, with the requests they
+	// answered per window.
+	Retired []RetiredFeed `json:"retired"`
+}
+
+// RetiredFeed is a version that served a target and no longer does.
+type RetiredFeed struct {
+	Version   string       `json:"version"`
+	RetiredAt time.Time    `json:"retired_at"`
+	Windows   []WindowFeed `json:"windows"`
 }
 
 // ServingFeed is the version serving a target: its provenance, since when,
@@ -104,7 +118,8 @@ type WindowFeed struct {
 	Requests int64            `json:"requests"`
 	ByClass  map[string]int64 `json:"by_class"`
 	// Share is the target's share of the requests its route's targets
-	// answered in the window (the observed split).
+	// answered in the window: in Windows, among their current versions;
+	// in AllVersions, the observed split.
 	Share float64 `json:"share"`
 	// ErrorRate is the share of 5xx among Requests.
 	ErrorRate float64 `json:"error_rate"`
@@ -165,10 +180,21 @@ func (s *Server) Feed(seq int64) StatusFeed {
 
 func (s *Server) routeFeed(r *route, spec RouteSpec, def *route, now time.Time) RouteFeed {
 	rf := RouteFeed{Name: r.name, Default: r == def, Sticky: spec.Sticky, Override: !r.noOverride,
-		Targets: make([]TargetFeed, 0, len(r.targets)), Refused: windowsOf(r.routeRec, now)}
+		Targets: make([]TargetFeed, 0, len(r.targets)), Refused: windowsOf(now, r.routeRec)}
 	for i := range r.targets {
 		tg := &r.targets[i]
-		tf := TargetFeed{URI: tg.uri, Alias: tg.alias, Weight: tg.weight, Windows: windowsOf(tg.rec, now)}
+		tf := TargetFeed{URI: tg.uri, Alias: tg.alias, Weight: tg.weight, Windows: windowsOf(now, tg.rec), Retired: []RetiredFeed{}}
+		tf.AllVersions = tf.Windows
+		if ins := s.cfg.Instruments; ins != nil && tg.rec != nil {
+			retired := ins.Retired(r.name, targetName(tg))
+			for _, rec := range retired {
+				if rec.Version() == "" { // the target before its first version loaded
+					continue
+				}
+				tf.Retired = append(tf.Retired, RetiredFeed{Version: rec.Version(), RetiredAt: rec.RetiredAt(), Windows: windowsOf(now, rec)})
+			}
+			tf.AllVersions = windowsOf(now, append([]*telemetry.RequestRecorder{tg.rec}, retired...)...)
+		}
 		if r.total > 0 {
 			tf.ConfiguredShare = tg.weight / r.total
 		}
@@ -183,13 +209,18 @@ func (s *Server) routeFeed(r *route, spec RouteSpec, def *route, now time.Time) 
 		rf.Targets = append(rf.Targets, tf)
 	}
 	for w := range telemetry.WindowLengths {
-		var total int64
+		var total, now int64
 		for _, tf := range rf.Targets {
-			total += tf.Windows[w].Requests
+			total += tf.AllVersions[w].Requests
+			now += tf.Windows[w].Requests
 		}
 		for i := range rf.Targets {
+			tf := &rf.Targets[i]
 			if total > 0 {
-				rf.Targets[i].Windows[w].Share = float64(rf.Targets[i].Windows[w].Requests) / float64(total)
+				tf.AllVersions[w].Share = float64(tf.AllVersions[w].Requests) / float64(total)
+			}
+			if now > 0 {
+				tf.Windows[w].Share = float64(tf.Windows[w].Requests) / float64(now)
 			}
 		}
 	}
@@ -205,14 +236,14 @@ func (s *Server) routeFeed(r *route, spec RouteSpec, def *route, now time.Time) 
 	return rf
 }
 
-// windowsOf returns rec's requests over each window; zeros without a
-// recorder (no instruments).
-func windowsOf(rec *telemetry.RequestRecorder, now time.Time) []WindowFeed {
+// windowsOf returns the requests of recs together over each window;
+// zeros without a recorder (no instruments).
+func windowsOf(now time.Time, recs ...*telemetry.RequestRecorder) []WindowFeed {
 	out := make([]WindowFeed, len(telemetry.WindowLengths))
 	for i, d := range telemetry.WindowLengths {
 		wf := WindowFeed{ByClass: map[string]int64{}}
-		if rec != nil {
-			f := rec.Window(now, d)
+		if len(recs) > 0 && recs[0] != nil {
+			f := telemetry.Windows(now, d, recs...)
 			wf.Seconds, wf.Requests = math.Round(f.Seconds), f.Requests
 			for c, n := range f.ByClass {
 				if n > 0 {

@@ -66,8 +66,10 @@ type Instruments struct {
 
 	mu         sync.Mutex
 	httpRoutes map[string]*HTTPRoute // by http.route
-	// recorders are the live request recorders.
+	// recorders are the live request recorders; retired those released
+	// in the last 15 minutes, oldest first.
 	recorders map[recorderKey]*RequestRecorder
+	retired   []*RequestRecorder
 	// loads are the model load durations kept (see RecordModelLoad).
 	loads []*loadSeries
 }

@@ -62,7 +62,9 @@ type RequestRecorder struct {
 	ins  *Instruments
 	key  recorderKey
 	refs int // guarded by ins.mu
-	http *HTTPRoute
+	// retiredAt is when the last reference went; guarded by ins.mu.
+	retiredAt time.Time
+	http      *HTTPRoute
 
 	// start is when the recorder was made: the start of its cumulative
 	// series.
@@ -127,10 +129,11 @@ func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersio
 }
 
 // Release gives back the reference NewRequestRecorder returned. The last
-// one removes the recorder: its series leave /metrics at the next
-// collection. Done may still be called on it afterwards (a request that
-// started before the version was retired); those requests are not
-// reported.
+// one retires the recorder: its series leave /metrics at the next
+// collection, and its windows stay readable (Instruments.Retired) for 15
+// minutes. Done may still be called on it afterwards (a request that
+// started before the version was retired); those requests are counted in
+// its windows only.
 func (r *RequestRecorder) Release() {
 	ins := r.ins
 	ins.mu.Lock()
@@ -138,6 +141,9 @@ func (r *RequestRecorder) Release() {
 	switch r.refs--; {
 	case r.refs == 0:
 		delete(ins.recorders, r.key)
+		r.retiredAt = ins.now()
+		ins.retired = append(ins.retired, r)
+		ins.pruneRetired(r.retiredAt)
 	case r.refs < 0:
 		panic("telemetry: RequestRecorder released more often than made")
 	}

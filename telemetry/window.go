@@ -167,10 +167,42 @@ var StatusClasses = statusClasses
 // most 15 minutes). It takes a reading of the live counts and a lock, not
 // on the request path.
 func (r *RequestRecorder) Window(now time.Time, d time.Duration) WindowFigures {
+	return Windows(now, d, r)
+}
+
+// Windows returns the requests of recs together over the last d before
+// now: their counts added up, the percentiles of all their latencies, and
+// the longest span any of them covers.
+func Windows(now time.Time, d time.Duration, recs ...*RequestRecorder) WindowFigures {
+	var sum counts
+	var f WindowFigures
+	for _, r := range recs {
+		c, from := r.windowCounts(now, d)
+		for i := range c.classes {
+			sum.classes[i] += c.classes[i]
+		}
+		for i := range c.latency {
+			sum.latency[i] += c.latency[i]
+		}
+		f.Seconds = max(f.Seconds, max(now.Sub(from), 0).Seconds())
+	}
+	f.ByClass = sum.classes
+	for _, n := range sum.classes {
+		f.Requests += n
+	}
+	f.P50 = quantile(&sum.latency, 0.50)
+	f.P99 = quantile(&sum.latency, 0.99)
+	return f
+}
+
+// windowCounts returns what r counted over the last d before now, and
+// where that span starts.
+func (r *RequestRecorder) windowCounts(now time.Time, d time.Duration) (*counts, time.Time) {
 	cur := r.read()
 	from := r.start
 	w := &r.win
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if cut := now.Add(-d); w.last != nil && r.start.Before(cut) {
 		// The newest reading at least d old, or the oldest there is.
 		k := 0
@@ -195,14 +227,7 @@ func (r *RequestRecorder) Window(now time.Time, d time.Duration) WindowFigures {
 			}
 		}
 	}
-	w.mu.Unlock()
-	f := WindowFigures{Seconds: max(now.Sub(from), 0).Seconds(), ByClass: cur.classes}
-	for _, n := range cur.classes {
-		f.Requests += n
-	}
-	f.P50 = quantile(&cur.latency, 0.50)
-	f.P99 = quantile(&cur.latency, 0.99)
-	return f
+	return cur, from
 }
 
 // quantile returns the q-quantile of the latencies counted in b: the
@@ -227,17 +252,66 @@ func quantile(b *[numLatencyBuckets]int64, q float64) time.Duration {
 	return 0
 }
 
-// Tick takes a reading of every live recorder's counts at now, which
-// Window computes its windows from. Call it every WindowTick; the
-// recorders' figures do not depend on anything else calling it.
+// Tick takes a reading of every recorder's counts at now (the live ones,
+// and those retired in the last 15 minutes), which Window computes its
+// windows from. Call it every WindowTick; the recorders' figures do not
+// depend on anything else calling it.
 func (ins *Instruments) Tick(now time.Time) {
 	ins.mu.Lock()
-	recs := make([]*RequestRecorder, 0, len(ins.recorders))
+	ins.pruneRetired(now)
+	recs := make([]*RequestRecorder, 0, len(ins.recorders)+len(ins.retired))
 	for _, r := range ins.recorders {
 		recs = append(recs, r)
 	}
+	recs = append(recs, ins.retired...)
 	ins.mu.Unlock()
 	for _, r := range recs {
 		r.tick(now)
 	}
+}
+
+// maxRetired bounds the retired recorders kept for the windows.
+const maxRetired = 64
+
+// pruneRetired forgets the recorders retired more than 15 minutes before
+// now, and the oldest beyond maxRetired. Called with ins.mu held.
+func (ins *Instruments) pruneRetired(now time.Time) {
+	keep := ins.retired[:0]
+	for _, r := range ins.retired {
+		if now.Sub(r.retiredAt) <= maxWindow {
+			keep = append(keep, r)
+		}
+	}
+	if n := len(keep) - maxRetired; n > 0 {
+		keep = keep[n:]
+	}
+	clear(ins.retired[len(keep):])
+	ins.retired = keep
+}
+
+// Retired returns the recorders of route's target retired in the last 15
+// minutes (their version no longer serves it), newest first: their
+// windows still count the requests they answered.
+func (ins *Instruments) Retired(route, target string) []*RequestRecorder {
+	ins.mu.Lock()
+	defer ins.mu.Unlock()
+	ins.pruneRetired(ins.now())
+	var out []*RequestRecorder
+	for i := len(ins.retired) - 1; i >= 0; i-- {
+		if r := ins.retired[i]; r.key.route == route && r.key.target == target {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Version returns the model version the recorder records.
+func (r *RequestRecorder) Version() string { return r.key.version }
+
+// RetiredAt returns when the recorder's last reference was released, zero
+// while it is live.
+func (r *RequestRecorder) RetiredAt() time.Time {
+	r.ins.mu.Lock()
+	defer r.ins.mu.Unlock()
+	return r.retiredAt
 }

@@ -150,3 +150,45 @@ func TestQuantile(t *testing.T) {
 		}
 	}
 }
+
+// TestRetiredWindows: a recorder retired when its version stops serving
+// keeps its windows for 15 minutes, through Retired, and Windows adds a
+// target's versions up.
+func TestRetiredWindows(t *testing.T) {
+	ins, err := NewInstruments(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
+	ins.now = clock.Now
+	ctx := context.Background()
+	v1 := ins.NewRequestRecorder("churn", "champion", "churn-gbm", "1")
+	other := ins.NewRequestRecorder("churn", "challenger", "churn-gbm", "1")
+	for range 5 {
+		v1.Done(ctx, 200, "POST", time.Millisecond, time.Millisecond)
+	}
+	ins.Tick(clock.advance(WindowTick))
+	v2 := ins.NewRequestRecorder("churn", "champion", "churn-gbm", "2")
+	v1.Release()
+	for range 3 {
+		v2.Done(ctx, 500, "POST", 10*time.Millisecond, time.Millisecond)
+	}
+	ins.Tick(clock.advance(WindowTick))
+	retired := ins.Retired("churn", "champion")
+	if len(retired) != 1 || retired[0] != v1 || retired[0].Version() != "1" || retired[0].RetiredAt() != clock.Now().Add(-WindowTick) {
+		t.Fatalf("Retired: %v; want version 1's recorder, retired a tick ago", retired)
+	}
+	if got := ins.Retired("churn", "challenger"); len(got) != 0 || !other.RetiredAt().IsZero() {
+		t.Errorf("the challenger has retired recorders %v", got)
+	}
+	f := Windows(clock.Now(), time.Minute, v2, v1)
+	if f.Requests != 8 || f.ByClass[1] != 5 || f.ByClass[4] != 3 || f.P99 < 9*time.Millisecond {
+		t.Errorf("both versions of champion: %+v; want 5 2xx and 3 5xx, p99 10ms", f)
+	}
+	for range 91 {
+		ins.Tick(clock.advance(WindowTick))
+	}
+	if got := ins.Retired("churn", "champion"); len(got) != 0 {
+		t.Errorf("15 minutes on, Retired still has %d recorders", len(got))
+	}
+}

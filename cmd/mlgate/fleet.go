@@ -81,23 +81,20 @@ func (f *fleet) start(routes []routeSpec, defaultRoute string, configs map[resol
 }
 
 // publish makes next what mlgate serves: it compiles next's serving state,
-// which checks it whole, swaps it in, tells the loaded-model cache which
-// versions it holds, records next as current, and adds the swaps and
-// withdrawals to the timeline, for reason why. When it fails nothing has
-// changed. It is the only place the serving state changes; called with
+// which checks it whole, swaps it in (the timeline records the swaps and
+// withdrawals with why), tells the loaded-model cache which versions it
+// holds, and records next as current. When it fails nothing has changed. It is the only place the serving state changes; called with
 // f.mu held.
 func (f *fleet) publish(next *lineup, why string) error {
 	snap, err := f.server.Compile(specsOf(next.routes), next.defaultRoute, next.deployments())
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}
-	if err := f.server.Publish(snap); err != nil {
+	if err := f.server.PublishBecause(snap, why); err != nil {
 		return err
 	}
 	f.models.Hold(next.held())
-	prev := f.cur
 	f.cur = next
-	f.recordSwaps(prev, next, why)
 	f.forgetUnloaded()
 	return nil
 }

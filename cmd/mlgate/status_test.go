@@ -89,7 +89,13 @@ func statusScenario(t *testing.T) (*running, string) {
 		resp.Body.Close()
 		return resp.Header.Get("X-Model-Version")
 	}
-	waitFor(t, "champion to serve version 2", func() bool { return forced(oneRow) == "2" })
+	waitFor(t, "champion to serve version 2", func() bool {
+		s := target(t, adminModels(t, mg.adminURL), "churn").Serving
+		return s != nil && s.Version == "2"
+	})
+	if v := forced(oneRow); v != "2" {
+		t.Fatalf("champion answered with version %s after the move; want 2", v)
+	}
 	waitFor(t, "version 1 to be retired", func() bool {
 		_, feed := statusFeed(t, mg.adminURL, 0)
 		return hasEvent(feed, serve.EventRetire, "models:/churn-gbm@champion", "1")
@@ -143,8 +149,8 @@ func TestStatusFeedGolden(t *testing.T) {
 // volatile are the feed's keys whose values vary from run to run.
 var volatile = map[string]string{
 	"now": "<time>", "started_at": "<time>", "at": "<time>", "loaded_since": "<time>",
-	"last_check": "<time>", "last_success": "<time>", "last_error_at": "<time>",
-	"seconds": "<seconds>", "staleness_seconds": "<seconds>", "checks": "<count>", "seq": "<seq>",
+	"last_check": "<time>", "last_success": "<time>", "last_error_at": "<time>", "retired_at": "<time>",
+	"seconds": "<seconds>", "staleness_seconds": "<seconds>", "checks": "<count>", "seq": "<seq>", "stale": "<bool>",
 	"p50_ms": "<ms>", "p99_ms": "<ms>", "primary_p50_ms": "<ms>", "primary_p99_ms": "<ms>",
 	"shadow_p50_ms": "<ms>", "shadow_p99_ms": "<ms>", "mean_shadow_minus_primary_ms": "<ms>",
 	"peak_inflight_bytes": "<bytes>", "workers": "<workers>",

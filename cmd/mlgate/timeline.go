@@ -10,7 +10,8 @@ import (
 )
 
 // The status page's timeline: what the fleet and the watcher do, as
-// serve.Events. The serving state records the retirements itself.
+// serve.Events. The serving state records the swaps, withdrawals and
+// retirements itself, in the order they happen.
 
 // maxReason bounds the text of an event's reason (an error can be long).
 const maxReason = 600
@@ -50,36 +51,6 @@ func (f *fleet) recordLoad(u resolver.URI, res *resolver.Resolution, info infer.
 		Seconds: info.LoadDuration.Seconds(), Reason: fmt.Sprintf("%s of model files", bytesText(info.Bytes))})
 	f.server.RecordEvent(serve.Event{Kind: serve.EventWarmup, URI: u.String(), Version: res.Version,
 		Seconds: info.WarmupDuration.Seconds(), Reason: fmt.Sprintf("%d worker(s), batching %s", info.Workers, info.Batching)})
-}
-
-// recordSwaps records, for reason why, each URI whose version changed
-// from prev to next and each URI next no longer serves.
-func (f *fleet) recordSwaps(prev, next *lineup, why string) {
-	var before map[resolver.URI]*loadedVersion
-	if prev != nil {
-		before = prev.versions
-	}
-	for u, v := range next.versions {
-		old := before[u]
-		if old != nil && old.model == v.model && old.prov == v.prov {
-			continue
-		}
-		ev := serve.Event{Kind: serve.EventSwap, URI: u.String(), Version: v.prov.Version, Reason: why}
-		if old != nil {
-			ev.FromVersion = old.prov.Version
-		}
-		f.server.RecordEvent(ev)
-	}
-	for u, old := range before {
-		if next.versions[u] != nil {
-			continue
-		}
-		reason := clipReason(why)
-		if _, used := next.configs[u]; !used {
-			reason = "no route uses it any more (" + why + ")"
-		}
-		f.server.RecordEvent(serve.Event{Kind: serve.EventWithdraw, URI: u.String(), FromVersion: old.prov.Version, Reason: reason})
-	}
 }
 
 // remember keeps the provenance of the version loaded under key.

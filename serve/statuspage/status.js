@@ -114,7 +114,7 @@ function registryCell(r) {
 // splitBar draws a route's configured and observed split as two labelled
 // stacked bars; each segment carries its target's name and share as text.
 function splitBar(route, w) {
-  const rows = [["configured", route.targets.map((t) => t.configured_share)], ["observed", route.targets.map((t) => t.windows[w].share)]];
+  const rows = [["configured", route.targets.map((t) => t.configured_share)], ["observed", route.targets.map((t) => t.all_versions[w].share)]];
   const width = 320, barH = 18, gap = 26;
   const g = svg("svg", { viewBox: `0 0 ${width + 90} ${rows.length * gap + 4}`, class: "split", role: "img",
     "aria-label": rows.map(([name, shares]) => name + " " + route.targets.map((t, i) => (t.alias || t.uri) + " " + pct(shares[i])).join(", ")).join("; ") });
@@ -133,16 +133,44 @@ function splitBar(route, w) {
   });
   const legend = el("ul", { class: "legend" }, ...route.targets.map((t, i) => el("li", {},
     el("span", { class: "swatch seg" + (i % 4), "aria-hidden": "true" }),
-    (t.alias || t.uri) + ": " + pct(t.configured_share) + " configured, " + pct(t.windows[w].share) + " observed")));
+    (t.alias || t.uri) + ": " + pct(t.configured_share) + " configured, " + pct(t.all_versions[w].share) + " observed")));
   return el("div", {}, g, legend);
+}
+
+function errorsText(win) {
+  const errors = win.requests ? pct(win.error_rate) + " 5xx" : "–";
+  return errors + (win.by_class["4xx"] ? " · " + num(win.by_class["4xx"]) + " 4xx" : "");
+}
+
+function latencyText(win) {
+  return win.requests ? msText(win.p50_ms) + " / " + msText(win.p99_ms) : "–";
+}
+
+// targetRows draws a target: its version serving now, then the versions
+// that served it in the last 15 minutes and were retired.
+function targetRows(route, t, w, now) {
+  const rows = [targetRow(route, t, w, now)];
+  for (const r of t.retired) {
+    const win = r.windows[w];
+    if (!win.requests) continue;
+    rows.push(el("tr", { class: "retired", "data-target": (t.alias || t.uri), "data-version": r.version },
+      el("th", { scope: "row", "data-label": "Target", class: "muted", text: "before" }),
+      el("td", { "data-label": "Version", class: "version" }, el("s", { text: "v" + r.version }), " ", badge("retired", "info")),
+      el("td", { "data-label": "Provenance", class: "muted", text: "no longer serves " + (t.alias || t.uri) }),
+      el("td", { "data-label": "Retired" }, el("time", { datetime: r.retired_at, title: r.retired_at, text: ago(r.retired_at, now) })),
+      el("td", { "data-label": "Requests", class: "observed", text: num(win.requests) + " in the window" }),
+      el("td", { "data-label": "Latency", class: "latency", text: latencyText(win) }),
+      el("td", { "data-label": "Errors", class: "errors" + (win.error_rate > 0 ? " has-errors" : ""), text: errorsText(win) }),
+      el("td", { "data-label": "Registry" })));
+  }
+  return rows;
 }
 
 function targetRow(route, t, w, now) {
   const id = "t-" + slug(route.name) + "-" + slug(t.alias || t.uri);
   const win = t.windows[w];
+  const all = t.all_versions[w];
   const s = t.serving;
-  const errors = win.requests ? pct(win.error_rate) + " 5xx" : "–";
-  const client = win.by_class["4xx"] ? " · " + num(win.by_class["4xx"]) + " 4xx" : "";
   return el("tr", { "data-target": t.alias || t.uri, id },
     el("th", { scope: "row", "data-label": "Target" }, el("span", { class: "alias", text: t.alias || "(no alias)" }), el("div", { class: "uri", text: t.uri })),
     el("td", { "data-label": "Version", class: "version" }, s ? el("strong", { text: "v" + s.version }) : badge("not loaded", "bad"), s && s.name ? el("div", { class: "muted", text: s.name }) : null),
@@ -152,9 +180,10 @@ function targetRow(route, t, w, now) {
       el("dt", { text: "model" }), el("dd", {}, s.model_id ? el("code", { text: s.model_id }) : el("span", { class: "muted", text: "–" }))) : "–"),
     el("td", { "data-label": "Serving since" }, s ? el("time", { datetime: s.loaded_since, title: s.loaded_since, text: ago(s.loaded_since, now) }) : "–"),
     el("td", { "data-label": "Split", class: "split-cell" }, el("span", { class: "configured", text: pct(t.configured_share) + " configured" }), el("br"),
-      el("span", { class: "observed", text: pct(win.share) + " observed (" + num(win.requests) + ")" })),
-    el("td", { "data-label": "Latency p50 / p99", class: "latency" }, win.requests ? msText(win.p50_ms) + " / " + msText(win.p99_ms) : "–"),
-    el("td", { "data-label": "Errors", class: "errors" + (win.error_rate > 0 ? " has-errors" : "") }, errors + client),
+      el("span", { class: "observed", text: pct(all.share) + " observed (" + num(all.requests) + ")" }),
+      all.requests !== win.requests ? el("div", { class: "muted now", text: num(win.requests) + " by v" + (s ? s.version : "?") }) : null),
+    el("td", { "data-label": "Latency", class: "latency", text: latencyText(win) }),
+    el("td", { "data-label": "Errors", class: "errors" + (win.error_rate > 0 ? " has-errors" : ""), text: errorsText(win) }),
     el("td", { "data-label": "Registry" }, registryCell(t.registry)),
   );
 }
@@ -223,9 +252,10 @@ function routeSection(route, w, now) {
   const table = el("table", { class: "targets" },
     el("caption", { class: "vh", text: "Targets of route " + route.name }),
     el("thead", {}, el("tr", {}, ...["Target", "Version", "Provenance", "Serving since", "Split", "Latency p50 / p99", "Errors", "Registry"].map((h) => el("th", { scope: "col", text: h })))),
-    el("tbody", {}, ...route.targets.map((t) => targetRow(route, t, w, now))));
+    el("tbody", {}, ...route.targets.flatMap((t) => targetRows(route, t, w, now))));
   const refused = route.refused[w];
-  const parts = [heading, el("p", { class: "muted", text: notes.join(" · ") }), el("div", { class: "scroll" }, table)];
+  const parts = [heading, el("p", { class: "muted", text: notes.join(" · ") }), el("div", { class: "scroll" }, table),
+    el("p", { class: "hint", text: "Latency and errors are the version's serving now; the observed split counts every version over the window." })];
   if (route.targets.length > 1) parts.push(el("figure", { class: "splitfig" }, el("figcaption", { text: "Split" }), splitBar(route, w)));
   if (refused.requests) parts.push(el("p", { class: "refused", text: num(refused.requests) + " request(s) refused before a target was chosen (" + Object.entries(refused.by_class).map(([c, n]) => num(n) + " " + c).join(", ") + ")" }));
   if (route.shadow) parts.push(shadowPanel(route));
@@ -237,11 +267,10 @@ function overview(feed) {
   const rejected = a.rejected_queue_full + a.rejected_timeout + a.rejected_bytes;
   const items = [
     ["State", feed.draining ? "draining" : feed.ready ? "ready" : "not ready"],
-    ["mlgate", feed.version],
     ["Up since", clock(feed.started_at) + " (" + ago(feed.started_at, new Date(feed.now)) + ")"],
     ["In flight", num(a.inflight) + (a.max_inflight > 0 ? " of " + num(a.max_inflight) : "")],
     ["Queued", num(a.waiting) + (a.max_queue > 0 ? " of " + num(a.max_queue) : "")],
-    ["Rejected (429)", num(rejected) + " (queue full " + num(a.rejected_queue_full) + ", timed out " + num(a.rejected_timeout) + ", memory " + num(a.rejected_bytes) + ")"],
+    ["Rejected (429)", num(rejected) + (rejected ? " (queue full " + num(a.rejected_queue_full) + ", timed out " + num(a.rejected_timeout) + ", memory " + num(a.rejected_bytes) + ")" : "")],
     ["Request memory", bytes(a.inflight_bytes) + (a.max_inflight_bytes > 0 ? " of " + bytes(a.max_inflight_bytes) : "") + ", peak " + bytes(a.peak_inflight_bytes)],
   ];
   const dl = document.getElementById("overview");
