@@ -59,6 +59,7 @@ build: $(ORT_LIB) deps
 		{ cp $(ORT_LIB) bin/lib/.libonnxruntime.so.1.tmp && mv -f bin/lib/.libonnxruntime.so.1.tmp bin/lib/libonnxruntime.so.1; }
 
 run: build
+	@echo "mlgate: scoring on http://$(LISTEN), status page on http://$(ADMIN_LISTEN)/status"
 	./bin/mlgate serve --config examples/mlgate.yaml --listen $(LISTEN) --admin-listen $(ADMIN_LISTEN)
 
 vet:

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -196,4 +197,62 @@ func TestFeedWindows(t *testing.T) {
 	if w := r.Refused[0]; w.Requests != 1 || w.ByClass["4xx"] != 1 {
 		t.Errorf("refused %+v; want the unknown alias", w)
 	}
+}
+
+// BenchmarkStatusFeed is one read of the status page's feed: the feed of a
+// canary route (two targets, one with a retired version) and a shadowed
+// route after some traffic, encoded as JSON, as GET /admin/status sends it.
+func BenchmarkStatusFeed(b *testing.B) {
+	tel, err := telemetry.New(context.Background(), telemetry.Config{Getenv: func(string) string { return "" }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	ins, err := telemetry.NewInstruments(tel.MeterProvider())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Config{Instruments: ins, TrackingUI: "http://mlflow:5000"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	m := loadModel(b, testutil.RecordedModel(b, "churn-gbm", 1))
+	const challenger, shadowed = "models:/churn-gbm@challenger", "models:/churn-gbm/1"
+	specs := []RouteSpec{
+		{Name: "churn", Targets: []TargetSpec{{URI: champion, Alias: "champion", Weight: 9}, {URI: challenger, Alias: "challenger", Weight: 1}}},
+		{Name: "gbm", Targets: []TargetSpec{{URI: shadowed}}, Shadow: &ShadowSpec{URI: challenger, Alias: "challenger", Sample: 1}},
+	}
+	v2 := v1Provenance
+	v2.Version = "2"
+	publish(b, s, specs, map[string]Deployment{champion: {Model: m, Provenance: v1Provenance},
+		challenger: {Model: m, Provenance: v1Provenance}, shadowed: {Model: m, Provenance: v1Provenance}})
+	var req fasthttp.Request
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+	traffic := func(path string, n int) {
+		for range n {
+			setRequest(ctx, path, "application/json", benchRow)
+			ctx.Response.Reset()
+			s.Handler(ctx)
+		}
+	}
+	traffic("/routes/churn/invocations", 500)
+	publish(b, s, specs, map[string]Deployment{champion: {Model: m, Provenance: v2},
+		challenger: {Model: m, Provenance: v1Provenance}, shadowed: {Model: m, Provenance: v1Provenance}})
+	traffic("/routes/churn/invocations", 500)
+	traffic("/routes/gbm/invocations", 200)
+	for range 30 {
+		ins.Tick(time.Now())
+	}
+	var size int
+	b.ReportAllocs()
+	for b.Loop() {
+		body, err := json.Marshal(s.Feed(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(body)
+	}
+	b.ReportMetric(float64(size), "bytes/feed")
 }
