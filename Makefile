@@ -10,6 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 LISTEN ?= 127.0.0.1:8080
 ADMIN_LISTEN ?= 127.0.0.1:8081
+GRPC_LISTEN ?= 127.0.0.1:8085
 TEST_TIMEOUT ?= 25m
 
 # Programs the tests run, built once per machine with `go install pkg@version`
@@ -17,13 +18,22 @@ TEST_TIMEOUT ?= 25m
 TOOLS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlgate/tools
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO_BIN := $(TOOLS_DIR)/minio-$(MINIO_VERSION)/minio
+# grpcurl, a gRPC client mlgate did not write, which the gRPC tests drive.
+GRPCURL_VERSION := v1.9.3
+GRPCURL_BIN := $(TOOLS_DIR)/grpcurl-$(GRPCURL_VERSION)/grpcurl
+
+# The generators of serve/oip's Go code (make proto).
+export PROTOC_VERSION := 3.21.12
+export PROTOC_GEN_GO_VERSION := v1.36.12
+export PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 
 export MLGATE_ONNXRUNTIME_LIB ?= $(ORT_LIB)
 export MLGATE_MINIO_BIN ?= $(MINIO_BIN)
+export MLGATE_GRPCURL_BIN ?= $(GRPCURL_BIN)
 export MLGATE_TOOLS_DIR := $(TOOLS_DIR)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime tools chromium deps screenshot image image-digests clean
+.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime tools chromium deps screenshot proto image image-digests clean
 
 all: build
 
@@ -32,13 +42,22 @@ onnxruntime: $(ORT_LIB)
 $(ORT_LIB):
 	./scripts/install-onnxruntime.sh
 
-tools: $(MINIO_BIN)
+tools: $(MINIO_BIN) $(GRPCURL_BIN)
 
 # The S3 tests start this MinIO server (github.com/minio/minio, the newest
 # version the module proxy serves). Building it takes 3 to 13 minutes on two
 # cores, once per machine.
 $(MINIO_BIN):
 	./scripts/install-tool.sh minio github.com/minio/minio $(MINIO_VERSION) >/dev/null
+
+$(GRPCURL_BIN):
+	./scripts/install-tool.sh grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl $(GRPCURL_VERSION) >/dev/null
+
+# Regenerates serve/oip's Go code from its .proto with the pinned protoc
+# and plugins; TestGeneratedCodeIsCurrent checks the committed code
+# against the .proto in make test.
+proto:
+	./scripts/proto.sh
 
 # The status page's browser test drives Debian's chromium; installed when
 # missing (as root), else the test fails saying so.
@@ -60,7 +79,7 @@ build: $(ORT_LIB) deps
 
 run: build
 	@echo "mlgate: scoring on http://$(LISTEN), status page on http://$(ADMIN_LISTEN)/status"
-	./bin/mlgate serve --config examples/mlgate.yaml --listen $(LISTEN) --admin-listen $(ADMIN_LISTEN)
+	./bin/mlgate serve --config examples/mlgate.yaml --listen $(LISTEN) --admin-listen $(ADMIN_LISTEN) --grpc-listen $(GRPC_LISTEN)
 
 vet:
 	$(GO) vet ./...

@@ -164,6 +164,17 @@ func (m *Model) Info() Info {
 	return info
 }
 
+// GraphOutputs returns the outputs of m's graph in graph order: name,
+// element type and shape (-1 for symbolic dimensions) of each tensor, and
+// DTypeInvalid for an output that is not a tensor (a sequence of maps).
+func (m *Model) GraphOutputs() []signature.GraphTensor {
+	out := make([]signature.GraphTensor, len(m.outputs))
+	for i, g := range m.outputs {
+		out[i] = signature.GraphTensor{Name: g.name, DType: g.dtype, Shape: append([]int64(nil), g.shape...)}
+	}
+	return out
+}
+
 // Predict runs the decoded request b through the model, alone or batched
 // with concurrent requests, and returns the request's outputs. b must have
 // been decoded by m.Plan() and must stay untouched until the Prediction is

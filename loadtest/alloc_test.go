@@ -106,7 +106,7 @@ func TestExchangeDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := parseEndpoint(cfg.URL, cfg.Route)
+	ep, err := parseEndpoint(cfg.URL, cfg.Route, cfg.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

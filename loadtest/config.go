@@ -86,6 +86,11 @@ type Config struct {
 	// Route selects POST <URL>/routes/<Route>/invocations; empty means
 	// POST <URL>/invocations (the default route).
 	Route string
+	// Path, when set, is the request path below URL instead of the
+	// scoring path Route selects, e.g. /v2/models/churn/infer for the
+	// Open Inference Protocol. It must start with "/"; exclusive with
+	// Route.
+	Path string
 
 	// Rate, when positive, selects the open loop: request i is intended at
 	// t0 + i/Rate seconds and its latency is measured from that time, even
@@ -185,7 +190,7 @@ func (c *Config) Describe() string {
 		fmt.Fprintf(&b, " after %v warmup", c.Warmup)
 	}
 	target := c.URL
-	if ep, err := parseEndpoint(c.URL, c.Route); err == nil {
+	if ep, err := parseEndpoint(c.URL, c.Route, c.Path); err == nil {
 		target = ep.uri
 	}
 	b.WriteString(" -> POST ")
@@ -284,7 +289,7 @@ func (c Config) WithDefaults() (Config, error) {
 			return c, configErr("ExpectSplit", "%v", err)
 		}
 	}
-	if _, err := parseEndpoint(c.URL, c.Route); err != nil {
+	if _, err := parseEndpoint(c.URL, c.Route, c.Path); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -297,7 +302,7 @@ type endpoint struct {
 	uri   string // full request URI
 }
 
-func parseEndpoint(raw, route string) (endpoint, error) {
+func parseEndpoint(raw, route, reqPath string) (endpoint, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return endpoint{}, configErr("URL", "%v", err)
@@ -314,11 +319,18 @@ func parseEndpoint(raw, route string) (endpoint, error) {
 	if strings.ContainsAny(route, "/?#") || strings.TrimSpace(route) != route {
 		return endpoint{}, configErr("Route", "invalid route name %q", route)
 	}
-	path := strings.TrimRight(u.EscapedPath(), "/")
-	if route != "" {
-		path += "/routes/" + url.PathEscape(route)
+	if reqPath != "" && (route != "" || !strings.HasPrefix(reqPath, "/") || strings.ContainsAny(reqPath, "?# \r\n")) {
+		return endpoint{}, configErr("Path", "%q must be an absolute path without query, and not given with Route", reqPath)
 	}
-	path += "/invocations"
+	path := strings.TrimRight(u.EscapedPath(), "/")
+	switch {
+	case reqPath != "":
+		path += reqPath
+	case route != "":
+		path += "/routes/" + url.PathEscape(route) + "/invocations"
+	default:
+		path += "/invocations"
+	}
 	isTLS := u.Scheme == "https"
 	host := u.Host
 	if u.Port() == "" {

@@ -33,7 +33,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	ep, err := parseEndpoint(c.URL, c.Route)
+	ep, err := parseEndpoint(c.URL, c.Route, c.Path)
 	if err != nil {
 		return nil, err
 	}

@@ -382,18 +382,27 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 }
 
+func TestParseEndpointPath(t *testing.T) {
+	for _, bad := range []struct{ route, path string }{{"churn", "/v2/models/churn/infer"}, {"", "v2/models"}, {"", "/v2?x=1"}} {
+		if _, err := parseEndpoint("http://127.0.0.1:8080", bad.route, bad.path); err == nil {
+			t.Errorf("route %q, path %q: no error", bad.route, bad.path)
+		}
+	}
+}
+
 func TestParseEndpoint(t *testing.T) {
 	tests := []struct {
-		url, route string
-		want       endpoint
+		url, route, path string
+		want             endpoint
 	}{
-		{"http://127.0.0.1:8080", "", endpoint{"127.0.0.1:8080", false, "http://127.0.0.1:8080/invocations"}},
-		{"http://localhost", "canary", endpoint{"localhost:80", false, "http://localhost/routes/canary/invocations"}},
-		{"https://gw.example/prefix/", "", endpoint{"gw.example:443", true, "https://gw.example/prefix/invocations"}},
-		{"http://[::1]:9000", "a b", endpoint{"[::1]:9000", false, "http://[::1]:9000/routes/a%20b/invocations"}},
+		{"http://127.0.0.1:8080", "", "", endpoint{"127.0.0.1:8080", false, "http://127.0.0.1:8080/invocations"}},
+		{"http://localhost", "canary", "", endpoint{"localhost:80", false, "http://localhost/routes/canary/invocations"}},
+		{"https://gw.example/prefix/", "", "", endpoint{"gw.example:443", true, "https://gw.example/prefix/invocations"}},
+		{"http://[::1]:9000", "a b", "", endpoint{"[::1]:9000", false, "http://[::1]:9000/routes/a%20b/invocations"}},
+		{"http://127.0.0.1:8080", "", "/v2/models/churn/infer", endpoint{"127.0.0.1:8080", false, "http://127.0.0.1:8080/v2/models/churn/infer"}},
 	}
 	for _, tt := range tests {
-		got, err := parseEndpoint(tt.url, tt.route)
+		got, err := parseEndpoint(tt.url, tt.route, tt.path)
 		if err != nil {
 			t.Errorf("parseEndpoint(%q, %q): %v", tt.url, tt.route, err)
 			continue

@@ -58,42 +58,40 @@ type AdmissionStatus struct {
 	MemoryReturns int64 `json:"memory_returns"`
 }
 
-// enter takes a slot for a scoring request, waiting if need be. It returns
-// false, having written a 429, when the request is refused (and why);
+// enter takes a slot for a scoring request, waiting if need be. When the
+// request is refused it returns the error to answer with (429) and why;
 // otherwise the caller must call leave.
-func (s *Server) enter(ctx *fasthttp.RequestCtx, r *route) (telemetry.RejectReason, bool) {
+func (s *Server) enter(r *route) (telemetry.RejectReason, error) {
 	a := &s.admit
 	a.inflight.Add(1)
 	if a.slots == nil {
-		return 0, true
+		return 0, nil
 	}
 	select {
 	case a.slots <- struct{}{}:
-		return 0, true
+		return 0, nil
 	default:
 	}
 	if a.waiting.Add(1) > int64(s.cfg.MaxQueue) {
 		a.waiting.Add(-1)
 		a.inflight.Add(-1)
 		a.rejectedQueue.Add(1)
-		writeError(ctx, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
-			"route %s: %d requests in flight and %d waiting (the limits); retry later", r.name, s.cfg.MaxInflight, s.cfg.MaxQueue), "")
-		return telemetry.RejectQueue, false
+		return telemetry.RejectQueue, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
+			"route %s: %d requests in flight and %d waiting (the limits); retry later", r.name, s.cfg.MaxInflight, s.cfg.MaxQueue)
 	}
 	dc := startDeadline(s.cfg.QueueTimeout)
 	defer dc.stop()
 	select {
 	case a.slots <- struct{}{}:
 		a.waiting.Add(-1)
-		return 0, true
+		return 0, nil
 	case <-dc.Done():
 	}
 	a.waiting.Add(-1)
 	a.inflight.Add(-1)
 	a.rejectedTimedOut.Add(1)
-	writeError(ctx, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
-		"route %s: no room among %d requests in flight within %s; retry later", r.name, s.cfg.MaxInflight, s.cfg.QueueTimeout), "")
-	return telemetry.RejectConcurrency, false
+	return telemetry.RejectConcurrency, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
+		"route %s: no room among %d requests in flight within %s; retry later", r.name, s.cfg.MaxInflight, s.cfg.QueueTimeout)
 }
 
 func (s *Server) leave() {

@@ -84,6 +84,9 @@ func TestEveryRequestIsCounted(t *testing.T) {
 		{"POST", "/invocations", []string{"X-Model-Alias", "challenger"}, 503},
 		{"GET", "/no-such-path", nil, 404},
 		{"GET", "/ping", nil, 200},
+		{"POST", "/v2/models/no-such-model/infer", nil, 404},
+		{"GET", "/v2/models/churn/infer", nil, 405},
+		{"GET", "/v2/models/no-such-model/ready", nil, 404},
 	} {
 		if got := do(c.method, c.path, c.header...); got != c.want {
 			t.Fatalf("%s %s %v: status %d; want %d", c.method, c.path, c.header, got, c.want)
@@ -102,7 +105,7 @@ func TestEveryRequestIsCounted(t *testing.T) {
 	if got := <-held; got != 200 {
 		t.Fatalf("held request: status %d; want 200", got)
 	}
-	const sent = 9
+	const sent = 12
 
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
@@ -110,7 +113,7 @@ func TestEveryRequestIsCounted(t *testing.T) {
 	}
 	text, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, chosen := range []string{"no-such-route", "no-such-alias", "no-such-path"} {
+	for _, chosen := range []string{"no-such-route", "no-such-alias", "no-such-path", "no-such-model"} {
 		if strings.Contains(string(text), chosen) {
 			t.Errorf("/metrics carries %q, which the client chose", chosen)
 		}
@@ -133,13 +136,15 @@ func TestEveryRequestIsCounted(t *testing.T) {
 	}
 	requests := map[string]float64{}
 	for _, m := range fams["mlgate_requests_total"].GetMetric() {
-		requests[key(m, "route", "target", "model_version", "status_class")] += m.GetCounter().GetValue()
+		requests[key(m, "route", "target", "model_version", "status_class", "protocol")] += m.GetCounter().GetValue()
 	}
 	wantRequests := map[string]float64{
-		"route=churn target= model_version= status_class=4xx":           4, // 405, 400, two 429s
-		"route=(unknown) target= model_version= status_class=4xx":       1,
-		"route=churn target=challenger model_version= status_class=5xx": 1,
-		"route=churn target=champion model_version=1 status_class=2xx":  1,
+		"route=churn target= model_version= status_class=4xx protocol=mlflow":           4, // 405, 400, two 429s
+		"route=(unknown) target= model_version= status_class=4xx protocol=mlflow":       1,
+		"route=churn target=challenger model_version= status_class=5xx protocol=mlflow": 1,
+		"route=churn target=champion model_version=1 status_class=2xx protocol=mlflow":  1,
+		"route=churn target= model_version= status_class=4xx protocol=v2-rest":          1, // 405
+		"route=(unknown) target= model_version= status_class=4xx protocol=v2-rest":      1,
 	}
 	for k, want := range wantRequests {
 		if requests[k] != want {
@@ -166,6 +171,9 @@ func TestEveryRequestIsCounted(t *testing.T) {
 		"http_route=/routes/churn/invocations http_request_method=POST http_response_status_code=429",
 		"http_route= http_request_method=GET http_response_status_code=404",
 		"http_route=/ping http_request_method=GET http_response_status_code=200",
+		"http_route=/v2/models/{model}/infer http_request_method=POST http_response_status_code=404",
+		"http_route=/v2/models/churn/infer http_request_method=GET http_response_status_code=405",
+		"http_route=/v2/models/{model}/ready http_request_method=GET http_response_status_code=404",
 	} {
 		if durations[k] == 0 {
 			t.Errorf("http_server_request_duration_seconds has no %s; has %v", k, durations)

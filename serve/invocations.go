@@ -3,7 +3,6 @@ package serve
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -21,22 +20,33 @@ var (
 	mediaCSV        = []byte("text/csv")
 )
 
-// responseBuf is pooled scratch for one request: the response body, and the
-// sticky key when a route takes it from a column.
-type responseBuf struct{ b, key []byte }
+// responseBuf is pooled scratch for one request: the response body, the
+// binary data after it (Open Inference Protocol), the sticky key when a
+// route takes it from a column, and the outputs selected.
+type responseBuf struct {
+	b, tail, key []byte
+	sel          []int
+}
 
 // maxPooledResponse caps the response scratch kept in the pool.
 const maxPooledResponse = 1 << 20
 
 var responsePool = sync.Pool{New: func() any { return &responseBuf{b: make([]byte, 0, 4096)} }}
 
+// put returns buf to the pool unless it grew past maxPooledResponse.
+func (buf *responseBuf) put() {
+	if cap(buf.b) <= maxPooledResponse && cap(buf.tail) <= maxPooledResponse && cap(buf.key) <= maxPooledResponse {
+		responsePool.Put(buf)
+	}
+}
+
 // invocations serves one scoring request on route r of snap (held by the
 // caller), within a deadline that starts now, the request having been
 // read: admit it, choose the target, stamp provenance, check the media
-// type, measure the body within the route's limits and admit the memory it
-// will hold, decode and validate against the model's signature, run,
-// encode, and record metrics (and a span when tracing is on). It allocates
-// nothing once pools are warm and tracing is off.
+// type, then the shared path (run: measure within the route's limits,
+// admit the memory, decode and validate against the model's signature,
+// run), encode, and record metrics (and a span when tracing is on). It
+// allocates nothing once pools are warm and tracing is off.
 func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route) {
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if !ctx.IsPost() {
@@ -48,13 +58,14 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 	start := time.Now()
 	dc := startDeadline(s.cfg.RequestTimeout)
 	defer dc.stop()
-	if reason, ok := s.enter(ctx, r); !ok {
+	if reason, err := s.enter(r); err != nil {
+		writeError(ctx, err, "")
 		s.rejected(ctx, r, reason)
 		s.refused(ctx, r.routeRec)
 		return
 	}
 	defer s.leave()
-	rs := s.startRequestSpan(ctx, r)
+	rs := s.startRequestSpan(ctx, r, spanInvocations)
 	if rs.ctx != nil {
 		dc.values = rs.ctx
 	}
@@ -80,12 +91,9 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Snapshot, r *route, rs requestSpan, tgp **target, inferTime *time.Duration) {
 	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	buf := responsePool.Get().(*responseBuf)
-	defer func() {
-		if cap(buf.b) <= maxPooledResponse && cap(buf.key) <= maxPooledResponse {
-			responsePool.Put(buf)
-		}
-	}()
-	tg, err := r.pick(ctx, format, &buf.key)
+	defer buf.put()
+	in := input{format: format, body: ctx.PostBody()}
+	tg, err := r.pick(ctx, &in, &buf.key)
 	if err != nil {
 		writeError(ctx, err, "")
 		return
@@ -93,15 +101,11 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 	*tgp = tg
 	d := tg.d
 	if d == nil {
-		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
-			"route %s: model %s is not loaded yet", r.name, tg.uri), "")
+		writeError(ctx, errNotLoaded(r, tg), "")
 		return
 	}
 	rs.model(d)
-	h := &ctx.Response.Header
-	for i := range d.headers {
-		h.SetCanonical(d.headers[i].key, d.headers[i].value)
-	}
+	stampProvenance(&ctx.Response.Header, d)
 	if format == 0 {
 		ctx.SetStatusCode(fasthttp.StatusUnsupportedMediaType)
 		ctx.SetContentType("text/plain; charset=utf-8")
@@ -113,38 +117,17 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 	if r.shadow != nil {
 		shadowStart = time.Now() // the primary's latency, compared with the shadow's
 	}
-	plan := d.model.Plan()
-	sp := rs.child("validate")
-	cost, err := plan.Measure(format, ctx.PostBody(), r.limits)
+	var sc scored
+	defer s.done(&sc)
+	err = s.run(ctx, dc, r, d, &in, rs, &sc)
+	*inferTime = sc.inferTime
 	if err != nil {
-		endChild(sp, err)
-		s.decodeError(ctx, err, d.errorTag)
-		return
-	}
-	res, ok := s.admitBytes(ctx, r, cost.Memory())
-	if !ok {
-		endChild(sp, nil)
-		return
-	}
-	defer s.releaseBytes(res)
-	b := plan.GetBatch()
-	defer plan.PutBatch(b)
-	err = plan.DecodeMeasured(dc, ctx.PostBody(), cost, b)
-	endChild(sp, err)
-	if err != nil {
-		s.decodeError(ctx, err, d.errorTag)
-		return
-	}
-
-	sp = rs.child("infer")
-	inferStart := time.Now()
-	out, err := predict(dc, d.model, b, buf.b[:0])
-	*inferTime = time.Since(inferStart)
-	endChild(sp, err)
-	if err != nil {
-		status, _, _ := classify(err, d.errorTag)
-		s.logRequestError(rs.logContext(ctx), status, r.name, d.errorTag, err)
 		writeError(ctx, err, d.errorTag)
+		return
+	}
+	out, err := signature.AppendPredictions(buf.b[:0], sc.batch.Records, sc.pred.Outputs())
+	if err != nil {
+		writeError(ctx, fmt.Errorf("encode predictions: %w", err), d.errorTag)
 		return
 	}
 	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
@@ -153,10 +136,24 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 	if sh := r.shadow; sh != nil && rand.Float64() < sh.sample {
 		sh.stats.sampled.Add(1)
 		s.offerShadow(&shadowJob{
-			snap: snap, route: r, format: format, latency: since(shadowStart),
-			body: bytes.Clone(ctx.PostBody()), primary: bytes.Clone(out),
+			snap: snap, route: r, in: input{format: format, body: bytes.Clone(ctx.PostBody())},
+			latency: since(shadowStart), primary: bytes.Clone(out),
 		})
 	}
+}
+
+// stampProvenance sets d's provenance headers, prepared when its Snapshot
+// was compiled.
+func stampProvenance(h *fasthttp.ResponseHeader, d *deployment) {
+	for i := range d.headers {
+		h.SetCanonical(d.headers[i].key, d.headers[i].value)
+	}
+}
+
+// errNotLoaded is the answer for a target no version serves yet.
+func errNotLoaded(r *route, tg *target) error {
+	return errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
+		"route %s: model %s is not loaded yet", r.name, tg.uri)
 }
 
 // predict runs b through m and appends MLflow's scoring response,
@@ -172,16 +169,6 @@ func predict(ctx context.Context, m Model, b *signature.Batch, dst []byte) ([]by
 		return dst, fmt.Errorf("encode predictions: %w", err)
 	}
 	return out, nil
-}
-
-// decodeError answers a request that could not be measured or decoded,
-// counting those refused for a limit.
-func (s *Server) decodeError(ctx *fasthttp.RequestCtx, err error, tag string) {
-	var se *signature.Error
-	if errors.As(err, &se) && se.Limit != "" {
-		s.refusedForLimit()
-	}
-	writeError(ctx, err, tag)
 }
 
 // mediaFormat maps a Content-Type to a request format the way MLflow's

@@ -95,9 +95,9 @@ var byteWaiterPool = sync.Pool{New: func() any { return &byteWaiter{ready: make(
 
 // admitBytes admits a request estimated to hold need bytes, waiting up to
 // QueueTimeout for room. It returns the reservation to give back with
-// releaseBytes, or false, having written a 429, when the request is
+// releaseBytes, or the error to answer with (429) when the request is
 // refused.
-func (s *Server) admitBytes(ctx *fasthttp.RequestCtx, r *route, need int64) (reservation, bool) {
+func (s *Server) admitBytes(r *route, need int64) (reservation, error) {
 	g := &s.admit.bytes
 	budget := s.cfg.MaxInflightBytes
 	res := reservation{n: min(need, max(budget, 0)), need: need}
@@ -105,16 +105,15 @@ func (s *Server) admitBytes(ctx *fasthttp.RequestCtx, r *route, need int64) (res
 	if budget < 0 || g.head == nil && g.used+res.n <= budget {
 		g.admitLocked(res.n, need)
 		g.mu.Unlock()
-		return res, true
+		return res, nil
 	}
 	if queue := s.cfg.MaxQueue; g.waiting >= int64(queue) || queue == 0 && g.waiting >= 512 {
 		g.rejected++
 		inflight, waiting := g.inflight, g.waiting
 		g.mu.Unlock()
-		writeError(ctx, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
+		return res, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
 			"route %s: requests holding about %d bytes are in flight (limit max_inflight_bytes %d) and %d are waiting; retry later",
-			r.name, inflight, budget, waiting), "")
-		return res, false
+			r.name, inflight, budget, waiting)
 	}
 	w := byteWaiterPool.Get().(*byteWaiter)
 	w.n, w.need, w.granted, w.next = res.n, need, false, nil
@@ -141,7 +140,7 @@ func (s *Server) admitBytes(ctx *fasthttp.RequestCtx, r *route, need int64) (res
 		default:
 		}
 		byteWaiterPool.Put(w)
-		return res, true
+		return res, nil
 	}
 	g.unlinkLocked(w)
 	g.rejected++
@@ -149,10 +148,9 @@ func (s *Server) admitBytes(ctx *fasthttp.RequestCtx, r *route, need int64) (res
 	inflight := g.inflight
 	g.mu.Unlock()
 	byteWaiterPool.Put(w)
-	writeError(ctx, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
+	return res, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
 		"route %s: no room for a request of about %d bytes within %s: requests holding about %d bytes are in flight (limit max_inflight_bytes %d); retry later",
-		r.name, need, s.cfg.QueueTimeout, inflight, budget), "")
-	return res, false
+		r.name, need, s.cfg.QueueTimeout, inflight, budget)
 }
 
 // reservation is what one admitted request holds in the byte gate.

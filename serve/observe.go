@@ -54,20 +54,29 @@ type requestSpan struct {
 	span trace.Span
 }
 
+// spanKind names a scoring endpoint's server spans: their name, and the
+// http.route attribute before and after the route's name.
+type spanKind struct{ name, routePrefix, routeSuffix string }
+
+var (
+	spanInvocations = spanKind{"POST /routes/{route}/invocations", "/routes/", "/invocations"}
+	spanInfer       = spanKind{"POST /v2/models/{model}/infer", "/v2/models/", "/infer"}
+)
+
 // startRequestSpan extracts the caller's trace context (W3C traceparent),
-// starts the server span, and sends traceparent back on the response, so a
-// client can find the trace.
-func (s *Server) startRequestSpan(ctx *fasthttp.RequestCtx, r *route) requestSpan {
+// starts the server span of kind k, and sends traceparent back on the
+// response, so a client can find the trace.
+func (s *Server) startRequestSpan(ctx *fasthttp.RequestCtx, r *route, k spanKind) requestSpan {
 	if s.cfg.Tracer == nil {
 		return requestSpan{}
 	}
 	prop := s.propagator()
 	parent := prop.Extract(context.Background(), requestCarrier{&ctx.Request.Header})
-	c, span := s.cfg.Tracer.Start(parent, "POST /routes/{route}/invocations",
+	c, span := s.cfg.Tracer.Start(parent, k.name,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(
 			attribute.String("http.request.method", "POST"),
-			attribute.String("http.route", "/routes/"+r.name+"/invocations"),
+			attribute.String("http.route", k.routePrefix+r.name+k.routeSuffix),
 			attribute.String("route", r.name)))
 	prop.Inject(c, responseCarrier{&ctx.Response.Header})
 	return requestSpan{ctx: c, span: span}
@@ -183,6 +192,10 @@ var fixedRoutes = []string{
 	"/ping", "/health", "/ready", "/live", "/version", "/metrics",
 	"/admin/models", "/admin/refresh", "/admin/reload", "/admin/status", "/status",
 	pprofRoute,
+	"/v2", "/v2/health/live", "/v2/health/ready",
+	"/v2/models/{model}", "/v2/models/{model}/ready", "/v2/models/{model}/infer",
+	"/v2/models/{model}/versions/{version}", "/v2/models/{model}/versions/{version}/ready",
+	"/v2/models/{model}/versions/{version}/infer",
 }
 
 const pprofRoute = "/debug/pprof/{profile}"
@@ -231,14 +244,19 @@ func (s *Server) recordHTTP(ctx *fasthttp.RequestCtx, h *telemetry.HTTPRoute) {
 	h.Record(ctx, telemetry.Method(ctx.Method()), ctx.Response.StatusCode(), handled(ctx))
 }
 
-// refused records a scoring request answered before a target was chosen
-// (wrong method, no such route, admission, unknown alias) on rec, the
-// route's recorder or the unknown route's.
+// refused records an MLflow scoring request answered before a target was
+// chosen (wrong method, no such route, admission, unknown alias) on rec,
+// the route's recorder or the unknown route's.
 func (s *Server) refused(ctx *fasthttp.RequestCtx, rec *telemetry.RequestRecorder) {
+	s.refusedVia(ctx, rec, telemetry.ProtocolMLflow)
+}
+
+// refusedVia is refused for protocol p over HTTP.
+func (s *Server) refusedVia(ctx *fasthttp.RequestCtx, rec *telemetry.RequestRecorder, p telemetry.Protocol) {
 	if rec == nil {
 		return
 	}
-	rec.Done(ctx, ctx.Response.StatusCode(), telemetry.Method(ctx.Method()), handled(ctx), 0)
+	rec.DoneVia(ctx, p, ctx.Response.StatusCode(), telemetry.Method(ctx.Method()), handled(ctx), 0)
 }
 
 // handled returns how long ago fasthttp started handling the request (or

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/mlgate/mlgate/signature"
 	"github.com/mlgate/mlgate/telemetry"
 )
@@ -68,6 +70,12 @@ type route struct {
 	// chosen, and counts admission rejections; nil without instruments.
 	// Taken when the Snapshot is published.
 	routeRec *telemetry.RequestRecorder
+	// metaTarget is the target whose Open Inference Protocol model
+	// metadata the route reports: its first target with traffic and a
+	// model; nil when none has one.
+	metaTarget *target
+	// grpcHeader is the gRPC response metadata naming the route.
+	grpcHeader metadata.MD
 }
 
 // target is one model URI of a route and the deployment serving it in the
@@ -81,6 +89,13 @@ type target struct {
 	// nil); nil without instruments. Taken when the Snapshot is
 	// published.
 	rec *telemetry.RequestRecorder
+	// metadata is the target's Open Inference Protocol model metadata,
+	// and meta its JSON; nil without deployment.
+	metadata *modelMetadata
+	meta     []byte
+	// grpcHeader is the gRPC response metadata of the target's answers:
+	// x-route and the provenance headers, lower-cased.
+	grpcHeader metadata.MD
 }
 
 // shadowRoute is a route's shadow model and its comparison so far.

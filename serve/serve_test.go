@@ -97,6 +97,13 @@ func startServer(t *testing.T, cfg Config, specs []RouteSpec, models map[string]
 		t.Fatal(err)
 	}
 	publish(t, s, specs, served(models))
+	return serveOnLoopback(t, s)
+}
+
+// serveOnLoopback serves s's main listener on a loopback port until the
+// test ends.
+func serveOnLoopback(t *testing.T, s *Server) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

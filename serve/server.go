@@ -1,8 +1,11 @@
 // Package serve owns mlgate's HTTP surface on fasthttp: the MLflow scoring
 // endpoints (/invocations, /routes/<route>/invocations, /ping, /health,
-// /version), the route table and the choice of target per request, the
-// per-request deadline, provenance headers, and the mapping of every error to
-// an HTTP status and MLflow's error body. serve encodes responses: a model
+// /version), the Open Inference Protocol's (/v2, and over gRPC on a
+// listener of its own, with the generated code in serve/oip), the route
+// table and the choice of target per request, the per-request deadline,
+// provenance headers, and the mapping of every error to an HTTP status
+// (classify), written as MLflow's error body, the protocol's, or the gRPC
+// code standing for it. serve encodes responses: a model
 // hands it output views (signature.Prediction), never bytes. It also owns
 // the network edge: the main and admin listeners (connection limits, accept
 // backoff, header timeouts, TLS, a close that resets no queued connection)
@@ -33,6 +36,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 
 	"github.com/mlgate/mlgate/telemetry"
 )
@@ -251,14 +256,21 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Server serves MLflow's scoring protocol for the routes of its live
-// Snapshot. Its methods are safe for concurrent use.
+// Server serves MLflow's scoring protocol and the Open Inference Protocol
+// for the routes of its live Snapshot. Its methods are safe for concurrent
+// use.
 type Server struct {
 	cfg     Config
 	http    *fasthttp.Server // the main listener's
 	admin   *fasthttp.Server // the admin listener's
 	metrics fasthttp.RequestHandler
 	live    atomic.Pointer[Snapshot]
+	// serverMetadata is the body of GET /v2.
+	serverMetadata []byte
+	// grpc serves the Open Inference Protocol over gRPC (ServeGRPC), and
+	// healthSrv grpc.health.v1 beside it.
+	grpc      *grpc.Server
+	healthSrv *health.Server
 
 	adminToken     *tokenSet  // from Config.AdminToken; nil without
 	adminTokenFile *tokenFile // from Config.AdminTokenFile; nil without
@@ -314,6 +326,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = s.metricsHandler()
 	s.prepareHTTPRecorders()
+	s.serverMetadata = renderServerMetadata(s.cfg.Version)
+	s.healthSrv = newHealthServer()
+	s.reportHealth()
+	s.grpc = s.newGRPC()
 	s.http = s.newHTTPServer(s.Handler, max(s.cfg.MaxConns, fasthttp.DefaultConcurrency))
 	s.admin = s.newHTTPServer(s.AdminHandler, fasthttp.DefaultConcurrency)
 	go s.checkFiles()
@@ -408,12 +424,15 @@ func (s *Server) serve(srv *fasthttp.Server, ln net.Listener, lc listenerConfig,
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests
-// until ctx ends. Shadow copies still queued are dropped.
+// (gRPC ones too) until ctx ends; gRPC calls still running then are
+// cancelled. Shadow copies still queued are dropped.
 func (s *Server) Shutdown(ctx context.Context) error {
 	adminErr := make(chan error, 1)
 	go func() { adminErr <- s.admin.ShutdownWithContext(ctx) }()
+	grpcErr := make(chan error, 1)
+	go func() { grpcErr <- s.stopGRPC(ctx) }()
 	err := s.http.ShutdownWithContext(ctx)
-	err = errors.Join(err, <-adminErr)
+	err = errors.Join(err, <-adminErr, <-grpcErr)
 	s.stopShadows()
 	s.stopCheckingFiles()
 	return err
@@ -434,7 +453,29 @@ func (s *Server) stopShadows() {
 // close": the first step of a graceful stop, so that load balancers route
 // new traffic elsewhere and keep-alive clients open no request on a
 // connection the server is about to close.
-func (s *Server) SetDraining() { s.draining.Store(true) }
+func (s *Server) SetDraining() {
+	s.draining.Store(true)
+	s.reportHealth()
+}
+
+// stopGRPC stops the gRPC server gracefully: no new calls, the running
+// ones finish; when ctx ends first, it stops it at once.
+func (s *Server) stopGRPC(ctx context.Context) error {
+	s.healthSrv.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+		return fmt.Errorf("grpc: %w", ctx.Err())
+	}
+}
 
 // Handler routes one request of the main listener. It is exported for
 // in-memory tests and benchmarks (fasthttp.RequestCtx without a network).
@@ -464,6 +505,9 @@ func (s *Server) serveMain(ctx *fasthttp.RequestCtx) *telemetry.HTTPRoute {
 	case "/webhooks/mlflow":
 		s.webhook(ctx)
 		return s.httpRoute("/webhooks/mlflow")
+	}
+	if isV2(path) {
+		return s.v2(ctx, path)
 	}
 	if s.common(ctx, path) {
 		return s.httpRoute(string(path))

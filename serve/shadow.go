@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/mlgate/mlgate/signature"
 )
 
 // ShadowSpec sends a sampled copy of a route's requests to another model,
@@ -33,10 +31,12 @@ type ShadowSpec struct {
 // reference on the Snapshot its route belongs to until it has run or been
 // dropped.
 type shadowJob struct {
-	snap    *Snapshot
-	route   *route
-	format  signature.Format
-	body    []byte
+	snap  *Snapshot
+	route *route
+	// in is the request's data: a copy of its body, or its tensors.
+	in input
+	// primary is the primary's answer as MLflow's scoring response, the
+	// form the comparison reads whatever protocol the request came in.
 	primary []byte
 	latency time.Duration
 }
@@ -159,7 +159,11 @@ func (p *shadowPool) run(j *shadowJob) {
 	defer plan.PutBatch(b)
 	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.RequestTimeout)
 	defer cancel()
-	if err := plan.DecodeLimited(ctx, j.format, j.body, b, j.route.limits); err != nil {
+	cost, err := j.in.measure(plan, j.route.limits)
+	if err == nil {
+		err = j.in.decode(ctx, plan, cost, b)
+	}
+	if err != nil {
 		st.fail(d.errorTag + ": " + err.Error())
 		return
 	}

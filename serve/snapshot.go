@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +72,8 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 	if err := snap.bind(deployments); err != nil {
 		return nil, err
 	}
+	snap.prepareMetadata()
+	snap.prepareGRPC()
 	return snap, nil
 }
 
@@ -296,6 +300,7 @@ func (s *Server) PublishBecause(next *Snapshot, why string) error {
 	next.server = s
 	s.live.Store(next)
 	s.mu.Unlock()
+	s.reportHealth()
 	if cur != nil {
 		cur.release()
 	}
@@ -367,6 +372,7 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time, why string) {
 // Snapshot; its models are released once in-flight requests finish. The
 // server must not serve afterwards, and Publish fails.
 func (s *Server) Close() {
+	s.grpc.Stop()
 	s.stopShadows()
 	s.stopCheckingFiles()
 	s.mu.Lock()
@@ -386,10 +392,8 @@ func (s *Server) Ready() bool {
 		return false
 	}
 	for _, r := range snap.routes {
-		for i := range r.targets {
-			if tg := &r.targets[i]; tg.weight > 0 && tg.d == nil {
-				return false
-			}
+		if !r.ready() {
+			return false
 		}
 	}
 	return true
@@ -402,4 +406,14 @@ func sortedURIs(deps map[string]*deployment) []string {
 	}
 	sort.Strings(uris)
 	return uris
+}
+
+// routeList names the Snapshot's routes, sorted.
+func (snap *Snapshot) routeList() string {
+	names := make([]string, 0, len(snap.routes))
+	for name := range snap.routes {
+		names = append(names, strconv.Quote(name))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }

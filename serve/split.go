@@ -3,10 +3,9 @@ package serve
 import (
 	"math/rand/v2"
 	"sort"
+	"strings"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/mlgate/mlgate/signature"
 )
 
 // StickySpec says where a route's cohort key comes from. With a key, the
@@ -27,40 +26,94 @@ const OverrideHeader = "X-Model-Alias"
 
 var overrideHeader = []byte(OverrideHeader)
 
-// pick chooses the target that serves this request: the override header
-// if allowed and present, else the sticky key's hash, else a random draw,
-// in each case by weight.
-func (r *route) pick(ctx *fasthttp.RequestCtx, f signature.Format, key *[]byte) (*target, error) {
+// pick chooses the target that serves a request carried by fasthttp whose
+// data is in, by choose: the override header, the sticky key from the
+// route's header or column (appended to *key), or a random draw.
+func (r *route) pick(ctx *fasthttp.RequestCtx, in *input, key *[]byte) (*target, error) {
+	var override []byte
 	if !r.noOverride {
-		if a := ctx.Request.Header.PeekBytes(overrideHeader); len(a) > 0 {
-			for i := range r.targets {
-				if r.targets[i].alias == string(a) {
-					return &r.targets[i], nil
-				}
-			}
-			return nil, errorf(fasthttp.StatusBadRequest, codeInvalidParameterValue,
-				"route %s: %s %q names no target; the route's aliases are %s", r.name, OverrideHeader, a, r.aliasList)
+		override = ctx.Request.Header.PeekBytes(overrideHeader)
+	}
+	if len(r.targets) == 1 && len(override) == 0 {
+		return &r.targets[0], nil
+	}
+	var k []byte
+	switch {
+	case len(r.stickyHeader) > 0:
+		k = ctx.Request.Header.PeekBytes(r.stickyHeader)
+	case r.stickyColumn != "":
+		if kk, ok := in.stickyKey((*key)[:0], r.stickyColumn); ok {
+			*key = kk
+			k = kk
 		}
+	}
+	return r.choose(override, k)
+}
+
+// choose picks the target whose alias is override when it is not empty
+// (an alias no target has is an error naming the route's aliases), else
+// by the hash of a non-empty sticky key, else at random, in each case by
+// weight.
+func (r *route) choose(override, key []byte) (*target, error) {
+	if len(override) > 0 && !r.noOverride {
+		for i := range r.targets {
+			if r.targets[i].alias == string(override) {
+				return &r.targets[i], nil
+			}
+		}
+		return nil, errorf(fasthttp.StatusBadRequest, codeInvalidParameterValue,
+			"route %s: %s %q names no target; the route's aliases are %s", r.name, OverrideHeader, override, r.aliasList)
 	}
 	if len(r.targets) == 1 {
 		return &r.targets[0], nil
 	}
 	u := -1.0
-	switch {
-	case len(r.stickyHeader) > 0:
-		if k := ctx.Request.Header.PeekBytes(r.stickyHeader); len(k) > 0 {
-			u = r.unit(k)
-		}
-	case r.stickyColumn != "":
-		if k, ok := signature.StickyKey((*key)[:0], f, ctx.PostBody(), r.stickyColumn); ok {
-			*key = k
-			u = r.unit(k)
-		}
+	if len(key) > 0 {
+		u = r.unit(key)
 	}
 	if u < 0 {
 		u = rand.Float64()
 	}
 	return &r.targets[r.index(u)], nil
+}
+
+// serving returns the target of r that serves version: a target whose
+// alias it is, else the target serving that registry version. Another
+// version is an error (404) naming the versions the route serves.
+func (r *route) serving(version []byte) (*target, error) {
+	for i := range r.targets {
+		if r.targets[i].alias != "" && r.targets[i].alias == string(version) {
+			return &r.targets[i], nil
+		}
+	}
+	for i := range r.targets {
+		if d := r.targets[i].d; d != nil && d.prov.Version == string(version) {
+			return &r.targets[i], nil
+		}
+	}
+	return nil, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
+		"model %s has no version %q loaded; it serves %s", r.name, version, r.versionList())
+}
+
+// versionList names the versions r serves: "1 (champion), 2
+// (challenger)", or what no version serves yet.
+func (r *route) versionList() string {
+	var sb strings.Builder
+	for i := range r.targets {
+		tg := &r.targets[i]
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		switch {
+		case tg.d == nil:
+			sb.WriteString("no version of " + tg.uri + " yet")
+		case tg.alias != "":
+			sb.WriteString(tg.d.prov.Version + " (" + tg.alias + ")")
+		default:
+			sb.WriteString(tg.d.prov.Version)
+		}
+	}
+	return sb.String()
 }
 
 // index maps u in [0,1) to the target whose share of the cumulative weights

@@ -28,6 +28,8 @@ type tlsFiles struct {
 // configurations each listener hands to a new handshake.
 type tlsState struct {
 	main, admin *tls.Config
+	// grpc is main's material for the gRPC listener, which negotiates h2.
+	grpc *tls.Config
 }
 
 func newTLSFiles(certFile, keyFile, clientCAFile string) *tlsFiles {
@@ -84,8 +86,27 @@ func (t *tlsFiles) reload() (bool, error) {
 		st.main.ClientAuth = tls.RequireAndVerifyClientCert
 		st.main.ClientCAs = pool
 	}
+	st.grpc = st.main.Clone()
+	st.grpc.NextProtos = []string{"h2"}
 	t.cur.Store(st)
 	return true, nil
+}
+
+// grpcConfig returns the gRPC listener's configuration: the main
+// listener's material (client certificates included) negotiating h2, taken
+// current at each handshake's start.
+func (t *tlsFiles) grpcConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2"},
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			st := t.cur.Load()
+			if st == nil {
+				return nil, errors.New("no TLS certificate loaded")
+			}
+			return st.grpc, nil
+		},
+	}
 }
 
 // config returns the listener configuration for the main or the admin

@@ -11,6 +11,9 @@ type Format uint8
 const (
 	FormatJSON Format = iota + 1 // application/json: dataframe_split, dataframe_records, instances, inputs (+ params)
 	FormatCSV                    // text/csv: a header row, then one row per record
+	// FormatInfer is an Open Inference Protocol inference request: a JSON
+	// object with "inputs", optionally followed by binary tensor data.
+	FormatInfer
 )
 
 // Feed is the decoded data of one request for one graph input.

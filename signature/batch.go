@@ -47,6 +47,14 @@ type scratch struct {
 	// seen marks the properties of the objects being validated.
 	seen []bool
 
+	// An inference request (FormatInfer): its tensors, the shapes they
+	// slice, what it asks of the response, and the read position in the
+	// raw BYTES data being converted.
+	tensors []Tensor
+	shapes  []int64
+	infer   InferRequest
+	rawPos  int
+
 	// Request state.
 	ctx context.Context // set only while decoding
 	lim Limits
@@ -128,7 +136,17 @@ func (b *Batch) reset() {
 	clear(s.vals)
 	s.cells = s.cells[:0]
 	s.root = nil
+	clear(s.tensors)
+	s.tensors = s.tensors[:0]
+	clear(s.infer.Outputs)
+	s.infer = InferRequest{Outputs: s.infer.Outputs[:0]}
+	s.rawPos = 0
 }
+
+// InferRequest returns what the inference request b holds asks of its
+// response; it is empty for other formats. It belongs to b and is valid
+// until b is decoded into again or returned with PutBatch.
+func (b *Batch) InferRequest() *InferRequest { return &b.scratch.infer }
 
 // retained estimates the bytes b keeps alive between requests.
 func (b *Batch) retained() int {
@@ -138,6 +156,7 @@ func (b *Batch) retained() int {
 		n += 4*cap(f.F32) + 8*cap(f.F64) + 4*cap(f.I32) + 8*cap(f.I64) + cap(f.B) + 16*cap(f.S)
 	}
 	s := b.scratch
+	n += int(unsafe.Sizeof(Tensor{}))*cap(s.tensors) + 8*cap(s.shapes) + 32*cap(s.infer.Outputs)
 	n += cap(s.num) + cap(s.body) + cap(s.text) + cap(s.seen) +
 		8*cap(s.cells) + int(unsafe.Sizeof(span{}))*cap(s.spans) + 16*cap(s.keys) +
 		s.maxBody + // the parser's copy of the body

@@ -47,7 +47,14 @@ func (p *Plan) DecodeLimited(ctx context.Context, f Format, body []byte, b *Batc
 // the body again.
 func (p *Plan) DecodeMeasured(ctx context.Context, body []byte, c Cost, b *Batch) error {
 	if !c.measures(p, body) {
-		return p.decode(ctx, c.Format, body, b, p.Limits(c.lim), nil)
+		if c.Format != FormatInfer {
+			return p.decode(ctx, c.Format, body, b, p.Limits(c.lim), nil)
+		}
+		m, err := p.MeasureInfer(body, c.header, c.lim)
+		if err != nil {
+			return err
+		}
+		c = m
 	}
 	return p.decode(ctx, c.Format, body, b, c.lim, &c)
 }
@@ -74,6 +81,13 @@ func (p *Plan) decode(ctx context.Context, f Format, body []byte, b *Batch, lim 
 		err = d.decodeJSON(body, b)
 	case FormatCSV:
 		err = d.decodeCSV(body, b)
+	case FormatInfer:
+		if !d.known {
+			d.measured, err = measureInfer(body, -1, lim, ctx)
+		}
+		if err == nil {
+			err = d.decodeInfer(body, b)
+		}
 	default:
 		err = badRequest("unsupported request format %d", f)
 	}
@@ -100,6 +114,8 @@ func (p *Plan) Measure(f Format, body []byte, lim Limits) (Cost, error) {
 		c, err = measureJSON(body, lim, nil)
 	case FormatCSV:
 		c, err = scanCSV(body, lim, nil)
+	case FormatInfer:
+		c, err = measureInfer(body, -1, lim, nil)
 	default:
 		return Cost{}, badRequest("unsupported request format %d", f)
 	}

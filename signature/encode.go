@@ -211,7 +211,15 @@ func appendMap(dst []byte, m *MapValue) []byte {
 // is in [-4, 16), with ".0" for integral values, and in exponent notation
 // (1e-05, 1.5e+16) otherwise. NaN and infinities are written as json.dumps
 // writes them: NaN, Infinity, -Infinity.
-func appendPyFloat(dst []byte, x float64) []byte {
+func appendPyFloat(dst []byte, x float64) []byte { return appendFloatBits(dst, x, 64) }
+
+// appendFloat32 appends x as appendPyFloat does, with the shortest digits
+// that round-trip as a float32 (0.1, not 0.10000000149011612).
+func appendFloat32(dst []byte, x float32) []byte { return appendFloatBits(dst, float64(x), 32) }
+
+// appendFloatBits appends x, a float of the given size, in Python's repr
+// layout.
+func appendFloatBits(dst []byte, x float64, bits int) []byte {
 	switch {
 	case math.IsNaN(x):
 		return append(dst, "NaN"...)
@@ -221,7 +229,7 @@ func appendPyFloat(dst []byte, x float64) []byte {
 		return append(dst, "-Infinity"...)
 	}
 	var buf [32]byte
-	e := strconv.AppendFloat(buf[:0], x, 'e', -1, 64) // [-]d[.ddd]e±dd
+	e := strconv.AppendFloat(buf[:0], x, 'e', -1, bits) // [-]d[.ddd]e±dd
 	if e[0] == '-' {
 		dst = append(dst, '-')
 		e = e[1:]

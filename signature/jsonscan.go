@@ -32,7 +32,10 @@ type jsonScanner struct {
 	maxDepth int
 
 	counting bool
-	lim      Limits
+	// infer scans an inference request, whose data are its tensors'
+	// "data" (no rows are counted: a tensor's shape gives them).
+	infer bool
+	lim   Limits
 	// maxValues bounds the JSON values of the whole body; see valueBudget.
 	maxValues int
 	ctx       context.Context
@@ -50,6 +53,9 @@ const (
 	roleNone role = iota
 	roleRoot
 	roleSplit
+	roleInferRoot   // an inference request
+	roleInferInputs // its "inputs"
+	roleInferInput  // one of them
 	roleData
 	roleMember
 	roleIn
@@ -73,7 +79,11 @@ func scanJSON(b []byte, maxDepth int) (inf bool, err error) {
 
 // run scans s.b and returns the first problem.
 func (s *jsonScanner) run() error {
-	i := s.value(s.ws(0), 0, roleRoot)
+	root := roleRoot
+	if s.infer {
+		root = roleInferRoot
+	}
+	i := s.value(s.ws(0), 0, root)
 	if i >= 0 {
 		if i = s.ws(i); i < len(s.b) {
 			s.fail(i, "extra data after the JSON value")
@@ -156,14 +166,25 @@ func (s *jsonScanner) childRole(r role, start, end int) role {
 		return roleMember
 	case roleMember, roleIn:
 		return roleIn
+	case roleInferRoot:
+		if keyIs(s.b[start:end], inferKeyInputs) {
+			return roleInferInputs
+		}
+	case roleInferInput:
+		if keyIs(s.b[start:end], inferKeyData) {
+			return roleIn
+		}
 	}
 	return roleNone
 }
 
 // itemRole is the role of the items of a list of role r.
 func itemRole(r role) role {
-	if r >= roleData {
+	switch {
+	case r >= roleData:
 		return roleIn
+	case r == roleInferInputs:
+		return roleInferInput
 	}
 	return roleNone
 }

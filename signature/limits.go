@@ -119,6 +119,9 @@ type Cost struct {
 	lim  Limits
 	body uintptr
 	inf  bool
+	// header is the length of an inference request's JSON object, and
+	// binary that of the binary tensor data after it.
+	header, binary int
 }
 
 // measures reports whether c was measured by p for body.

@@ -256,3 +256,50 @@ func (d *scratch) checkObject(o *fastjson.Object, props []Property) string {
 	}
 	return ""
 }
+
+// CheckInferParameter checks one parameter of a gRPC inference request
+// against the signature's params schema, as checkParams checks a JSON
+// request's: a name the schema does not have is ignored, and the value
+// must have the param's type (integers widen to long, float and double; a
+// string is a datetime when it reads as one). v is what the protocol's
+// InferParameter carries: a bool, int64, uint64, float64 or string. A list
+// or object param cannot be given this way.
+func (p *Plan) CheckInferParameter(name string, v any) error {
+	i := p.paramIndexOf([]byte(name))
+	if i < 0 {
+		return nil
+	}
+	ps := &p.params[i]
+	if ps.Shape != nil || ps.Type == TypeObject {
+		return invalidParam("params: %s is a list or object param, which a gRPC parameter cannot carry; send it over REST", quote(ps.Name))
+	}
+	ok := false
+	switch x := v.(type) {
+	case bool:
+		ok = ps.Type == TypeBoolean
+	case int64:
+		switch ps.Type {
+		case TypeInteger:
+			ok = x >= math.MinInt32 && x <= math.MaxInt32
+		case TypeLong, TypeFloat, TypeDouble:
+			ok = true
+		}
+	case uint64:
+		switch ps.Type {
+		case TypeInteger:
+			ok = x <= math.MaxInt32
+		case TypeLong:
+			ok = x <= math.MaxInt64
+		case TypeFloat, TypeDouble:
+			ok = true
+		}
+	case float64:
+		ok = ps.Type == TypeFloat || ps.Type == TypeDouble
+	case string:
+		ok = ps.Type == TypeString || ps.Type == TypeDatetime && isDatetime(x)
+	}
+	if ok {
+		return nil
+	}
+	return invalidParam("params: %s must be %s", quote(ps.Name), article(ps.Type.String()))
+}

@@ -2,6 +2,9 @@ package signature
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -10,7 +13,8 @@ import (
 // scoring request, so that a traffic split can keep every request of one
 // cohort (a customer, a user) on the same target. It understands
 // dataframe_split, dataframe_records, instances and inputs (records or
-// dict of columns) in JSON, and CSV with a header row. Strings are
+// dict of columns) in JSON, CSV with a header row, and (StickyKeyInfer)
+// an inference request's input tensor named column. Strings are
 // appended as their text, numbers and booleans as their JSON text. It
 // reports false when the request has no such column or is malformed; the
 // caller then splits at random, and decoding reports the mistake.
@@ -26,6 +30,9 @@ func StickyKey(dst []byte, f Format, body []byte, column string) ([]byte, bool) 
 	root := s.ws(0)
 	if root >= len(body) || body[root] != '{' {
 		return dst, false
+	}
+	if f == FormatInfer {
+		return StickyKeyInfer(dst, body, -1, column)
 	}
 	cell := -1
 	switch {
@@ -61,6 +68,14 @@ func StickyKey(dst []byte, f Format, body []byte, column string) ([]byte, bool) 
 			}
 		}
 	}
+	return s.cellKey(dst, cell)
+}
+
+// cellKey appends the JSON value at offset cell as a sticky key: a
+// string's text, a number's or boolean's JSON text; false for null, a list,
+// an object or no value (cell < 0).
+func (s *jsonScanner) cellKey(dst []byte, cell int) ([]byte, bool) {
+	body := s.b
 	if cell < 0 {
 		return dst, false
 	}
@@ -75,6 +90,80 @@ func StickyKey(dst []byte, f Format, body []byte, column string) ([]byte, bool) 
 		return dst, false
 	}
 	return append(dst, body[cell:end]...), true
+}
+
+// StickyKeyInfer appends to dst the first value of the input tensor named
+// column of an inference request, whose JSON object is body[:header] (-1:
+// the whole body) and binary tensor data the rest: from its "data" as
+// StickyKey reads it, or from its binary data as StickyKeyTensors does. It
+// walks the JSON text once and allocates nothing; it reports false when no
+// input has that name or the request is malformed.
+func StickyKeyInfer(dst, body []byte, header int, column string) ([]byte, bool) {
+	if header < 0 || header > len(body) {
+		header = len(body)
+	}
+	js, tail := body[:header], body[header:]
+	s := jsonScanner{b: js, maxDepth: MaxRequestDepth}
+	root := s.ws(0)
+	if root >= len(js) || js[root] != '{' {
+		return dst, false
+	}
+	i := s.member(root, inferKeyInputs)
+	if i < 0 || js[i] != '[' {
+		return dst, false
+	}
+	off := 0
+	for i = s.ws(i + 1); i < len(js) && js[i] == '{'; {
+		size := -1
+		if ps := s.member(i, inferKeyParameters); ps >= 0 {
+			if v := s.member(ps, paramBinaryDataSize); v >= 0 {
+				if end := s.value(v, 0, roleNone); end > v {
+					if n, err := strconv.Atoi(b2s(js[v:end])); err == nil && n >= 0 {
+						size = n
+					}
+				}
+			}
+		}
+		if name := s.member(i, inferKeyName); name >= 0 && js[name] == '"' {
+			if end := s.value(name, 0, roleNone); end > name && keyIs(js[name+1:end-1], column) {
+				if size >= 0 {
+					return s.binaryKey(dst, i, tail, off, size)
+				}
+				cell := s.member(i, inferKeyData)
+				for cell >= 0 && js[cell] == '[' {
+					cell = s.item(cell, 0)
+				}
+				return s.cellKey(dst, cell)
+			}
+		}
+		if size > 0 {
+			off += size
+		}
+		if i = s.value(i, 1, roleNone); i < 0 {
+			return dst, false
+		}
+		if i = s.ws(i); i >= len(js) || js[i] != ',' {
+			return dst, false
+		}
+		i = s.ws(i + 1)
+	}
+	return dst, false
+}
+
+// binaryKey appends the first value of the input at offset i, whose size
+// bytes of binary data start at off in tail.
+func (s *jsonScanner) binaryKey(dst []byte, i int, tail []byte, off, size int) ([]byte, bool) {
+	dt := s.member(i, inferKeyDatatype)
+	if dt < 0 || s.b[dt] != '"' || off+size > len(tail) {
+		return dst, false
+	}
+	end := s.value(dt, 0, roleNone)
+	if end <= dt {
+		return dst, false
+	}
+	t := Tensor{HasRaw: true, Raw: tail[off : off+size]}
+	t.Datatype, _ = ParseDatatype(b2s(s.b[dt+1 : end-1]))
+	return rawKey(dst, &t)
 }
 
 // member returns the offset of the value of the first key k in the object
@@ -226,4 +315,72 @@ func csvFields(line []byte) [][]byte {
 		}
 	}
 	return out
+}
+
+// StickyKeyTensors appends to dst the first value of the input tensor
+// named column among ts, as StickyKey does for a JSON request: strings as
+// their bytes, integers in decimal, floats as Python writes them, booleans
+// as true or false. It reports false when no tensor has that name or it
+// holds no value.
+func StickyKeyTensors(dst []byte, ts []Tensor, column string) ([]byte, bool) {
+	for i := range ts {
+		t := &ts[i]
+		if t.Name != column {
+			continue
+		}
+		if t.HasRaw {
+			return rawKey(dst, t)
+		}
+		switch {
+		case len(t.Bytes) > 0:
+			return append(dst, t.Bytes[0]...), true
+		case len(t.Int) > 0:
+			return strconv.AppendInt(dst, int64(t.Int[0]), 10), true
+		case len(t.Int64) > 0:
+			return strconv.AppendInt(dst, t.Int64[0], 10), true
+		case len(t.Uint) > 0:
+			return strconv.AppendUint(dst, uint64(t.Uint[0]), 10), true
+		case len(t.Uint64) > 0:
+			return strconv.AppendUint(dst, t.Uint64[0], 10), true
+		case len(t.FP32) > 0:
+			return appendPyFloat(dst, float64(t.FP32[0])), true
+		case len(t.FP64) > 0:
+			return appendPyFloat(dst, t.FP64[0]), true
+		case len(t.Bool) > 0:
+			return strconv.AppendBool(dst, t.Bool[0]), true
+		}
+		return dst, false
+	}
+	return dst, false
+}
+
+// rawKey appends the first value of t's raw data.
+func rawKey(dst []byte, t *Tensor) ([]byte, bool) {
+	r := t.Raw
+	size := t.Datatype.Size()
+	switch t.Datatype {
+	case DatatypeBytes:
+		if len(r) < 4 || uint64(binary.LittleEndian.Uint32(r)) > uint64(len(r)-4) {
+			return dst, false
+		}
+		return append(dst, r[4:4+binary.LittleEndian.Uint32(r)]...), true
+	case DatatypeInvalid:
+		return dst, false
+	}
+	if len(r) < size {
+		return dst, false
+	}
+	switch t.Datatype {
+	case DatatypeBool:
+		return strconv.AppendBool(dst, r[0] != 0), true
+	case DatatypeFP16:
+		return appendPyFloat(dst, float64(halfToFloat32(binary.LittleEndian.Uint16(r)))), true
+	case DatatypeFP32:
+		return appendPyFloat(dst, float64(math.Float32frombits(binary.LittleEndian.Uint32(r)))), true
+	case DatatypeFP64:
+		return appendPyFloat(dst, math.Float64frombits(binary.LittleEndian.Uint64(r))), true
+	case DatatypeUint64:
+		return strconv.AppendUint(dst, binary.LittleEndian.Uint64(r), 10), true
+	}
+	return strconv.AppendInt(dst, rawInt(r, t.Datatype, 0), 10), true
 }

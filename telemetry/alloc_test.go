@@ -98,13 +98,13 @@ func BenchmarkRequestRecorderDone(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		add := []metric.AddOption{metric.WithAttributeSet(rec.byClass[1])}
+		add := []metric.AddOption{metric.WithAttributeSet(rec.byClass[ProtocolMLflow][1])}
 		rec2 := []metric.RecordOption{metric.WithAttributeSet(rec.duration)}
 		b.ReportAllocs()
 		for b.Loop() {
 			counter.Add(ctx, 1, add...)
 			hist.Record(ctx, 0.002, rec2...)
-			rec.http.record(ctx, "POST", 200, 0.003)
+			rec.http[ProtocolMLflow].record(ctx, "POST", 200, 0.003)
 		}
 	})
 }

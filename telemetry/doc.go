@@ -43,7 +43,7 @@
 //
 //	http_server_request_duration_seconds_{bucket,sum,count}  http_request_method, http_response_status_code, http_route
 //	http_server_active_requests                               http_request_method, url_scheme
-//	mlgate_requests_total                                     route, target, model_name, model_version, status_class
+//	mlgate_requests_total                                     route, target, model_name, model_version, status_class, protocol
 //	mlgate_inference_duration_seconds_{bucket,sum,count}     route, model_name, model_version
 //	mlgate_admission_rejected_total                           route, reason
 //	mlgate_model_load_duration_seconds_{bucket,sum,count}    model_name, model_version, outcome

@@ -21,6 +21,7 @@ const (
 	keyModelName    = attribute.Key("model.name")
 	keyModelVersion = attribute.Key("model.version")
 	keyStatusClass  = attribute.Key("status_class")
+	keyProtocol     = attribute.Key("protocol")
 	keyReason       = attribute.Key("reason")
 	keyOutcome      = attribute.Key("outcome")
 	keyURI          = attribute.Key("uri")

@@ -75,7 +75,7 @@ func TestRequestRecordersProduceExactSeries(t *testing.T) {
 			target = "challenger"
 		}
 		key := labels{"route": r.route, "target": target, "model_name": r.route + "-gbm",
-			"model_version": r.version, "status_class": strconv.Itoa(r.status/100) + "xx"}.String()
+			"model_version": r.version, "status_class": strconv.Itoa(r.status/100) + "xx", "protocol": "mlflow"}.String()
 		m, ok := counts[key]
 		if !ok {
 			t.Errorf("mlgate_requests_total%s missing", key)

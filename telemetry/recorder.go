@@ -33,6 +33,32 @@ func (r RejectReason) String() string {
 	return rejectNames[r]
 }
 
+// Protocol is the scoring protocol a request came by: the protocol
+// attribute of mlgate.requests.
+type Protocol int
+
+const (
+	// ProtocolMLflow is MLflow's scoring protocol (/invocations).
+	ProtocolMLflow Protocol = iota
+	// ProtocolV2REST is the Open Inference Protocol over REST
+	// (/v2/models/<route>/infer).
+	ProtocolV2REST
+	// ProtocolV2GRPC is the Open Inference Protocol over gRPC
+	// (inference.GRPCInferenceService/ModelInfer).
+	ProtocolV2GRPC
+	numProtocols
+)
+
+var protocolNames = [numProtocols]string{"mlflow", "v2-rest", "v2-grpc"}
+
+// String returns the protocol's attribute value.
+func (p Protocol) String() string {
+	if p < 0 || p >= numProtocols {
+		return "unknown"
+	}
+	return protocolNames[p]
+}
+
 // Status classes of mlgate.requests: index statusCode/100 - 1.
 var statusClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
@@ -64,18 +90,20 @@ type RequestRecorder struct {
 	refs int // guarded by ins.mu
 	// retiredAt is when the last reference went; guarded by ins.mu.
 	retiredAt time.Time
-	http      *HTTPRoute
+	// http is each protocol's http.route; nil for gRPC, which is not
+	// HTTP/1.1 and records no http.server.request.duration.
+	http [numProtocols]*HTTPRoute
 
 	// start is when the recorder was made: the start of its cumulative
 	// series.
 	start time.Time
 
-	classes [len(statusClasses)]atomic.Int64
+	classes [numProtocols][len(statusClasses)]atomic.Int64
 	latency latencyCounts // request latency (to the response), for windows
 	infer   inferCounts   // time in the model, for mlgate.inference.duration
 
-	byClass  [len(statusClasses)]attribute.Set // mlgate.requests's attributes
-	duration attribute.Set                     // mlgate.inference.duration's
+	byClass  [numProtocols][len(statusClasses)]attribute.Set // mlgate.requests's attributes
+	duration attribute.Set                                   // mlgate.inference.duration's
 	rejected [numRejectReasons][]metric.AddOption
 
 	win windows
@@ -90,33 +118,38 @@ const UnknownRoute = "(unknown)"
 
 // NewRequestRecorder returns the recorder for requests on route (mlgate's
 // route name) answered by target (the target's alias, or its model URI
-// when it has no alias) with version modelVersion of model modelName,
-// with a reference the caller gives back with Release. Requests refused
-// before a target was chosen go to the route's recorder with empty
-// target, model and version. Its requests' http.route is the route's
-// canonical path, /routes/<route>/invocations, also when they reached the
-// default route through /invocations; for UnknownRoute it is the template
-// /routes/{route}/invocations. The attribute values must come from
-// configuration and the registry, never from request data. It takes a
-// lock: call it when a version is deployed, not per request.
+// when it has no alias) with version modelVersion of model modelName, by
+// every protocol, with a reference the caller gives back with Release.
+// Requests refused before a target was chosen go to the route's recorder
+// with empty target, model and version. The http.route of its MLflow
+// requests is the route's canonical path, /routes/<route>/invocations,
+// also when they reached the default route through /invocations (for
+// UnknownRoute the template /routes/{route}/invocations); that of its Open
+// Inference Protocol REST requests /v2/models/<route>/infer. The attribute
+// values must come from configuration and the registry, never from request
+// data. It takes a lock: call it when a version is deployed, not per
+// request.
 func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersion string) *RequestRecorder {
 	key := recorderKey{route, target, modelName, modelVersion}
-	path := "/routes/" + route + "/invocations"
+	mlflowPath, v2Path := "/routes/"+route+"/invocations", "/v2/models/"+route+"/infer"
 	if route == UnknownRoute {
-		path = "/routes/{route}/invocations"
+		mlflowPath, v2Path = "/routes/{route}/invocations", "/v2/models/{model}/infer"
 	}
-	httpRoute := ins.HTTPRoute(path)
+	mlflowRoute, v2Route := ins.HTTPRoute(mlflowPath), ins.HTTPRoute(v2Path)
 	ins.mu.Lock()
 	defer ins.mu.Unlock()
 	if rec := ins.recorders[key]; rec != nil {
 		rec.refs++
 		return rec
 	}
-	rec := &RequestRecorder{ins: ins, key: key, refs: 1, http: httpRoute, start: ins.now()}
-	for i, class := range statusClasses {
-		rec.byClass[i] = attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
-			keyModelName.String(modelName), keyModelVersion.String(modelVersion),
-			keyStatusClass.String(class))
+	rec := &RequestRecorder{ins: ins, key: key, refs: 1, start: ins.now()}
+	rec.http[ProtocolMLflow], rec.http[ProtocolV2REST] = mlflowRoute, v2Route
+	for p, protocol := range protocolNames {
+		for i, class := range statusClasses {
+			rec.byClass[p][i] = attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
+				keyModelName.String(modelName), keyModelVersion.String(modelVersion),
+				keyStatusClass.String(class), keyProtocol.String(protocol))
+		}
 	}
 	rec.duration = attribute.NewSet(keyRoute.String(route),
 		keyModelName.String(modelName), keyModelVersion.String(modelVersion))
@@ -149,20 +182,32 @@ func (r *RequestRecorder) Release() {
 	}
 }
 
-// Done records one answered request: its status class, its latency
-// (total, from the request's start to its response), the time it spent in
-// the model (inference; not recorded when zero or less, i.e. the request
-// never reached the model) and http.server.request.duration by method and
-// status code. The recorder's own counts take one atomic add each; it
-// does not allocate once the route has seen the (method, status code)
-// pair.
+// Done records one answered MLflow scoring request; it is DoneVia with
+// ProtocolMLflow.
 func (r *RequestRecorder) Done(ctx context.Context, statusCode int, method string, total, inference time.Duration) {
-	r.classes[statusClassIndex(statusCode)].Add(1)
+	r.DoneVia(ctx, ProtocolMLflow, statusCode, method, total, inference)
+}
+
+// DoneVia records one request answered by protocol p: its status class (of
+// the HTTP status the answer has, or for gRPC the one its code stands for),
+// its latency (total, from the request's start to its response), the time
+// it spent in the model (inference; not recorded when zero or less, i.e.
+// the request never reached the model) and, over HTTP,
+// http.server.request.duration by method and status code. The recorder's
+// own counts take one atomic add each; it does not allocate once the route
+// has seen the (method, status code) pair.
+func (r *RequestRecorder) DoneVia(ctx context.Context, p Protocol, statusCode int, method string, total, inference time.Duration) {
+	if p < 0 || p >= numProtocols {
+		p = ProtocolMLflow
+	}
+	r.classes[p][statusClassIndex(statusCode)].Add(1)
 	r.latency.record(total)
 	if inference > 0 {
 		r.infer.record(inference)
 	}
-	r.http.record(ctx, method, statusCode, total.Seconds())
+	if h := r.http[p]; h != nil {
+		h.record(ctx, method, statusCode, total.Seconds())
+	}
 }
 
 // Rejected counts one request refused for reason on the recorder's route.

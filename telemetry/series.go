@@ -16,7 +16,7 @@ import (
 // Descriptions of the series Instruments keeps itself.
 const (
 	requestsName        = "mlgate.requests"
-	requestsDescription = "Scoring requests answered, by route, target, model version and status class. " +
+	requestsDescription = "Scoring requests answered, by route, target, model version, status class and protocol. " +
 		"Requests that name no route have route=\"(unknown)\"; those refused before a target was chosen have no target, model or version."
 	inferName        = "mlgate.inference.duration"
 	inferDescription = "Time spent in the model (queueing, batching and ONNX Runtime), by route and model version."
@@ -82,9 +82,11 @@ func (ins *Instruments) collect(now time.Time) []metricdata.Metrics {
 	slices.SortFunc(keys, func(a, b recorderKey) int { return compareKeys(a, b) })
 	for _, k := range keys {
 		r := ins.recorders[k]
-		for i := range r.classes {
-			if n := r.classes[i].Load(); n > 0 {
-				reqs = append(reqs, metricdata.DataPoint[int64]{Attributes: r.byClass[i], StartTime: r.start, Time: now, Value: n})
+		for p := range r.classes {
+			for i := range r.classes[p] {
+				if n := r.classes[p][i].Load(); n > 0 {
+					reqs = append(reqs, metricdata.DataPoint[int64]{Attributes: r.byClass[p][i], StartTime: r.start, Time: now, Value: n})
+				}
 			}
 		}
 		counts := make([]uint64, len(r.infer.buckets))

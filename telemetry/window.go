@@ -74,8 +74,10 @@ type counts struct {
 
 func (r *RequestRecorder) read() *counts {
 	c := &counts{}
-	for i := range r.classes {
-		c.classes[i] = r.classes[i].Load()
+	for p := range r.classes {
+		for i := range r.classes[p] {
+			c.classes[i] += r.classes[p][i].Load()
+		}
 	}
 	for i := range r.latency {
 		c.latency[i] = r.latency[i].Load()
@@ -283,7 +285,7 @@ func (ins *Instruments) pruneRetired(now time.Time) {
 		}
 	}
 	if n := len(keep) - maxRetired; n > 0 {
-		keep = keep[n:]
+		keep = keep[:copy(keep, keep[n:])]
 	}
 	clear(ins.retired[len(keep):])
 	ins.retired = keep

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -190,5 +191,31 @@ func TestRetiredWindows(t *testing.T) {
 	}
 	if got := ins.Retired("churn", "champion"); len(got) != 0 {
 		t.Errorf("15 minutes on, Retired still has %d recorders", len(got))
+	}
+}
+
+// TestRetiredBounded: at most maxRetired retired recorders are kept, the
+// most recent, however many versions are retired within 15 minutes.
+func TestRetiredBounded(t *testing.T) {
+	ins, err := NewInstruments(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
+	ins.now = clock.Now
+	for v := range maxRetired + 10 {
+		rec := ins.NewRequestRecorder("churn", "champion", "churn-gbm", fmt.Sprint(v))
+		clock.advance(time.Second)
+		rec.Release()
+	}
+	ins.Tick(clock.Now())
+	got := ins.Retired("churn", "champion")
+	if len(got) != maxRetired {
+		t.Fatalf("%d retired recorders kept; want %d", len(got), maxRetired)
+	}
+	for i, r := range got {
+		if want := fmt.Sprint(maxRetired + 9 - i); r == nil || r.Version() != want {
+			t.Fatalf("retired[%d] = %v; want version %s (newest first)", i, r, want)
+		}
 	}
 }

@@ -117,7 +117,7 @@ func (s *Suite) goals() []Goal {
 	out = append(out, Goal{6, fmt.Sprintf("mlgate p99 ≤ %s at %s of its saturation throughput (open loop, churn-gbm, one row)",
 		fmtMicros(halfSatP99Micros), fmtPercent(halfSatFraction)), clientLoadtest, halfMeasured,
 		verdict(!math.IsNaN(halfP99), halfP99 <= halfSatP99Micros)})
-	return out
+	return append(out, s.protocolGoals()...)
 }
 
 // busyOff is goal 3 at conns connections: churn-gbm's per-round busy / off

@@ -29,6 +29,10 @@ func TestGoals(t *testing.T) {
 		"widemlp, batching busy / off ≥ 3× throughput, 64 connections | loadtest | 3.75× (95% CI 3.75–3.75×, 6 rounds) | PASS",
 		"0 allocs/op in steady state in every BenchmarkHandler benchmark, -benchtime=2s -count=6 | go test | Handler/rows=16 1 allocs/op (the most over the runs) | FAIL",
 		"mlgate p99 ≤ 1.00 ms at 50% of its saturation throughput (open loop, churn-gbm, one row) | loadtest | 5.30 ms (open loop at 14,000 req/s) | FAIL",
+		"V2 REST JSON / /invocations throughput ≥ 0.90×, 1 row per request | loadtest | 0.95× (95% CI 0.95–0.95×, 6 rounds) | PASS",
+		"V2 REST JSON / /invocations throughput ≥ 0.90×, 64 rows per request | loadtest | 0.83× (95% CI 0.83–0.83×, 6 rounds) | FAIL",
+		"V2 REST, binary data / V2 REST JSON throughput > 1×, 64 rows per request | loadtest | 1.40× (95% CI 1.40–1.40×, 6 rounds) | PASS",
+		"V2 gRPC, raw contents / V2 REST JSON throughput > 1×, 64 rows per request | grpc-go | 0.96× (95% CI 0.96–0.96×, 6 rounds) | FAIL",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

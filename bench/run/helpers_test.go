@@ -154,6 +154,7 @@ func cannedSuite() *Suite {
 		}
 	}
 	s.addVariants(p)
+	s.addProtocols(p)
 	s.Profiles = cannedProfiles()
 	s.Before = &Before{
 		File: "before-b470bf8.json", Commit: "b470bf8-dirty", Started: time.Date(2026, 11, 21, 5, 11, 0, 0, time.UTC),
@@ -165,6 +166,25 @@ func cannedSuite() *Suite {
 		}
 	}
 	return s
+}
+
+// addProtocols adds the protocol rounds: at one row V2 JSON serves 0.95×
+// /invocations; at 64 rows 0.83×, binary data 1.40× V2 JSON and gRPC
+// 0.96× it.
+func (s *Suite) addProtocols(p plan) {
+	rps := map[int]map[string]float64{
+		1:  {protocolInvocations: 28000, protocolV2JSON: 26600, protocolV2Binary: 27000, protocolGRPC: 20000},
+		64: {protocolInvocations: 3000, protocolV2JSON: 2500, protocolV2Binary: 3500, protocolGRPC: 2400},
+	}
+	for round := 1; round <= p.protocolRounds; round++ {
+		for _, rows := range p.protocolRows {
+			for _, proto := range allProtocols {
+				rep := cannedReport("closed", rps[rows][proto]*(1+roundJitter[round-1]), 900*int64(rows), 3000*int64(rows), 0)
+				s.Runs = append(s.Runs, RunResult{ID: protocolID(proto, rows, round), Server: serverMlgate, Phase: phaseProtocol,
+					Protocol: proto, Round: round, Connections: p.headlineConns, Rows: rows, Summary: summarize(rep), CPUMicrosPerRequest: 14 * float64(rows)})
+			}
+		}
+	}
 }
 
 // addVariants adds the batching and threads phases' processes and runs:

@@ -86,6 +86,7 @@ func renderMarkdown(s *Suite, resultsBase, chart string) string {
 	r.beforeAfter()
 	r.sweep()
 	r.batches()
+	r.protocols()
 	r.openLoop()
 	r.batching()
 	r.threads()

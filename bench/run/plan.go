@@ -36,6 +36,12 @@ type plan struct {
 	loadFractions []float64
 	// maxInFlight bounds the open loop's concurrent requests.
 	maxInFlight int
+	// protocolRows are the rows per request of the protocol rounds, which
+	// run protocolRounds times every protocol against mlgate at
+	// headlineConns, with protocolWarmup and protocolDuration.
+	protocolRows                     []int
+	protocolRounds                   int
+	protocolWarmup, protocolDuration time.Duration
 
 	warmup, duration         time.Duration // single closed-loop runs
 	openWarmup, openDuration time.Duration // open loop
@@ -87,20 +93,24 @@ type plan struct {
 // churn-gbm, thirty runs a round, are the shortest.
 func fullPlan() plan {
 	return plan{
-		headlineConns: 32,
-		rounds:        6,
-		roundWarmup:   time.Second,
-		roundDuration: 3 * time.Second,
-		wrkThreads:    1,
-		sweepConns:    []int{1, 8, 128},
-		batchRows:     []int{1, 16, 256},
-		loadFractions: []float64{0.10, 0.25, 0.50, 0.75, 0.90},
-		maxInFlight:   256,
-		warmup:        time.Second,
-		duration:      4 * time.Second,
-		openWarmup:    time.Second,
-		openDuration:  4 * time.Second,
-		pause:         300 * time.Millisecond,
+		headlineConns:    32,
+		rounds:           6,
+		roundWarmup:      time.Second,
+		roundDuration:    3 * time.Second,
+		wrkThreads:       1,
+		sweepConns:       []int{1, 8, 128},
+		batchRows:        []int{1, 16, 256},
+		loadFractions:    []float64{0.10, 0.25, 0.50, 0.75, 0.90},
+		maxInFlight:      256,
+		protocolRows:     []int{1, 64},
+		protocolRounds:   6,
+		protocolWarmup:   250 * time.Millisecond,
+		protocolDuration: 750 * time.Millisecond,
+		warmup:           time.Second,
+		duration:         4 * time.Second,
+		openWarmup:       time.Second,
+		openDuration:     4 * time.Second,
+		pause:            300 * time.Millisecond,
 
 		batchingModes:    []string{"off", "busy", "window"},
 		batchingConns:    []int{1, 8, 32, 64, 128},
@@ -129,20 +139,24 @@ func fullPlan() plan {
 // about two minutes.
 func quickPlan() plan {
 	return plan{
-		headlineConns: 32,
-		rounds:        2,
-		roundWarmup:   time.Second,
-		roundDuration: time.Second,
-		wrkThreads:    1,
-		sweepConns:    []int{8},
-		batchRows:     []int{1, 16, 256},
-		loadFractions: []float64{0.25, 0.50, 0.75},
-		maxInFlight:   256,
-		warmup:        300 * time.Millisecond,
-		duration:      time.Second,
-		openWarmup:    300 * time.Millisecond,
-		openDuration:  time.Second,
-		pause:         200 * time.Millisecond,
+		headlineConns:    32,
+		rounds:           2,
+		roundWarmup:      time.Second,
+		roundDuration:    time.Second,
+		wrkThreads:       1,
+		sweepConns:       []int{8},
+		batchRows:        []int{1, 16, 256},
+		loadFractions:    []float64{0.25, 0.50, 0.75},
+		maxInFlight:      256,
+		protocolRows:     []int{1, 64},
+		protocolRounds:   2,
+		protocolWarmup:   200 * time.Millisecond,
+		protocolDuration: 500 * time.Millisecond,
+		warmup:           300 * time.Millisecond,
+		duration:         time.Second,
+		openWarmup:       300 * time.Millisecond,
+		openDuration:     time.Second,
+		pause:            200 * time.Millisecond,
 
 		batchingModes:    []string{"off", "busy", "window"},
 		batchingConns:    []int{8, 64},
@@ -171,11 +185,11 @@ func quickPlan() plan {
 // they are positive; wrk's windows are rounded up to whole seconds.
 func (p plan) withWindow(warmup, duration time.Duration) plan {
 	if warmup > 0 {
-		p.warmup, p.openWarmup, p.phaseWarmup, p.batchWarmup = warmup, warmup, warmup, warmup
+		p.warmup, p.openWarmup, p.phaseWarmup, p.batchWarmup, p.protocolWarmup = warmup, warmup, warmup, warmup, warmup
 		p.roundWarmup = time.Duration(wholeSeconds(warmup)) * time.Second
 	}
 	if duration > 0 {
-		p.duration, p.openDuration, p.phaseDuration, p.batchDuration = duration, duration, duration, duration
+		p.duration, p.openDuration, p.phaseDuration, p.batchDuration, p.protocolDuration = duration, duration, duration, duration, duration
 		p.roundDuration = time.Duration(wholeSeconds(duration)) * time.Second
 	}
 	return p
@@ -194,10 +208,13 @@ func (p plan) validate() error {
 	if p.headlineConns <= 0 || p.rounds <= 0 || p.wrkThreads <= 0 {
 		return fmt.Errorf("headline connections, rounds and wrk threads must be positive")
 	}
-	for _, r := range p.batchRows {
+	for _, r := range slices.Concat(p.batchRows, p.protocolRows) {
 		if r <= 0 {
 			return fmt.Errorf("batch rows %d: must be positive", r)
 		}
+	}
+	if p.protocolRounds <= 0 || p.protocolDuration <= 0 {
+		return fmt.Errorf("protocol rounds and window must be positive")
 	}
 	for _, f := range p.loadFractions {
 		if !(f > 0 && f <= 1) {
@@ -265,6 +282,8 @@ type runCounts struct {
 	batchRuns, phaseRuns int
 	// pgoRuns are the pgo phase's runs.
 	pgoRuns int
+	// protocolRuns are the protocol rounds' runs.
+	protocolRuns int
 }
 
 // runs counts the load runs for the given servers (with extra more mlgate
@@ -296,6 +315,9 @@ func (p plan) runs(servers, phases []string, extra int) runCounts {
 			if slices.Contains(servers, s) {
 				n.open += len(p.loadFractions)
 			}
+		}
+		if withMlgate {
+			n.protocolRuns = p.protocolRounds * len(p.protocolRows) * len(allProtocols)
 		}
 	}
 	if withMlgate && slices.Contains(phases, phaseBatching) {
@@ -335,7 +357,8 @@ func (p plan) estimate(servers, clients, phases []string, extra int, goTest bool
 		time.Duration(n.open)*(p.openWarmup+p.openDuration+p.pause) +
 		time.Duration(n.batchRuns)*(p.batchWarmup+p.batchDuration+p.pause) +
 		time.Duration(n.phaseRuns)*(p.phaseWarmup+p.phaseDuration+p.pause) +
-		time.Duration(n.pgoRuns)*(p.warmup+time.Duration(p.pgoSeconds+2)*time.Second+p.pause)
+		time.Duration(n.pgoRuns)*(p.warmup+time.Duration(p.pgoSeconds+2)*time.Second+p.pause) +
+		time.Duration(n.protocolRuns)*(p.protocolWarmup+p.protocolDuration+p.pause)
 	if goTest {
 		d += p.goTestBudget
 	}
@@ -358,6 +381,10 @@ func (p plan) info() PlanInfo {
 		BatchRows:        p.batchRows,
 		LoadFractions:    p.loadFractions,
 		MaxInFlight:      p.maxInFlight,
+		ProtocolRows:     p.protocolRows,
+		ProtocolRounds:   p.protocolRounds,
+		ProtocolWarmup:   p.protocolWarmup.String(),
+		ProtocolDuration: p.protocolDuration.String(),
 		BatchingModes:    p.batchingModes,
 		BatchingConns:    p.batchingConns,
 		BatchWarmup:      p.batchWarmup.String(),

@@ -35,19 +35,21 @@ func TestPlanRuns(t *testing.T) {
 	// Threads: 2 x 2 pairs on mlp256 and the 2 with one intra-op thread on
 	// churn-gbm.
 	const batchRuns, batchPhaseRuns, threads = 6 * 2 * 5, 3*2 + 6*2 + 1, 2*2 + 2
+	// Protocols: 4 protocols at 2 row counts, 6 rounds, with mlgate.
+	const protocols = 4 * 2 * 6
 	tests := []struct {
 		servers, phases []string
 		extra           int
 		want            runCounts
 	}{
 		{allServers, defaultPhases, 0, runCounts{roundRuns: 6 * 3, closed: 3*3 + 2*2, open: 5 * 2,
-			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads}},
+			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads, protocolRuns: protocols}},
 		{allServers, defaultPhases, 1, runCounts{roundRuns: 6 * 4, closed: 3*3 + 2*2, open: 5 * 2,
-			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads}},
+			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads, protocolRuns: protocols}},
 		{[]string{serverCeiling}, defaultPhases, 1, runCounts{roundRuns: 6, closed: 3}},
 		{[]string{serverCeiling, serverNaive}, defaultPhases, 0, runCounts{roundRuns: 6 * 2, closed: 3*2 + 2, open: 5}},
 		{allServers, []string{phaseBatching}, 0, runCounts{batchRuns: batchRuns, phaseRuns: batchPhaseRuns}},
-		{[]string{serverMlgate}, []string{phaseHeadline, phaseThreads}, 0, runCounts{roundRuns: 6, closed: 3 + 2, open: 5, phaseRuns: threads}},
+		{[]string{serverMlgate}, []string{phaseHeadline, phaseThreads}, 0, runCounts{roundRuns: 6, closed: 3 + 2, open: 5, phaseRuns: threads, protocolRuns: protocols}},
 		{allServers, []string{phasePGO}, 0, runCounts{pgoRuns: pgoLoads}},
 	}
 	for _, tt := range tests {

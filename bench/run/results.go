@@ -170,7 +170,13 @@ type PlanInfo struct {
 	PhaseWarmup      string   `json:"phase_warmup,omitempty"`
 	PhaseDuration    string   `json:"phase_duration,omitempty"`
 	// ProfileSeconds is the length of each CPU profile.
-	ProfileSeconds   int    `json:"profile_seconds,omitempty"`
+	ProfileSeconds int `json:"profile_seconds,omitempty"`
+	// ProtocolRows, ProtocolRounds and the windows are the protocol
+	// rounds'.
+	ProtocolRows     []int  `json:"protocol_rows,omitempty"`
+	ProtocolRounds   int    `json:"protocol_rounds,omitempty"`
+	ProtocolWarmup   string `json:"protocol_warmup,omitempty"`
+	ProtocolDuration string `json:"protocol_duration,omitempty"`
 	GoTestCount      int    `json:"gotest_count"`
 	GoTestBenchtime  string `json:"gotest_benchtime"`
 	HandlerCount     int    `json:"handler_count,omitempty"`
@@ -232,6 +238,9 @@ type RunResult struct {
 	// Route is the mlgate route the requests went to; empty for the
 	// default route.
 	Route string `json:"route,omitempty"`
+	// Protocol is a protocol round's scoring protocol (protocolV2JSON,
+	// ...); empty for every other run, which is MLflow's /invocations.
+	Protocol string `json:"protocol,omitempty"`
 	// Model is the registered model served in a batching or threads run:
 	// churn-gbm or mlp256.
 	Model string `json:"model,omitempty"`

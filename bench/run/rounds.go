@@ -235,8 +235,11 @@ func (s *Suite) roundRatio(client, a, b string, f func(*RunResult) float64) Esti
 
 // Benchmark names of the rounds in bench.txt and rounds.txt.
 func roundBenchName(r *RunResult) string {
-	if r.Phase == phaseRound {
+	switch r.Phase {
+	case phaseRound:
 		return fmt.Sprintf("Headline/client=%s/server=%s", r.client(), r.Server)
+	case phaseProtocol:
+		return fmt.Sprintf("Protocol/rows=%d/protocol=%s", r.Rows, r.Protocol)
 	}
 	return fmt.Sprintf("Batching/model=%s/conns=%d/mode=%s", r.Model, r.Connections, r.Batching)
 }

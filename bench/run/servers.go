@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,17 +24,24 @@ type serverSpec struct {
 	argv []string
 }
 
-// addrPlaceholder in a serverSpec's argv stands for the listen address.
-const addrPlaceholder = "ADDR"
+// addrPlaceholder in a serverSpec's argv stands for the listen address,
+// and grpcAddrPlaceholder for a second one, mlgate's gRPC listener.
+const (
+	addrPlaceholder     = "ADDR"
+	grpcAddrPlaceholder = "GRPCADDR"
+)
 
 // process is a running server.
 type process struct {
 	name string
 	// url is its base URL, http://127.0.0.1:port.
-	url     string
-	cmd     *exec.Cmd
-	logPath string
-	log     *os.File
+	url string
+	// grpcAddr is its gRPC listener's address, when its argv has
+	// grpcAddrPlaceholder.
+	grpcAddr string
+	cmd      *exec.Cmd
+	logPath  string
+	log      *os.File
 	// exited is closed when the process has exited; waitErr is then its
 	// exit status.
 	exited  chan struct{}
@@ -56,8 +64,20 @@ func startServer(ctx context.Context, spec serverSpec, dir, logPath string, read
 		return nil, fmt.Errorf("server %s: %w", spec.name, err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	grpcAddr := ""
+	if slices.Contains(spec.argv, grpcAddrPlaceholder) {
+		gport, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("server %s: %w", spec.name, err)
+		}
+		grpcAddr = "127.0.0.1:" + strconv.Itoa(gport)
+	}
 	argv := make([]string, len(spec.argv))
 	for i, a := range spec.argv {
+		if a == grpcAddrPlaceholder {
+			argv[i] = grpcAddr
+			continue
+		}
 		argv[i] = strings.ReplaceAll(a, addrPlaceholder, addr)
 	}
 	logf, err := os.Create(logPath)
@@ -69,7 +89,7 @@ func startServer(ctx context.Context, spec serverSpec, dir, logPath string, read
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = childAttrs()
-	p := &process{name: spec.name, url: "http://" + addr, cmd: cmd, logPath: logPath, log: logf, exited: make(chan struct{})}
+	p := &process{name: spec.name, url: "http://" + addr, grpcAddr: grpcAddr, cmd: cmd, logPath: logPath, log: logf, exited: make(chan struct{})}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		logf.Close()

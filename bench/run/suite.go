@@ -38,6 +38,8 @@ type harness struct {
 	// mlp and wide are what mlgate is sent and must answer on mlp256 and
 	// widemlp.
 	mlp, wide tensorFixture
+	// v2 holds the Open Inference Protocol requests by rows per request.
+	v2 map[int]v2Bodies
 	// wrk holds the paths of wrk's scripts.
 	wrk   wrkScripts
 	bench io.Writer // bench.txt, appended
@@ -146,6 +148,11 @@ func (h *harness) runHeadline(ctx context.Context) (err error) {
 				return err
 			}
 		}
+		if spec.name == serverMlgate {
+			if err := h.checkProtocols(ctx, p); err != nil {
+				return fmt.Errorf("mlgate answers the Open Inference Protocol wrongly, not measuring it: %w", err)
+			}
+		}
 		if spec.name == serverNaive {
 			s.Machine.ORTVersion = ortVersion(ctx, p.url)
 		}
@@ -175,6 +182,11 @@ func (h *harness) runHeadline(ctx context.Context) (err error) {
 			}
 		}
 	}
+	if slices.Contains(h.opts.servers, serverMlgate) {
+		if err := h.runProtocols(ctx); err != nil {
+			return err
+		}
+	}
 	for _, f := range p.loadFractions {
 		for _, name := range h.opts.servers {
 			if name == serverCeiling {
@@ -198,7 +210,7 @@ func (h *harness) serverSpecs() []serverSpec {
 		bin := filepath.Join(h.opts.binDir, n)
 		switch n {
 		case serverMlgate, serverStatus:
-			out = append(out, serverSpec{n, h.mlgateArgv("--pprof")})
+			out = append(out, serverSpec{n, h.mlgateArgv("--pprof", "--grpc-listen", grpcAddrPlaceholder)})
 		case serverBaseline:
 			argv := h.mlgateArgv("--pprof")
 			argv[0] = h.opts.baselineBin
@@ -432,6 +444,8 @@ func (h *harness) measure(ctx context.Context, run RunResult, benchName string, 
 		desc = fmt.Sprintf("%s: %s req/s (%s of saturation)", run.Server, fmtRate(run.Rate), fmtPercent(run.Fraction))
 	case run.Phase == phaseRound:
 		desc = fmt.Sprintf("%s, %s", run.client(), desc)
+	case run.Phase == phaseProtocol:
+		desc = fmt.Sprintf("%s, round %d, %s", protocolLabel(run.Protocol), run.Round, desc)
 	}
 	h.logf("%-8s %s, %s per request", run.Phase, desc, plural(run.Rows, "row"))
 

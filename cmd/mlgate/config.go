@@ -23,6 +23,7 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Network and access settings (docs/security.md, "Network and access").
 	AdminListen         string        `yaml:"admin_listen"`
+	GRPCListen          string        `yaml:"grpc_listen"`
 	AdminTokenFile      string        `yaml:"admin_token_file"`
 	AuthTokensFile      string        `yaml:"auth_tokens_file"`
 	TLSCertFile         string        `yaml:"tls_cert_file"`
@@ -215,6 +216,8 @@ var serveSettings = []setting{
 	// Network and access settings.
 	{"admin-listen", env("ADMIN_LISTEN"), "address of the admin endpoints (/admin/*, /debug/pprof/); a non-loopback one needs an admin token; equal to --listen to share its listener (default 127.0.0.1:8081)",
 		str(func(c *Config) *string { return &c.AdminListen })},
+	{"grpc-listen", env("GRPC_LISTEN"), "address of the Open Inference Protocol's gRPC service (inference.GRPCInferenceService and grpc.health.v1), with the main listener's TLS and scoring tokens (default: none, gRPC off)",
+		str(func(c *Config) *string { return &c.GRPCListen })},
 	{"admin-token-file", env("ADMIN_TOKEN_FILE"), "file holding the admin token, re-read when it changes (instead of --admin-token)",
 		str(func(c *Config) *string { return &c.AdminTokenFile })},
 	{"auth-tokens-file", env("AUTH_TOKENS_FILE"), "file of bearer tokens scoring requests need, one per line, # comments; re-read when it changes (default: none, scoring open)",
@@ -567,6 +570,13 @@ func (c *Config) validateNetwork(bad func(name, format string, args ...any)) {
 	}
 	if c.AdminToken != "" && c.AdminTokenFile != "" {
 		bad("admin-token", "give admin-token (MLGATE_ADMIN_TOKEN) or admin-token-file, not both")
+	}
+	if c.GRPCListen != "" {
+		if _, port, err := net.SplitHostPort(c.GRPCListen); err != nil {
+			bad("grpc-listen", "%q is not host:port", c.GRPCListen)
+		} else if port != "0" && (c.GRPCListen == c.Listen || c.GRPCListen == c.AdminListen) {
+			bad("grpc-listen", "%s is also the address of listen or admin-listen; gRPC needs a port of its own", c.GRPCListen)
+		}
 	}
 	if c.AdminToken != "" {
 		if err := serve.CheckToken(c.AdminToken); err != nil {

@@ -231,3 +231,39 @@ func TestModelName(t *testing.T) {
 		t.Errorf("--model-name without --model: %v; want an error naming model-name", err)
 	}
 }
+
+// TestGRPCListenConfig: --grpc-listen (MLGATE_GRPC_LISTEN, grpc_listen) is
+// off by default and needs a host:port of its own.
+func TestGRPCListenConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "mlgate.yaml")
+	os.WriteFile(file, []byte("tracking_uri: http://mlflow\ngrpc_listen: 127.0.0.1:8085\nroutes:\n  - name: churn\n    model: models:/churn-gbm@champion\n"), 0o644)
+	if d := defaultConfig().GRPCListen; d != "" {
+		t.Errorf("default grpc-listen %q; want off", d)
+	}
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string // the address, or the error's text
+		bad  bool
+	}{
+		{nil, nil, "127.0.0.1:8085", false},
+		{nil, map[string]string{"MLGATE_GRPC_LISTEN": "0.0.0.0:9000"}, "0.0.0.0:9000", false},
+		{[]string{"--grpc-listen", "127.0.0.1:0"}, nil, "127.0.0.1:0", false},
+		{[]string{"--grpc-listen", "127.0.0.1:8080"}, nil, "grpc-listen: 127.0.0.1:8080 is also the address of listen or admin-listen", true},
+		{[]string{"--grpc-listen", "8085"}, nil, `grpc-listen: "8085" is not host:port`, true},
+	} {
+		cfg, err := loadConfig("serve", serveSettings, append([]string{"--config", file}, tt.args...),
+			func(k string) string { return tt.env[k] }, io.Discard)
+		if err == nil {
+			err = cfg.validate()
+		}
+		switch {
+		case tt.bad && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%v: %v; want an error containing %q", tt.args, err, tt.want)
+		case !tt.bad && err != nil:
+			t.Errorf("%v %v: %v", tt.args, tt.env, err)
+		case !tt.bad && cfg.GRPCListen != tt.want:
+			t.Errorf("%v %v: grpc-listen %q; want %q", tt.args, tt.env, cfg.GRPCListen, tt.want)
+		}
+	}
+}

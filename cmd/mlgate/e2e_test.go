@@ -25,12 +25,14 @@ import (
 type running struct {
 	url      string // the main listener
 	adminURL string // the admin listener
+	grpcAddr string // the gRPC listener, when cfg.GRPCListen is set
 	app      *app
 	stop     func() int
 }
 
-// startApp runs `mlgate serve` with cfg (Listen and AdminListen are
-// replaced by free loopback ports) and waits until it is ready.
+// startApp runs `mlgate serve` with cfg (Listen and AdminListen, and
+// GRPCListen when set, are replaced by free loopback ports) and waits
+// until it is ready.
 func startApp(t *testing.T, cfg Config) *running {
 	t.Helper()
 	if err := cfg.validate(); err != nil {
@@ -43,7 +45,11 @@ func startApp(t *testing.T, cfg Config) *running {
 		t.Fatalf("newApp: %v", err)
 	}
 	var ls listeners
-	for _, ln := range []*net.Listener{&ls.main, &ls.admin} {
+	lns := []*net.Listener{&ls.main, &ls.admin}
+	if cfg.GRPCListen != "" {
+		lns = append(lns, &ls.grpc)
+	}
+	for _, ln := range lns {
 		if *ln, err = serve.Listen("127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
@@ -52,6 +58,9 @@ func startApp(t *testing.T, cfg Config) *running {
 	code := make(chan int, 1)
 	go func() { code <- a.run(ctx, ls) }()
 	r := &running{url: "http://" + ls.main.Addr().String(), adminURL: "http://" + ls.admin.Addr().String(), app: a}
+	if ls.grpc != nil {
+		r.grpcAddr = ls.grpc.Addr().String()
+	}
 	stopped := false
 	r.stop = func() int {
 		if stopped {

@@ -27,6 +27,7 @@ type process struct {
 	cmd      *exec.Cmd
 	url      string // the main listener
 	adminURL string // the admin listener
+	grpcAddr string // the gRPC listener, with --grpc-listen
 	done     chan error
 	logs     *strings.Builder
 	mu       *sync.Mutex
@@ -60,7 +61,7 @@ func startWrapped(t *testing.T, wrap []string, trackingURI string, extra ...stri
 	}
 	p := &process{cmd: cmd, done: make(chan error, 1), logs: &strings.Builder{}, mu: &sync.Mutex{},
 		logged: make(chan struct{}), exited: make(chan struct{})}
-	addr := make(chan [2]string, 1)
+	addr := make(chan [3]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -74,9 +75,10 @@ func startWrapped(t *testing.T, wrap []string, trackingURI string, extra ...stri
 				Msg         string `json:"msg"`
 				Listen      string `json:"listen"`
 				AdminListen string `json:"admin_listen"`
+				GRPCListen  string `json:"grpc_listen"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Msg, "listening") {
-				addr <- [2]string{rec.Listen, rec.AdminListen}
+				addr <- [3]string{rec.Listen, rec.AdminListen, rec.GRPCListen}
 			}
 		}
 		err := cmd.Wait()
@@ -93,7 +95,7 @@ func startWrapped(t *testing.T, wrap []string, trackingURI string, extra ...stri
 	})
 	select {
 	case a := <-addr:
-		p.url, p.adminURL = "http://"+a[0], "http://"+a[1]
+		p.url, p.adminURL, p.grpcAddr = "http://"+a[0], "http://"+a[1], a[2]
 	case err := <-p.done:
 		t.Fatalf("mlgate exited before listening: %v\n%s", err, p.logs.String())
 	case <-time.After(20 * time.Second):

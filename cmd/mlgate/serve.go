@@ -82,9 +82,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // listeners are the sockets `mlgate serve` accepts on; admin is nil when
-// the admin endpoints share the main listener.
+// the admin endpoints share the main listener, grpc when gRPC is off.
 type listeners struct {
-	main, admin net.Listener
+	main, admin, grpc net.Listener
 }
 
 // listen opens the main listener and, unless the admin endpoints share it,
@@ -95,12 +95,20 @@ func listen(cfg Config) (listeners, error) {
 	if ls.main, err = serve.Listen(cfg.Listen); err != nil {
 		return ls, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	if cfg.sharedAdmin() {
-		return ls, nil
+	if !cfg.sharedAdmin() {
+		if ls.admin, err = serve.Listen(cfg.AdminListen); err != nil {
+			ls.main.Close()
+			return ls, fmt.Errorf("admin-listen %s: %w", cfg.AdminListen, err)
+		}
 	}
-	if ls.admin, err = serve.Listen(cfg.AdminListen); err != nil {
-		ls.main.Close()
-		return ls, fmt.Errorf("admin-listen %s: %w", cfg.AdminListen, err)
+	if cfg.GRPCListen != "" {
+		if ls.grpc, err = serve.Listen(cfg.GRPCListen); err != nil {
+			ls.main.Close()
+			if ls.admin != nil {
+				ls.admin.Close()
+			}
+			return ls, fmt.Errorf("grpc-listen %s: %w", cfg.GRPCListen, err)
+		}
 	}
 	return ls, nil
 }
@@ -298,14 +306,19 @@ func inferConfig(cfg Config, log *slog.Logger) (infer.Config, error) {
 }
 
 func (a *app) run(ctx context.Context, ls listeners) int {
-	served := make(chan error, 2)
+	served := make(chan error, 3)
 	go func() { served <- a.server.Serve(ls.main) }()
 	adminAddr := ls.main.Addr().String()
 	if ls.admin != nil {
 		adminAddr = ls.admin.Addr().String()
 		go func() { served <- a.server.ServeAdmin(ls.admin) }()
 	}
-	a.log.Info("listening; loading models", "listen", ls.main.Addr().String(), "admin_listen", adminAddr,
+	grpcAddr := ""
+	if ls.grpc != nil {
+		grpcAddr = ls.grpc.Addr().String()
+		go func() { served <- a.server.ServeGRPC(ls.grpc) }()
+	}
+	a.log.Info("listening; loading models", "listen", ls.main.Addr().String(), "admin_listen", adminAddr, "grpc_listen", grpcAddr,
 		"tls", a.cfg.TLSCertFile != "", "mutual_tls", a.cfg.TLSClientCAFile != "",
 		"scoring_auth", a.cfg.AuthTokensFile != "", "max_connections", a.maxConns,
 		"version", version, "onnxruntime", infer.Version(), "tracking_uri", resolver.Redact(a.cfg.TrackingURI))

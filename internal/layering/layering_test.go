@@ -19,6 +19,7 @@ const (
 	module = "github.com/mlgate/mlgate"
 	ort    = "github.com/yalue/onnxruntime_go"
 	fast   = "github.com/valyala/fasthttp"
+	grpc   = "google.golang.org/grpc"
 )
 
 // pkg is what the rules read of one package of the module.
@@ -174,6 +175,7 @@ var rules = []rule{
 	noDeps("resolver", "serve", "infer"),
 	noDeps("loadtest", "serve", "infer"),
 	onlyIn(fast, "serve", "loadtest", "bench"),
+	onlyIn(grpc, "serve", "bench", "cmd/mlgate"),
 	testOnly("internal/fakemlflow", "bench"),
 	testOnly("internal/onnxgen", "bench"),
 }
