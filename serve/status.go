@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -184,7 +185,7 @@ func (s *Server) routeFeed(r *route, spec RouteSpec, def *route, now time.Time) 
 	for i := range r.targets {
 		tg := &r.targets[i]
 		tf := TargetFeed{URI: tg.uri, Alias: tg.alias, Weight: tg.weight, Windows: windowsOf(now, tg.rec), Retired: []RetiredFeed{}}
-		tf.AllVersions = tf.Windows
+		tf.AllVersions = slices.Clone(tf.Windows)
 		if ins := s.cfg.Instruments; ins != nil && tg.rec != nil {
 			retired := ins.Retired(r.name, targetName(tg))
 			for _, rec := range retired {
@@ -209,18 +210,18 @@ func (s *Server) routeFeed(r *route, spec RouteSpec, def *route, now time.Time) 
 		rf.Targets = append(rf.Targets, tf)
 	}
 	for w := range telemetry.WindowLengths {
-		var total, now int64
+		var all, serving int64
 		for _, tf := range rf.Targets {
-			total += tf.AllVersions[w].Requests
-			now += tf.Windows[w].Requests
+			all += tf.AllVersions[w].Requests
+			serving += tf.Windows[w].Requests
 		}
 		for i := range rf.Targets {
 			tf := &rf.Targets[i]
-			if total > 0 {
-				tf.AllVersions[w].Share = float64(tf.AllVersions[w].Requests) / float64(total)
+			if all > 0 {
+				tf.AllVersions[w].Share = float64(tf.AllVersions[w].Requests) / float64(all)
 			}
-			if now > 0 {
-				tf.Windows[w].Share = float64(tf.Windows[w].Requests) / float64(now)
+			if serving > 0 {
+				tf.Windows[w].Share = float64(tf.Windows[w].Requests) / float64(serving)
 			}
 		}
 	}

@@ -471,8 +471,8 @@ func (c *Config) validateFollowing(bad bad) {
 	if c.ModelCacheBytes < 0 {
 		bad("model-cache-bytes", "%d: must not be negative", c.ModelCacheBytes)
 	}
-	if c.StatusEvents < 1 || c.StatusEvents > 1_000_000 {
-		bad("status-events", "%d: want 1 to 1000000", c.StatusEvents)
+	if c.StatusEvents < 1 || c.StatusEvents > 100_000 {
+		bad("status-events", "%d: want 1 to 100000", c.StatusEvents)
 	}
 	if c.DrainDelay < 0 {
 		bad("drain-delay", "%s: must not be negative", c.DrainDelay)
