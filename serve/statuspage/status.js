@@ -104,6 +104,7 @@ function registryCell(r) {
   parts.push(r.stale ? badge("stale", "warn") : badge("fresh", "ok"));
   parts.push(el("span", { text: " confirmed " + Math.round(r.staleness_seconds) + " s ago" }));
   if (r.registry_version) parts.push(el("span", { text: " · registry says v" + r.registry_version }));
+  if (r.serving_status) parts.push(el("div", { text: "serving: " + r.serving_status }));
   if (r.missing) parts.push(el("div", {}, badge("missing", "bad"), " the alias or version is gone from the registry"));
   if (r.withdrawn) parts.push(el("div", {}, badge("withdrawn", "bad")));
   if (r.pending_version) parts.push(el("div", { text: "v" + r.pending_version + " pending: " + r.pending_failures + " failed attempt(s)" + (r.gave_up ? ", given up" : "") }));
