@@ -33,7 +33,7 @@ export MLGATE_GRPCURL_BIN ?= $(GRPCURL_BIN)
 export MLGATE_TOOLS_DIR := $(TOOLS_DIR)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime tools deps proto image image-digests clean
+.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime tools chromium deps screenshot proto image image-digests clean
 
 all: build
 
@@ -59,6 +59,11 @@ $(GRPCURL_BIN):
 proto:
 	./scripts/proto.sh
 
+# The status page's browser test drives Debian's chromium; installed when
+# missing (as root), else the test fails saying so.
+chromium:
+	./scripts/install-chromium.sh
+
 deps:
 	$(GO) mod download
 
@@ -73,6 +78,7 @@ build: $(ORT_LIB) deps
 		{ cp $(ORT_LIB) bin/lib/.libonnxruntime.so.1.tmp && mv -f bin/lib/.libonnxruntime.so.1.tmp bin/lib/libonnxruntime.so.1; }
 
 run: build
+	@echo "mlgate: scoring on http://$(LISTEN), status page on http://$(ADMIN_LISTEN)/status"
 	./bin/mlgate serve --config examples/mlgate.yaml --listen $(LISTEN) --admin-listen $(ADMIN_LISTEN) --grpc-listen $(GRPC_LISTEN)
 
 vet:
@@ -84,11 +90,11 @@ fmt-check:
 # The race detector makes sync.Pool drop items, and its shadow memory
 # swells a process's RSS, so the zero-allocation and RSS tests skip under
 # -race and run again in a second pass without it.
-test: $(ORT_LIB) tools deps fmt-check vet
+test: $(ORT_LIB) tools chromium deps fmt-check vet
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -run 'Alloc|RequestsMemory' ./...
 
-test-short: $(ORT_LIB) tools deps
+test-short: $(ORT_LIB) tools chromium deps
 	$(GO) test -short -count=1 ./...
 
 # `make bench BENCH_FLAGS='-baseline-bin old/mlgate -lever body-once'` passes
@@ -104,6 +110,12 @@ bench: build
 pgo: build
 	./scripts/bench.sh -phases pgo -pgo cmd/mlgate/default.pgo -gotest=false \
 		-results bench/results/pgo -out bench/results/pgo/BENCHMARKS.md $(BENCH_FLAGS)
+
+# Regenerates the status page's screenshots in docs/images (the README's
+# included): the browser test serving make run's routes with traffic and an
+# alias move, at 1280x800, at a phone's 390x844, and the whole page.
+screenshot: $(ORT_LIB) chromium deps
+	MLGATE_TEST_OUTPUT=$(CURDIR)/docs/images $(GO) test -count=1 -run '^TestStatusPageInBrowser$$' ./cmd/mlgate
 
 fuzz: $(ORT_LIB) deps
 	./scripts/fuzz.sh

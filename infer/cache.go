@@ -164,6 +164,27 @@ func (c *Cache) Stats() CacheStats {
 	return CacheStats{Versions: c.lru.Len(), Held: held, Bytes: c.bytes}
 }
 
+// CachedVersion is one version in the cache: its key, the model, and
+// whether the serving state holds it.
+type CachedVersion struct {
+	Key   string
+	Model *Model
+	Held  bool
+}
+
+// Versions lists the cached versions, least recently held first. The
+// models are for reading only: the caller takes no reference.
+func (c *Cache) Versions() []CachedVersion {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]CachedVersion, 0, c.lru.Len())
+	for _, k := range c.lru.Keys() {
+		m, _ := c.lru.Peek(k)
+		out = append(out, CachedVersion{Key: k, Model: m, Held: c.held[k]})
+	}
+	return out
+}
+
 // Close releases every cached version.
 func (c *Cache) Close() {
 	c.mu.Lock()

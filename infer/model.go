@@ -111,6 +111,10 @@ func (m *Model) destroy() {
 	}
 }
 
+// Refs returns the references held on m now: its owners (the serving
+// states, the cache) and the requests running on it.
+func (m *Model) Refs() int64 { return m.refs.Load() }
+
 // Plan returns the compiled signature plan that decodes requests for m.
 func (m *Model) Plan() *signature.Plan { return m.plan }
 

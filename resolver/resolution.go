@@ -68,6 +68,9 @@ type Resolution struct {
 	// LoggedModel, the caller should prefer the run_id in the MLmodel file.
 	RunID     string `json:"run_id,omitempty"`
 	RunIDFrom string `json:"run_id_from,omitempty"`
+	// ExperimentID is the run's experiment, else the LoggedModel's; empty
+	// when neither was read.
+	ExperimentID string `json:"experiment_id,omitempty"`
 	// GitCommit is the run's mlflow.source.git.commit tag, else the
 	// LoggedModel's.
 	GitCommit string `json:"git_commit,omitempty"`

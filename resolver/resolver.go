@@ -300,6 +300,7 @@ func (r *Resolver) provenance(ctx context.Context, res *Resolution, lm *LoggedMo
 				res.Run = LinkDeleted
 			}
 			res.GitCommit = run.Tags[TagGitCommit]
+			res.ExperimentID = run.ExperimentID
 			res.DataVersion, _, _ = DataVersionOf(run)
 			res.RunTags, res.run = run.Tags, run
 		case errors.Is(err, ErrNotFound):
@@ -314,6 +315,9 @@ func (r *Resolver) provenance(ctx context.Context, res *Resolution, lm *LoggedMo
 	}
 	if res.GitCommit == "" && lm != nil {
 		res.GitCommit = lm.Tags[TagGitCommit]
+	}
+	if res.ExperimentID == "" && lm != nil {
+		res.ExperimentID = lm.ExperimentID
 	}
 	return nil
 }

@@ -109,7 +109,7 @@ func TestRESTResolveProvenance(t *testing.T) {
 		URI: mustURI(t, "models:/churn-gbm@champion"), Name: "churn-gbm", Version: "1", ModelID: championModelID,
 		Stage: "Production", Status: StatusReady, CreationTimestamp: championCreated,
 		Source: "models:/" + championModelID, ArtifactURI: "mlflow-artifacts:/1/models/" + championModelID + "/artifacts",
-		RunID: championRunID, RunIDFrom: RunIDFromModelVersion, GitCommit: championCommit, RunTags: championRunTags,
+		RunID: championRunID, RunIDFrom: RunIDFromModelVersion, ExperimentID: "1", GitCommit: championCommit, RunTags: championRunTags,
 		Run: LinkFound, LoggedModel: LinkFound,
 	}
 	checkResolution(t, res, want, []string{"champion"})
@@ -154,7 +154,7 @@ func TestRESTResolveLoggedModel(t *testing.T) {
 	checkResolution(t, res, Resolution{
 		URI: u, ModelID: championModelID, Status: LoggedModelReady, CreationTimestamp: 1795316441069, Source: u.String(),
 		ArtifactURI: "mlflow-artifacts:/1/models/" + championModelID + "/artifacts", RunID: championRunID,
-		RunIDFrom: RunIDFromLoggedModel, GitCommit: championCommit, RunTags: championRunTags, Run: LinkFound, LoggedModel: LinkFound,
+		RunIDFrom: RunIDFromLoggedModel, ExperimentID: "1", GitCommit: championCommit, RunTags: championRunTags, Run: LinkFound, LoggedModel: LinkFound,
 	}, nil)
 	mv, err := r.Check(context.Background(), u)
 	if err != nil || mv.Status != StatusReady || mv.Source != u.String() || mv.Version != "" {

@@ -59,6 +59,9 @@ func TestSQLiteMatchesREST(t *testing.T) {
 			}
 			if unrecordedRuns[exp.RunID] {
 				exp.Run, exp.GitCommit, exp.RunTags, exp.run = LinkMissing, "", nil, nil
+				if unrecordedLoggedModels[exp.ModelID] {
+					exp.ExperimentID = ""
+				}
 			}
 			got = &exp
 			got.ResolvedAt = want.ResolvedAt

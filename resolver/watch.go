@@ -92,6 +92,53 @@ type WatchConfig struct {
 	// Tracer records background spans (resolve, download). Nil means
 	// none.
 	Tracer trace.Tracer
+	// Events receives what the Watcher sees and does (a URI moved, a
+	// version failed or was given up on, a URI vanished), from its checks,
+	// synchronously: it must not block. Nil means none.
+	Events func(WatchEvent)
+}
+
+// WatchEvent is one thing the Watcher saw or did, for a timeline.
+type WatchEvent struct {
+	Kind WatchEventKind
+	URI  URI
+	At   time.Time
+	// Version is the version the URI points at (moved to, failed, given
+	// up on); FromVersion the one serving when it happened.
+	Version, FromVersion string
+	// Err is why a version failed or the URI vanished.
+	Err error
+	// Attempt counts the failed attempts at Version, up to MaxAttempts.
+	Attempt, MaxAttempts int
+}
+
+// WatchEventKind says what a WatchEvent is.
+type WatchEventKind int
+
+// Watch event kinds.
+const (
+	// WatchMoved: the registry says the URI now points at Version; the
+	// Watcher is about to fetch and deploy it.
+	WatchMoved WatchEventKind = iota + 1
+	// WatchFailed: Version failed to resolve, download or deploy; the
+	// version serving keeps serving, and Version is retried with backoff.
+	WatchFailed
+	// WatchGaveUp: Version failed MaxAttempts times; it is tried again
+	// only when the URI moves.
+	WatchGaveUp
+	// WatchMissing: the alias or version vanished from the registry.
+	WatchMissing
+)
+
+func (w *Watcher) event(e WatchEvent) {
+	if w.cfg.Events == nil {
+		return
+	}
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	e.MaxAttempts = w.cfg.MaxAttempts
+	w.cfg.Events(e)
 }
 
 func (c WatchConfig) withDefaults() WatchConfig {
@@ -603,9 +650,21 @@ func (w *Watcher) delay(rf *ref) time.Duration {
 	return d
 }
 
-// checkNow asks the registry what rf points at and deploys a new version.
-// force skips a pending retry's backoff (an explicit refresh).
-func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
+// Span names and attributes of a check. Each check is the root of its own
+// trace, named CheckSpan; CheckChanged says whether it changed anything
+// the Watcher reports (the version serving, an error, a pending or given-up
+// version, a vanished URI), so that a tracing backend can be spared the
+// checks that changed nothing (telemetry drops them).
+const (
+	CheckSpan    = "mlgate.check"
+	CheckChanged = "mlgate.check.changed"
+	CheckOutcome = "mlgate.check.outcome"
+)
+
+// checkNow asks the registry what rf points at and deploys a new version,
+// inside a CheckSpan. force skips a pending retry's backoff (an explicit
+// refresh).
+func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.CheckTimeout)
 	defer cancel()
 	select {
@@ -615,9 +674,26 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 	}
 	defer func() { <-rf.check }()
 	defer w.report(rf)
+	ctx, span := w.cfg.Tracer.Start(ctx, CheckSpan, trace.WithAttributes(
+		attribute.String("model.uri", rf.uri.String()), attribute.String("model.name", rf.uri.Name),
+		attribute.String("model.alias", rf.uri.Alias)))
+	before := rf.fingerprint()
+	outcome := "unchanged"
+	defer func() {
+		span.SetAttributes(attribute.String(CheckOutcome, outcome), attribute.Bool(CheckChanged, rf.fingerprint() != before))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	now := time.Now()
 	mv, serving, withdrawn, err := w.ask(ctx, rf, now)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		outcome = "missing"
+		return err
+	case err != nil:
+		outcome = "failed"
 		return err
 	}
 	key := versionKey(mv)
@@ -626,6 +702,7 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 		return nil
 	}
 	if mv.Status != StatusReady {
+		outcome = "not_ready"
 		err := fmt.Errorf("model %s version %s has status %q, not READY: %w", mv.Name, mv.Version, mv.Status, ErrNotReady)
 		rf.mu.Lock()
 		rf.notReady = mv.Version
@@ -635,9 +712,25 @@ func (w *Watcher) checkNow(ctx context.Context, rf *ref, force bool) error {
 		return err
 	}
 	if !w.due(rf, key, now, force) {
+		outcome = "waiting"
 		return nil
 	}
+	outcome = "moved"
 	return w.deployMoved(ctx, rf, now, key, mv, serving)
+}
+
+// fingerprint sums up what Status reports of rf, but for the check counts
+// and times, to tell a check that changed something.
+func (rf *ref) fingerprint() string {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	st := rf.st
+	serving := ""
+	if st.Serving != nil {
+		serving = resolutionKey(st.Serving)
+	}
+	return fmt.Sprintf("%q %t %t %t %q %q %d %t %d %d", serving, st.FromCache, st.Missing, st.Withdrawn,
+		st.LastError, st.Pending, st.PendingFailures, st.GaveUp, st.Swaps, st.Failures)
 }
 
 // ask asks the registry what rf points at now, and records the check: a
@@ -711,6 +804,7 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 	if mv.Name == "" {
 		rf.loading = mv.Source
 	}
+	retry := rf.failKey == key && rf.failures > 0
 	rf.mu.Unlock()
 	w.report(rf)
 	defer func() {
@@ -718,6 +812,9 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 		rf.loading = ""
 		rf.mu.Unlock()
 	}()
+	if !retry {
+		w.event(WatchEvent{Kind: WatchMoved, URI: rf.uri, At: now, Version: keyVersion(key), FromVersion: versionOf(serving)})
+	}
 	res, dir, err := w.resolveAndFetch(ctx, rf.uri)
 	if err == nil {
 		if resolutionKey(res) != key {
@@ -744,6 +841,12 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 		}
 		w.cfg.Logger.Log(ctx, lvl, msg, "uri", rf.uri.String(), "version", mv.Version, "serving", versionOf(serving),
 			"attempt", n, "max_attempts", w.cfg.MaxAttempts, "gave_up", gave, "err", err)
+		ev := WatchEvent{Kind: WatchFailed, URI: rf.uri, Version: keyVersion(key), FromVersion: versionOf(serving), Err: err, Attempt: n}
+		w.event(ev)
+		if gave {
+			ev.Kind = WatchGaveUp
+			w.event(ev)
+		}
 		return err
 	}
 	w.served(rf, res, time.Now(), false)
@@ -754,6 +857,7 @@ func (w *Watcher) deployMoved(ctx context.Context, rf *ref, now time.Time, key s
 func (w *Watcher) missing(rf *ref, now time.Time, err error) {
 	rf.mu.Lock()
 	rf.st.LastSuccess = now
+	wasMissing := rf.st.Missing
 	rf.st.Missing, rf.unreachable, rf.notReady = true, false, ""
 	rf.st.LastError, rf.st.LastErrorAt = err.Error(), now
 	serving := rf.st.Serving
@@ -762,6 +866,9 @@ func (w *Watcher) missing(rf *ref, now time.Time, err error) {
 		rf.st.Withdrawn = true
 	}
 	rf.mu.Unlock()
+	if !wasMissing {
+		w.event(WatchEvent{Kind: WatchMissing, URI: rf.uri, At: now, FromVersion: versionOf(serving), Err: err})
+	}
 	if withdraw {
 		w.cfg.Logger.Error("model URI vanished from the registry: withdrawn, requests get 503",
 			"uri", rf.uri.String(), "was_serving", versionOf(serving), "err", err)

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -156,4 +157,65 @@ func TestPrepareThenFollow(t *testing.T) {
 		defer d.mu.Unlock()
 		return len(d.versions) == 1 && d.versions[0] == "2"
 	})
+}
+
+// failingDeployer fails every deploy of the versions in fail.
+type failingDeployer struct {
+	recordingDeployer
+	fail map[string]bool
+}
+
+func (d *failingDeployer) Deploy(ctx context.Context, u URI, res *Resolution, dir string) error {
+	if d.fail[res.Version] {
+		return errors.New("corrupt model.onnx")
+	}
+	return d.recordingDeployer.Deploy(ctx, u, res, dir)
+}
+
+// TestWatchEvents: the Watcher tells its Events callback when the URI
+// moves (once per version, not per retry), when a version fails and when
+// it gives up on it, and when the URI vanishes (once).
+func TestWatchEvents(t *testing.T) {
+	s := fakemlflow.New(t)
+	r := newResolver(t, Config{TrackingURI: s.URL(), CacheDir: t.TempDir()})
+	var mu sync.Mutex
+	var got []string
+	d := &failingDeployer{fail: map[string]bool{"1": true}}
+	w := NewWatcher(r, d, WatchConfig{PollInterval: time.Hour, MaxAttempts: 2, Events: func(e WatchEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		s := fmt.Sprintf("%d %s %s<-%s attempt %d/%d", e.Kind, e.URI, e.Version, e.FromVersion, e.Attempt, e.MaxAttempts)
+		if e.Err != nil {
+			s += ": " + e.Err.Error()
+		}
+		got = append(got, s)
+	}})
+	defer w.Close()
+	u := mustURI(t, "models:/churn-gbm@champion")
+	s.SetAlias("churn-gbm", "champion", "2")
+	if err := w.Watch(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := w.StatusOf(u)
+	if st.Serving.ExperimentID != "1" {
+		t.Errorf("the resolution's experiment is %q; want the run's, 1", st.Serving.ExperimentID)
+	}
+	s.SetAlias("churn-gbm", "champion", "1")
+	w.Refresh(context.Background())
+	w.Refresh(context.Background())
+	w.Refresh(context.Background()) // given up: nothing new
+	s.DeleteAlias("churn-gbm", "champion")
+	w.Refresh(context.Background())
+	w.Refresh(context.Background())
+	want := []string{
+		"1 models:/churn-gbm@champion 1<-2 attempt 0/2",
+		"2 models:/churn-gbm@champion 1<-2 attempt 1/2: corrupt model.onnx",
+		"2 models:/churn-gbm@champion 1<-2 attempt 2/2: corrupt model.onnx",
+		"3 models:/churn-gbm@champion 1<-2 attempt 2/2: corrupt model.onnx",
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != len(want)+1 || strings.Join(got[:len(want)], "\n") != strings.Join(want, "\n") || !strings.HasPrefix(got[len(want)], "4 models:/churn-gbm@champion <-2") {
+		t.Errorf("events:\n%s\nwant:\n%s\n4 models:/churn-gbm@champion <-2 …", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

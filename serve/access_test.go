@@ -28,6 +28,7 @@ func (o *countingOperator) Webhook(_, _, _ string, _ []byte) error {
 	return ErrDisabled
 }
 func (o *countingOperator) Process() map[string]any { return nil }
+func (o *countingOperator) Loaded() []LoadedModel   { return nil }
 
 // do sends method url with an optional bearer token and returns the status,
 // headers and body.

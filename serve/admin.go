@@ -31,6 +31,9 @@ type Operator interface {
 	// Process returns process-wide facts for /admin/models (loaded
 	// sessions, cache use).
 	Process() map[string]any
+	// Loaded lists the model versions loaded in memory, for the status
+	// page.
+	Loaded() []LoadedModel
 }
 
 // Operator errors, for the status of admin and webhook responses.
@@ -181,7 +184,14 @@ func (s *Server) adminEndpoint(ctx *fasthttp.RequestCtx) bool {
 	path := string(ctx.Path())
 	pprof := s.cfg.Pprof && strings.HasPrefix(path, "/debug/pprof/")
 	switch path {
-	case "/admin/models", "/admin/refresh", "/admin/reload":
+	case "/admin/models", "/admin/refresh", "/admin/reload", "/admin/status":
+	case statusPagePath, statusScriptPath, statusStylePath:
+		// The page's files hold no data (the same bytes in every
+		// mlgate): a browser cannot send a bearer token with a
+		// navigation, so the page asks for the token and sends it with
+		// every /admin/status request.
+		s.statusPage(ctx, path)
+		return true
 	default:
 		if !pprof {
 			return false
@@ -199,6 +209,8 @@ func (s *Server) adminEndpoint(ctx *fasthttp.RequestCtx) bool {
 		return true
 	}
 	switch path {
+	case "/admin/status":
+		s.status(ctx)
 	case "/admin/models":
 		if !ctx.IsGet() {
 			writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest, "%s: use GET", path), "")

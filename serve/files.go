@@ -85,7 +85,10 @@ func (s *Server) checkFiles() {
 	}
 }
 
+// stopCheckingFiles stops the background work: checking files and
+// ticking the windows.
 func (s *Server) stopCheckingFiles() {
 	s.stopOnce.Do(func() { close(s.stopFiles) })
 	<-s.filesStopped
+	<-s.ticksStopped
 }

@@ -54,16 +54,18 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *oip.ModelInferRequest
 	if snap != nil {
 		defer snap.release()
 	}
+	start := time.Now()
 	r, err := snap.routeNamed([]byte(req.ModelName))
 	if err != nil {
+		s.refusedRPC(ctx, s.unknownRec, err, start)
 		return nil, grpcError(err, "")
 	}
-	start := time.Now()
 	dc := startDeadline(s.cfg.RequestTimeout)
 	defer dc.stop()
 	if reason, err := s.enter(r); err != nil {
 		_ = grpc.SetHeader(ctx, r.grpcHeader)
 		s.rejected(ctx, r, reason)
+		s.refusedRPC(ctx, r.routeRec, err, start)
 		return nil, grpcError(err, "")
 	}
 	defer s.leave()
@@ -90,8 +92,12 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *oip.ModelInferRequest
 		}
 		err = grpcError(err, tag)
 	}
-	if tg != nil && tg.rec != nil {
-		tg.rec.DoneVia(ctx, telemetry.ProtocolV2GRPC, httpStatus, "POST", time.Since(start), infer)
+	rec := r.routeRec
+	if tg != nil {
+		rec = tg.rec
+	}
+	if rec != nil {
+		rec.DoneVia(ctx, telemetry.ProtocolV2GRPC, httpStatus, "POST", time.Since(start), infer)
 	}
 	rs.endRPC(httpStatus)
 	return resp, err
@@ -116,11 +122,11 @@ func (s *Server) modelInfer(ctx context.Context, dc *deadlineCtx, snap *Snapshot
 	if err != nil {
 		return nil, err
 	}
+	*tgp = tg
 	d := tg.d
 	if d == nil {
 		return nil, errNotLoaded(r, tg)
 	}
-	*tgp = tg
 	rs.model(d)
 
 	sampled := req.ModelVersion == "" && r.shadow != nil && rand.Float64() < r.shadow.sample
@@ -382,4 +388,14 @@ func (rs requestSpan) endRPC(httpStatus int) {
 		rs.span.SetStatus(codes.Error, code.String())
 	}
 	rs.span.End()
+}
+
+// refusedRPC records a gRPC inference call answered with err before a
+// target was chosen on rec, the route's recorder or the unknown route's.
+func (s *Server) refusedRPC(ctx context.Context, rec *telemetry.RequestRecorder, err error, start time.Time) {
+	if rec == nil {
+		return
+	}
+	status, _, _ := classify(err, "")
+	rec.DoneVia(ctx, telemetry.ProtocolV2GRPC, status, "POST", time.Since(start), 0)
 }

@@ -52,6 +52,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 	if !ctx.IsPost() {
 		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest,
 			"%s %s: use POST", ctx.Method(), ctx.Path()), "")
+		s.refused(ctx, r.routeRec)
 		return
 	}
 	start := time.Now()
@@ -60,6 +61,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 	if reason, err := s.enter(r); err != nil {
 		writeError(ctx, err, "")
 		s.rejected(ctx, r, reason)
+		s.refused(ctx, r.routeRec)
 		return
 	}
 	defer s.leave()
@@ -73,15 +75,19 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 	)
 	s.serveInvocation(ctx, dc, snap, r, rs, &tg, &infer)
 	status := ctx.Response.StatusCode()
-	if tg != nil && tg.rec != nil {
-		tg.rec.Done(ctx, status, "POST", time.Since(start), infer)
+	rec := r.routeRec
+	if tg != nil {
+		rec = tg.rec
+	}
+	if rec != nil {
+		rec.Done(ctx, status, "POST", time.Since(start), infer)
 	}
 	rs.end(status)
 }
 
 // serveInvocation does the work of invocations within the request's
-// deadline dc; the target it chose, once a model serves it, and the time
-// spent in the model are handed back for metrics.
+// deadline dc; the target it chose and the time spent in the model are
+// handed back for metrics.
 func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Snapshot, r *route, rs requestSpan, tgp **target, inferTime *time.Duration) {
 	format, msg := mediaFormat(ctx.Request.Header.ContentType())
 	buf := responsePool.Get().(*responseBuf)
@@ -92,13 +98,13 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 		writeError(ctx, err, "")
 		return
 	}
+	*tgp = tg
 	d := tg.d
 	if d == nil {
 		stampUnserved(&ctx.Response.Header, tg)
 		writeError(ctx, errNotLoaded(r, tg), "")
 		return
 	}
-	*tgp = tg
 	rs.model(d)
 	stampProvenance(&ctx.Response.Header, d)
 	if format == 0 {

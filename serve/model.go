@@ -40,6 +40,9 @@ type Provenance struct {
 	GitCommit   string `json:"git_commit,omitempty"`   // mlflow.source.git.commit of that run, "" when unknown
 	ModelID     string `json:"model_id,omitempty"`     // MLflow 3 logged-model id (m-...), "" when unknown
 	DataVersion string `json:"data_version,omitempty"` // the run's DVC data hash, else its training dataset's digest, "" when unknown
+	// ExperimentID is the MLflow experiment of the run, "" when unknown;
+	// not a header, it links the run in the status page.
+	ExperimentID string `json:"experiment_id,omitempty"`
 	// Tags are the run's tags among Config.ProvenanceTags, by tag name;
 	// a tag the run lacks is absent. The map must not be changed once
 	// handed to Compile.
@@ -50,7 +53,8 @@ type Provenance struct {
 // provenance.
 func (p Provenance) same(q Provenance) bool {
 	return p.Name == q.Name && p.Version == q.Version && p.Alias == q.Alias && p.RunID == q.RunID &&
-		p.GitCommit == q.GitCommit && p.ModelID == q.ModelID && p.DataVersion == q.DataVersion && maps.Equal(p.Tags, q.Tags)
+		p.GitCommit == q.GitCommit && p.ModelID == q.ModelID && p.DataVersion == q.DataVersion &&
+		p.ExperimentID == q.ExperimentID && maps.Equal(p.Tags, q.Tags)
 }
 
 // Provenance header names. They are a contract with clients, load

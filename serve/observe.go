@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"time"
@@ -20,10 +21,10 @@ func (s *Server) rejected(ctx context.Context, r *route, reason telemetry.Reject
 	if s.cfg.Instruments == nil {
 		return
 	}
-	if r.rejectRec == nil {
+	if r.routeRec == nil {
 		return
 	}
-	r.rejectRec.Rejected(ctx, reason)
+	r.routeRec.Rejected(ctx, reason)
 }
 
 // headerCarrier adapts fasthttp request and response headers to OTel's
@@ -176,4 +177,91 @@ func (rs requestSpan) logContext(ctx context.Context) context.Context {
 		return rs.ctx
 	}
 	return ctx
+}
+
+// routeTemplate is the http.route of scoring requests on a named route
+// that did not reach it (unauthorized).
+const routeTemplate = "/routes/{route}/invocations"
+
+// fixedRoutes are the http.route values of the endpoints other than
+// scoring, which record themselves per route.
+var fixedRoutes = []string{
+	"/invocations", routeTemplate, "/webhooks/mlflow",
+	"/ping", "/health", "/ready", "/live", "/version", "/metrics",
+	"/admin/models", "/admin/refresh", "/admin/reload", "/admin/status", "/status",
+	pprofRoute,
+	"/v2", "/v2/health/live", "/v2/health/ready",
+	"/v2/models/{model}", "/v2/models/{model}/ready", "/v2/models/{model}/infer",
+	"/v2/models/{model}/versions/{version}", "/v2/models/{model}/versions/{version}/ready",
+	"/v2/models/{model}/versions/{version}/infer",
+}
+
+const pprofRoute = "/debug/pprof/{profile}"
+
+// prepareHTTPRecorders makes the recorders of the requests that are not
+// scoring on a route: the unknown route's, and one per endpoint.
+func (s *Server) prepareHTTPRecorders() {
+	ins := s.cfg.Instruments
+	if ins == nil {
+		return
+	}
+	s.unknownRec = ins.NewRequestRecorder(telemetry.UnknownRoute, "", "", "")
+	s.httpRoutes = map[string]*telemetry.HTTPRoute{"": ins.HTTPRoute("")}
+	for _, p := range fixedRoutes {
+		s.httpRoutes[p] = ins.HTTPRoute(p)
+	}
+}
+
+// httpRoute returns the recorder of http.route path, the unmatched one
+// for a path that is not an endpoint, nil without instruments.
+func (s *Server) httpRoute(path string) *telemetry.HTTPRoute {
+	if h, ok := s.httpRoutes[path]; ok {
+		return h
+	}
+	return s.httpRoutes[""]
+}
+
+// adminHTTPRoute returns the recorder of an admin endpoint's path.
+func (s *Server) adminHTTPRoute(path []byte) *telemetry.HTTPRoute {
+	if bytes.HasPrefix(path, []byte("/debug/pprof/")) {
+		return s.httpRoute(pprofRoute)
+	}
+	if h, ok := s.httpRoutes[string(path)]; ok {
+		return h
+	}
+	return s.httpRoute("")
+}
+
+// recordHTTP records a request answered outside scoring in
+// http.server.request.duration, timed from when fasthttp started handling
+// it.
+func (s *Server) recordHTTP(ctx *fasthttp.RequestCtx, h *telemetry.HTTPRoute) {
+	if h == nil {
+		return
+	}
+	h.Record(ctx, telemetry.Method(ctx.Method()), ctx.Response.StatusCode(), handled(ctx))
+}
+
+// refused records an MLflow scoring request answered before a target was
+// chosen (wrong method, no such route, admission, unknown alias) on rec,
+// the route's recorder or the unknown route's.
+func (s *Server) refused(ctx *fasthttp.RequestCtx, rec *telemetry.RequestRecorder) {
+	s.refusedVia(ctx, rec, telemetry.ProtocolMLflow)
+}
+
+// refusedVia is refused for protocol p over HTTP.
+func (s *Server) refusedVia(ctx *fasthttp.RequestCtx, rec *telemetry.RequestRecorder, p telemetry.Protocol) {
+	if rec == nil {
+		return
+	}
+	rec.DoneVia(ctx, p, ctx.Response.StatusCode(), telemetry.Method(ctx.Method()), handled(ctx), 0)
+}
+
+// handled returns how long ago fasthttp started handling the request (or
+// zero for a RequestCtx made without a server).
+func handled(ctx *fasthttp.RequestCtx) time.Duration {
+	if t := ctx.Time(); !t.IsZero() {
+		return time.Since(t)
+	}
+	return 0
 }

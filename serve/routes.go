@@ -74,8 +74,10 @@ type route struct {
 	limits signature.Limits
 	// enc writes the route's responses.
 	enc signature.Encoding
-	// rejectRec counts admission rejections on the route.
-	rejectRec *telemetry.RequestRecorder
+	// routeRec records the route's requests refused before a target was
+	// chosen, and counts admission rejections; nil without instruments.
+	// Taken when the Snapshot is published.
+	routeRec *telemetry.RequestRecorder
 	// metaTarget is the target whose Open Inference Protocol model
 	// metadata the route reports: its first target with traffic and a
 	// model; nil when none has one.
@@ -91,8 +93,9 @@ type target struct {
 	d      *deployment
 	weight float64
 	alias  string
-	// rec records the target's requests with d's version; nil without
-	// instruments or deployment.
+	// rec records the target's requests with d's version (none when d is
+	// nil); nil without instruments. Taken when the Snapshot is
+	// published.
 	rec *telemetry.RequestRecorder
 	// unserved is the answer while d is nil.
 	unserved *unserved

@@ -170,6 +170,12 @@ type Config struct {
 	// MaxConnsPerIP bounds the main listener's open connections from one
 	// client address, in the same way. Zero means no limit.
 	MaxConnsPerIP int
+	// StatusEvents is how many events the status page's timeline keeps
+	// (RecordEvent). Zero means 1000; negative keeps none.
+	StatusEvents int
+	// TrackingUI is the MLflow UI the status page links runs to (see
+	// TrackingUI); empty: no links.
+	TrackingUI string
 }
 
 func (c Config) withDefaults() Config {
@@ -217,6 +223,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShadowWorkers == 0 {
 		c.ShadowWorkers = 1
+	}
+	if c.StatusEvents == 0 {
+		c.StatusEvents = 1000
 	}
 	return c
 }
@@ -294,6 +303,16 @@ type Server struct {
 	// tags are Config.ProvenanceTags with their headers.
 	tags []tagHeader
 
+	started      time.Time     // when New made the server
+	events       *events       // the status page's timeline
+	ticksStopped chan struct{} // closed when tickWindows returned
+
+	// unknownRec records scoring requests that name no route; nil
+	// without instruments. httpRoutes records the other requests by
+	// http.route ("" for a path no endpoint has).
+	unknownRec *telemetry.RequestRecorder
+	httpRoutes map[string]*telemetry.HTTPRoute
+
 	mu sync.Mutex // serialises Publish; guards the fields below
 	// history holds the recent swaps of each URI the live routes use.
 	history map[string][]Swap
@@ -313,7 +332,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg.withDefaults(), history: map[string][]Swap{},
 		refreshLimit: newTokenBucket(refreshRate, refreshBurst, nil),
-		stopFiles:    make(chan struct{}), filesStopped: make(chan struct{})}
+		stopFiles:    make(chan struct{}), filesStopped: make(chan struct{}), ticksStopped: make(chan struct{}),
+		started: time.Now()}
+	s.events = newEvents(max(s.cfg.StatusEvents, 0))
 	if s.cfg.MaxInflight > 0 {
 		s.admit.slots = make(chan struct{}, s.cfg.MaxInflight)
 	}
@@ -325,6 +346,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = s.metricsHandler()
+	s.prepareHTTPRecorders()
 	s.serverMetadata = renderServerMetadata(s.cfg.Version)
 	s.healthSrv = newHealthServer()
 	s.reportHealth()
@@ -332,6 +354,7 @@ func New(cfg Config) (*Server, error) {
 	s.http = s.newHTTPServer(s.Handler, max(s.cfg.MaxConns, fasthttp.DefaultConcurrency))
 	s.admin = s.newHTTPServer(s.AdminHandler, fasthttp.DefaultConcurrency)
 	go s.checkFiles()
+	go s.tickWindows()
 	return s, nil
 }
 
@@ -507,47 +530,59 @@ func (s *Server) stopGRPC(ctx context.Context) error {
 
 // Handler routes one request of the main listener. It is exported for
 // in-memory tests and benchmarks (fasthttp.RequestCtx without a network).
+// Every request is recorded in http.server.request.duration; scoring
+// requests also in mlgate.requests, under route "(unknown)" when they name
+// no route.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	if h := s.serveMain(ctx); h != nil {
+		s.recordHTTP(ctx, h)
+	}
+}
+
+// serveMain serves a request of the main listener and returns the recorder
+// of its http.route, or nil when the request recorded itself (scoring).
+func (s *Server) serveMain(ctx *fasthttp.RequestCtx) *telemetry.HTTPRoute {
 	if !s.admissible(ctx) {
-		return
+		return s.httpRoute("")
 	}
 	path := ctx.Path()
 	switch string(path) {
 	case "/invocations":
 		if !s.authorized(ctx) {
-			return
+			return s.httpRoute("/invocations")
 		}
 		s.score(ctx, nil)
-		return
+		return nil
 	case "/webhooks/mlflow":
 		s.webhook(ctx)
-		return
+		return s.httpRoute("/webhooks/mlflow")
 	}
 	if isV2(path) {
-		s.v2(ctx, path)
-		return
+		return s.v2(ctx, path)
 	}
 	if s.common(ctx, path) {
-		return
+		return s.httpRoute(string(path))
 	}
 	if name, ok := routeInvocations(path); ok && s.live.Load() != nil {
 		if !s.authorized(ctx) {
-			return
+			return s.httpRoute(routeTemplate)
 		}
 		s.score(ctx, name)
-		return
+		return nil
 	}
 	if s.cfg.AdminOnMain {
 		if s.adminEndpoint(ctx) {
-			return
+			return s.adminHTTPRoute(path)
 		}
-	} else if bytes.HasPrefix(path, []byte("/admin/")) || bytes.HasPrefix(path, []byte("/debug/pprof/")) {
+	} else if bytes.HasPrefix(path, []byte("/admin/")) || bytes.HasPrefix(path, []byte("/debug/pprof/")) ||
+		string(path) == statusPagePath || bytes.HasPrefix(path, []byte(statusPagePath+"/")) {
 		writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
-			"no endpoint %s %s here: the admin endpoints are on the admin listener", ctx.Method(), path), "")
-		return
+			"no endpoint %s %s here: the admin endpoints and the status page are on the admin listener (--admin-listen)", ctx.Method(), path), "")
+		return s.httpRoute("")
 	}
 	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
 		"no endpoint %s %s", ctx.Method(), path), "")
+	return s.httpRoute("")
 }
 
 // score serves a scoring request on the route named name (the default
@@ -557,6 +592,7 @@ func (s *Server) score(ctx *fasthttp.RequestCtx, name []byte) {
 	snap := s.acquire()
 	if snap == nil {
 		writeError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "no routes configured"), "")
+		s.refused(ctx, s.unknownRec)
 		return
 	}
 	r := snap.def
@@ -564,6 +600,7 @@ func (s *Server) score(ctx *fasthttp.RequestCtx, name []byte) {
 		if r = snap.routes[string(name)]; r == nil {
 			writeError(ctx, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
 				"route %q does not exist", name), "")
+			s.refused(ctx, s.unknownRec)
 			snap.release()
 			return
 		}
@@ -575,17 +612,26 @@ func (s *Server) score(ctx *fasthttp.RequestCtx, name []byte) {
 // AdminHandler routes one request of the admin listener: /admin/*,
 // /debug/pprof/ with Config.Pprof, and, as on the main listener, /metrics
 // and the health endpoints (for probes when the main listener requires
-// client certificates).
+// client certificates). Every request is recorded in
+// http.server.request.duration.
 func (s *Server) AdminHandler(ctx *fasthttp.RequestCtx) {
+	s.recordHTTP(ctx, s.serveAdmin(ctx))
+}
+
+func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) *telemetry.HTTPRoute {
 	if !s.admissible(ctx) {
-		return
+		return s.httpRoute("")
 	}
 	path := ctx.Path()
-	if s.common(ctx, path) || s.adminEndpoint(ctx) {
-		return
+	if s.common(ctx, path) {
+		return s.httpRoute(string(path))
+	}
+	if s.adminEndpoint(ctx) {
+		return s.adminHTTPRoute(path)
 	}
 	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
 		"no endpoint %s %s on the admin listener", ctx.Method(), path), "")
+	return s.httpRoute("")
 }
 
 // common serves the endpoints both listeners have: health, version and

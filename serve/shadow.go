@@ -66,6 +66,8 @@ type outputDiff struct {
 	sumDiff float64
 	maxDiff float64
 	numeric bool
+	// decades counts |difference| by decade (decadeOf).
+	decades [numDecades]int64
 }
 
 func newShadowStats() *shadowStats {
@@ -226,6 +228,7 @@ func (st *shadowStats) record(primary, shadow []byte, primaryLat, shadowLat time
 			}
 			od.sumDiff += diff
 			od.maxDiff = max(od.maxDiff, diff)
+			od.decades[decadeOf(diff)]++
 			od.absDiff.RecordValue(min(int64(diff*1e9), 1e15))
 		}
 	}

@@ -61,6 +61,8 @@ type Snapshot struct {
 	// shadow copy using it.
 	refs      atomic.Int64
 	published atomic.Bool
+	// server published the Snapshot; its timeline gets the retirements.
+	server *Server
 }
 
 // Compile checks specs and builds the Snapshot that serves them with
@@ -77,7 +79,6 @@ func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map
 	if err := snap.bind(deployments, s.tags); err != nil {
 		return nil, err
 	}
-	snap.prepareRecorders(s.cfg.Instruments)
 	snap.prepareMetadata()
 	snap.prepareGRPC()
 	return snap, nil
@@ -127,25 +128,46 @@ func (snap *Snapshot) deploymentOf(uri string, deployments map[string]Deployment
 	return d
 }
 
-// prepareRecorders makes each route's rejection recorder and each served
-// target's request recorder, whose attributes name the route, target and
-// version, so that requests only look them up.
-func (snap *Snapshot) prepareRecorders(ins *telemetry.Instruments) {
+// takeRecorders takes each route's recorder (requests refused before a
+// target was chosen) and each target's, whose attributes name the route,
+// target and version, so that requests only look them up. The Snapshot
+// holds them until it retires; a version's series leave /metrics when the
+// last Snapshot serving it retires.
+func (snap *Snapshot) takeRecorders(ins *telemetry.Instruments) {
 	if ins == nil {
 		return
 	}
 	for _, r := range snap.routes {
-		r.rejectRec = ins.NewRequestRecorder(r.name, "", "", "")
+		r.routeRec = ins.NewRequestRecorder(r.name, "", "", "")
 		for i := range r.targets {
 			tg := &r.targets[i]
-			if tg.d == nil {
-				continue
+			name := targetName(tg)
+			var model, version string
+			if tg.d != nil {
+				model, version = tg.d.prov.Name, tg.d.prov.Version
 			}
-			name := tg.alias
-			if name == "" {
-				name = tg.uri
-			}
-			tg.rec = ins.NewRequestRecorder(r.name, name, tg.d.prov.Name, tg.d.prov.Version)
+			tg.rec = ins.NewRequestRecorder(r.name, name, model, version)
+		}
+	}
+}
+
+// targetName is a target's name in metrics: its alias, else its URI.
+func targetName(tg *target) string {
+	if tg.alias != "" {
+		return tg.alias
+	}
+	return tg.uri
+}
+
+// releaseRecorders gives back what takeRecorders took.
+func (snap *Snapshot) releaseRecorders() {
+	for _, r := range snap.routes {
+		if r.routeRec == nil {
+			continue
+		}
+		r.routeRec.Release()
+		for i := range r.targets {
+			r.targets[i].rec.Release()
 		}
 	}
 }
@@ -206,12 +228,39 @@ func (snap *Snapshot) release() {
 	}
 }
 
-// retire releases the models the Snapshot held.
+// retire releases the models and recorders the Snapshot held, and records
+// as retired the versions the live Snapshot does not serve.
 func (snap *Snapshot) retire() {
+	if snap.server != nil {
+		snap.server.retired(snap)
+	}
 	for _, d := range snap.deployments {
 		if d != nil {
 			d.model.Release()
 		}
+	}
+	snap.releaseRecorders()
+}
+
+// retired records in the timeline the versions old served that the live
+// Snapshot does not: their last serving state has finished its last
+// request.
+func (s *Server) retired(old *Snapshot) {
+	live := map[Model]bool{}
+	if cur := s.live.Load(); cur != nil && cur != old {
+		for _, d := range cur.deployments {
+			if d != nil {
+				live[d.model] = true
+			}
+		}
+	}
+	for _, uri := range sortedURIs(old.deployments) {
+		d := old.deployments[uri]
+		if d == nil || live[d.model] {
+			continue
+		}
+		s.RecordEvent(Event{Kind: EventRetire, URI: uri, Version: d.prov.Version,
+			Reason: "no longer served: the last serving state holding it finished its last request"})
 	}
 }
 
@@ -235,13 +284,20 @@ func (s *Server) acquire() *Snapshot {
 // is not a swap; a route keeping its shadow model keeps the comparison so
 // far. A Snapshot is published at most once; when Publish fails, the live
 // Snapshot is unchanged.
-func (s *Server) Publish(next *Snapshot) error {
+func (s *Server) Publish(next *Snapshot) error { return s.PublishBecause(next, "") }
+
+// PublishBecause is Publish, saying why: the timeline records each URI
+// whose version changed (EventSwap) or that no longer has one
+// (EventWithdraw) with why as the reason, in order before the
+// retirements the swap causes.
+func (s *Server) PublishBecause(next *Snapshot, why string) error {
 	if !next.published.CompareAndSwap(false, true) {
 		return errors.New("publish: snapshot already published")
 	}
 	if err := next.hold(); err != nil {
 		return err
 	}
+	next.takeRecorders(s.cfg.Instruments)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -249,11 +305,12 @@ func (s *Server) Publish(next *Snapshot) error {
 		return errors.New("publish: server closed")
 	}
 	cur := s.live.Load()
-	s.carryOver(cur, next, time.Now())
+	s.carryOver(cur, next, time.Now(), why)
 	if next.hasShadow() && s.shadows == nil {
 		s.shadows = newShadowPool(s, s.cfg.ShadowQueue, s.cfg.ShadowWorkers)
 	}
 	next.refs.Store(1)
+	next.server = s
 	s.live.Store(next)
 	s.mu.Unlock()
 	s.reportHealth()
@@ -267,9 +324,11 @@ func (s *Server) Publish(next *Snapshot) error {
 // same version keeps its start time, a URI whose version changed gets a
 // Swap in its history, a route keeping its shadow model keeps its
 // comparison, and the history of URIs no route uses any more is forgotten.
-// Called with s.mu held, before next is live.
-func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
-	for uri, d := range next.deployments {
+// The timeline gets the swaps and withdrawals, for reason why. Called with
+// s.mu held, before next is live.
+func (s *Server) carryOver(cur, next *Snapshot, at time.Time, why string) {
+	for _, uri := range sortedURIs(next.deployments) {
+		d := next.deployments[uri]
 		if d == nil {
 			continue
 		}
@@ -286,6 +345,7 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
 		if old != nil {
 			sw.FromVersion = old.prov.Version
 		}
+		s.RecordEvent(Event{At: at, Kind: EventSwap, URI: uri, Version: sw.ToVersion, FromVersion: sw.FromVersion, Reason: why})
 		h := append(s.history[uri], sw)
 		if len(h) > maxSwapHistory {
 			h = h[len(h)-maxSwapHistory:]
@@ -299,6 +359,17 @@ func (s *Server) carryOver(cur, next *Snapshot, at time.Time) {
 	}
 	if cur == nil {
 		return
+	}
+	for _, uri := range sortedURIs(cur.deployments) {
+		old := cur.deployments[uri]
+		if old == nil || next.deployments[uri] != nil {
+			continue
+		}
+		reason := why
+		if _, used := next.deployments[uri]; !used {
+			reason = "no route uses it any more (" + why + ")"
+		}
+		s.RecordEvent(Event{At: at, Kind: EventWithdraw, URI: uri, FromVersion: old.prov.Version, Reason: reason})
 	}
 	for name, r := range next.routes {
 		if r.shadow == nil {
@@ -341,6 +412,15 @@ func (s *Server) Ready() bool {
 		}
 	}
 	return true
+}
+
+func sortedURIs(deps map[string]*deployment) []string {
+	uris := make([]string, 0, len(deps))
+	for uri := range deps {
+		uris = append(uris, uri)
+	}
+	sort.Strings(uris)
+	return uris
 }
 
 // routeList names the Snapshot's routes, sorted.

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/mlgate/mlgate/signature"
+	"github.com/mlgate/mlgate/telemetry"
 )
 
 // The Open Inference Protocol (KServe V2) over REST, on the main listener
@@ -83,44 +84,47 @@ func parseModelPath(path []byte) (model, version []byte, op v2Op, ok bool) {
 	return nil, nil, 0, false
 }
 
-// v2 serves a request under /v2 on the main listener.
-func (s *Server) v2(ctx *fasthttp.RequestCtx, path []byte) {
+// v2 serves a request under /v2 on the main listener and returns the
+// recorder of its http.route, or nil when the request recorded itself
+// (inference).
+func (s *Server) v2(ctx *fasthttp.RequestCtx, path []byte) *telemetry.HTTPRoute {
+	h := s.httpRoute(v2Route(path))
 	switch string(path) {
 	case "/v2", "/v2/":
 		if s.v2Get(ctx) {
 			ctx.SetContentType("application/json")
 			ctx.SetBody(s.serverMetadata)
 		}
-		return
+		return h
 	case "/v2/health/live":
 		if s.v2Get(ctx) {
 			ctx.SetContentType("application/json")
 			ctx.SetBodyString(`{"live":true}`)
 		}
-		return
+		return h
 	case "/v2/health/ready":
 		if s.v2Get(ctx) {
 			s.v2ServerReady(ctx)
 		}
-		return
+		return h
 	}
 	model, version, op, ok := parseModelPath(path)
 	if !ok {
 		writeInferError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound, "no endpoint %s %s", ctx.Method(), path), "")
-		return
+		return h
 	}
 	if op == v2Infer {
 		if !s.authorized(ctx) {
-			return
+			return h
 		}
 		s.scoreInfer(ctx, model, version)
-		return
+		return nil
 	}
 	if !s.v2Get(ctx) {
-		return
+		return h
 	}
 	if op == v2Metadata && !s.authorized(ctx) {
-		return
+		return h
 	}
 	snap := s.acquire()
 	defer func() {
@@ -131,28 +135,29 @@ func (s *Server) v2(ctx *fasthttp.RequestCtx, path []byte) {
 	r, err := snap.routeNamed(model)
 	if err != nil {
 		writeInferError(ctx, err, "")
-		return
+		return h
 	}
 	if op == v2Ready {
 		s.v2ModelReady(ctx, r, version)
-		return
+		return h
 	}
 	tg := r.metaTarget
 	if version != nil {
 		if tg, err = r.serving(version); err != nil {
 			writeInferError(ctx, err, "")
-			return
+			return h
 		}
 	}
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if tg == nil || tg.meta == nil {
 		writeInferError(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
 			"model %s: no version is loaded yet", r.name), "")
-		return
+		return h
 	}
 	stampProvenance(&ctx.Response.Header, tg.d)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(tg.meta)
+	return h
 }
 
 // v2Get refuses, with 405, a request that is not GET or HEAD.
@@ -295,4 +300,34 @@ func (r *route) ready() bool {
 		}
 	}
 	return true
+}
+
+// v2Route returns the http.route of a /v2 path: the path of a fixed
+// endpoint, the template of a model's (the route and version a client
+// names never become labels), "" for no endpoint. It does not allocate.
+func v2Route(path []byte) string {
+	switch string(path) {
+	case "/v2", "/v2/":
+		return "/v2"
+	case "/v2/health/live":
+		return "/v2/health/live"
+	case "/v2/health/ready":
+		return "/v2/health/ready"
+	}
+	_, version, op, ok := parseModelPath(path)
+	switch {
+	case !ok:
+		return ""
+	case op == v2Ready && version != nil:
+		return "/v2/models/{model}/versions/{version}/ready"
+	case op == v2Ready:
+		return "/v2/models/{model}/ready"
+	case op == v2Infer && version != nil:
+		return "/v2/models/{model}/versions/{version}/infer"
+	case op == v2Infer:
+		return "/v2/models/{model}/infer"
+	case version != nil:
+		return "/v2/models/{model}/versions/{version}"
+	}
+	return "/v2/models/{model}"
 }

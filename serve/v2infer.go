@@ -20,6 +20,7 @@ func (s *Server) scoreInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	r, err := snap.routeNamed(model)
 	if err != nil {
 		writeInferError(ctx, err, "")
+		s.refusedVia(ctx, s.unknownRec, telemetry.ProtocolV2REST)
 		if snap != nil {
 			snap.release()
 		}
@@ -39,6 +40,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, versi
 	if !ctx.IsPost() {
 		writeInferError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest,
 			"%s %s: use POST", ctx.Method(), ctx.Path()), "")
+		s.refusedVia(ctx, r.routeRec, telemetry.ProtocolV2REST)
 		return
 	}
 	start := time.Now()
@@ -47,6 +49,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, versi
 	if reason, err := s.enter(r); err != nil {
 		writeInferError(ctx, err, "")
 		s.rejected(ctx, r, reason)
+		s.refusedVia(ctx, r.routeRec, telemetry.ProtocolV2REST)
 		return
 	}
 	defer s.leave()
@@ -60,8 +63,12 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, versi
 	)
 	s.serveInfer(ctx, dc, snap, r, version, rs, &tg, &infer)
 	status := ctx.Response.StatusCode()
-	if tg != nil && tg.rec != nil {
-		tg.rec.DoneVia(ctx, telemetry.ProtocolV2REST, status, "POST", time.Since(start), infer)
+	rec := r.routeRec
+	if tg != nil {
+		rec = tg.rec
+	}
+	if rec != nil {
+		rec.DoneVia(ctx, telemetry.ProtocolV2REST, status, "POST", time.Since(start), infer)
 	}
 	rs.end(status)
 }
@@ -93,13 +100,13 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Sna
 		writeInferError(ctx, err, "")
 		return
 	}
+	*tgp = tg
 	d := tg.d
 	if d == nil {
 		stampUnserved(&ctx.Response.Header, tg)
 		writeInferError(ctx, errNotLoaded(r, tg), "")
 		return
 	}
-	*tgp = tg
 	rs.model(d)
 	stampProvenance(&ctx.Response.Header, d)
 

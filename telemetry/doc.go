@@ -67,4 +67,12 @@
 // plus target_info (the resource's attributes), the go_* and process_*
 // series of the Prometheus collectors, and nothing with otel_scope_*
 // labels (mlgate has one instrumentation scope).
+//
+// The series labelled with model_version are kept by the request
+// recorders and RecordModelLoad, not by the SDK's synchronous instruments
+// (which never forget an attribute set), and reach the exporter through a
+// metric producer: a version's series go when its last recorder is
+// released, and load durations are kept for the versions serving and the
+// 16 most recent loads. The recorders also keep the recent windows
+// (Window) the status page shows.
 package telemetry

@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"time"
@@ -35,7 +34,7 @@ const (
 
 // latencyBuckets are the bucket boundaries, in seconds, of the request and
 // inference duration histograms: 50µs to 10s, about three per decade.
-var latencyBuckets = []float64{
+var latencyBuckets = [...]float64{
 	0.00005, 0.0001, 0.00025, 0.0005,
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -50,31 +49,49 @@ var loadBuckets = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 1
 // recorders it makes (NewRequestRecorder, HTTPRoute), whose attribute sets
 // are prepared in advance so that recording allocates nothing. It is safe
 // for concurrent use.
+//
+// The series labelled with a model version (mlgate.requests,
+// mlgate.inference.duration, mlgate.model.load.duration) are kept by
+// Instruments itself rather than by the SDK's synchronous instruments,
+// which never forget an attribute set: they are handed to the reader by
+// Producer at each collection, and a version's series go when it is
+// retired (see RequestRecorder.Release and RecordModelLoad).
 type Instruments struct {
 	meter metric.Meter
+	now   func() time.Time
 
 	httpDuration  metric.Float64Histogram
-	requests      metric.Int64Counter
-	inferDuration metric.Float64Histogram
 	rejected      metric.Int64Counter
-	loadDuration  metric.Float64Histogram
 	logSuppressed metric.Int64Counter
 
 	obs observables
 
 	mu         sync.Mutex
 	httpRoutes map[string]*HTTPRoute // by http.route
+	// recorders are the live request recorders; retired those released
+	// in the last 15 minutes, oldest first.
+	recorders map[recorderKey]*RequestRecorder
+	retired   []*RequestRecorder
+	// loads are the model load durations kept (see RecordModelLoad).
+	loads []*loadSeries
 }
 
 // NewInstruments creates mlgate's instruments on mp (nil means a no-op
 // provider). Call it once per MeterProvider: instruments created twice
-// on one provider would report the same series twice.
+// on one provider would report the same series twice. On the provider of
+// a Telemetry the series Instruments keeps itself reach /metrics; on
+// another, pass Producer to its reader (sdkmetric.WithProducer).
 func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 	if mp == nil {
 		mp = noop.NewMeterProvider()
 	}
+	ins := &Instruments{now: time.Now, httpRoutes: map[string]*HTTPRoute{}, recorders: map[recorderKey]*RequestRecorder{}}
+	if p, ok := mp.(*meterProvider); ok {
+		p.producer.set(ins)
+		mp = p.MeterProvider
+	}
 	m := mp.Meter(meterName)
-	ins := &Instruments{meter: m, httpRoutes: map[string]*HTTPRoute{}}
+	ins.meter = m
 	var errs []error
 	check := func(err error) {
 		if err != nil {
@@ -86,25 +103,11 @@ func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 	ins.httpDuration, err = m.Float64Histogram("http.server.request.duration",
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of HTTP server requests."),
-		metric.WithExplicitBucketBoundaries(latencyBuckets...))
-	check(err)
-	ins.requests, err = m.Int64Counter("mlgate.requests",
-		metric.WithUnit("{request}"),
-		metric.WithDescription("Scoring requests answered, by route, target, model version and status class."))
-	check(err)
-	ins.inferDuration, err = m.Float64Histogram("mlgate.inference.duration",
-		metric.WithUnit("s"),
-		metric.WithDescription("Time spent in the model (queueing, batching and ONNX Runtime), by route and model version."),
-		metric.WithExplicitBucketBoundaries(latencyBuckets...))
+		metric.WithExplicitBucketBoundaries(latencyBuckets[:]...))
 	check(err)
 	ins.rejected, err = m.Int64Counter("mlgate.admission.rejected",
 		metric.WithUnit("{request}"),
 		metric.WithDescription("Scoring requests refused because a limit was reached, by route and reason (concurrency or queue)."))
-	check(err)
-	ins.loadDuration, err = m.Float64Histogram("mlgate.model.load.duration",
-		metric.WithUnit("s"),
-		metric.WithDescription("Time to load and warm up a model version, by outcome (ok or error)."),
-		metric.WithExplicitBucketBoundaries(loadBuckets...))
 	check(err)
 	ins.logSuppressed, err = m.Int64Counter("mlgate.log.suppressed",
 		metric.WithUnit("{record}"),
@@ -115,18 +118,6 @@ func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 		return nil, errors.Join(errs...)
 	}
 	return ins, nil
-}
-
-// RecordModelLoad records how long loading and warming up a model version
-// took, and whether it succeeded (err == nil). It allocates; it is meant
-// for the load path, not the request path.
-func (ins *Instruments) RecordModelLoad(ctx context.Context, modelName, modelVersion string, d time.Duration, err error) {
-	outcome := "ok"
-	if err != nil {
-		outcome = "error"
-	}
-	ins.loadDuration.Record(ctx, d.Seconds(), metric.WithAttributes(
-		keyModelName.String(modelName), keyModelVersion.String(modelVersion), keyOutcome.String(outcome)))
 }
 
 // LogSuppressed returns the mlgate.log.suppressed counter, for NewThrottle.

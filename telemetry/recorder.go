@@ -71,50 +71,115 @@ func statusClassIndex(code int) int {
 	return code/100 - 1
 }
 
-// RequestRecorder records the measurements of scoring requests served by
-// one route target with one model version. Its attribute sets are built
-// when it is made (those of http.server.request.duration the first time
-// the route sees a method and status code), so Done and Rejected do not
-// allocate. Make one per (route, target, model version) when the version
-// is deployed, not per request; it is safe for concurrent use.
+// RequestRecorder records the scoring requests one route target answers
+// with one model version. It keeps its own cumulative counts (requests by
+// status class, request latency, inference time) with atomic adds, which
+// mlgate.requests and mlgate.inference.duration report and Window reads;
+// http.server.request.duration goes to the SDK, with attribute sets built
+// when the recorder is made (or the first time the route sees a method and
+// status code), so Done and Rejected do not allocate.
+//
+// Recorders are shared and reference counted: NewRequestRecorder returns
+// the live recorder of a (route, target, model, version) with a reference
+// taken, and Release gives it back. When the last reference goes (the
+// version is retired), the recorder's series leave /metrics and its
+// windows are forgotten. It is safe for concurrent use.
 type RequestRecorder struct {
-	ins *Instruments
+	ins  *Instruments
+	key  recorderKey
+	refs int // guarded by ins.mu
+	// retiredAt is when the last reference went; guarded by ins.mu.
+	retiredAt time.Time
 	// http is each protocol's http.route; nil for gRPC, which is not
 	// HTTP/1.1 and records no http.server.request.duration.
-	http     [numProtocols]*HTTPRoute
-	byClass  [numProtocols][len(statusClasses)][]metric.AddOption
-	duration []metric.RecordOption
+	http [numProtocols]*HTTPRoute
+
+	// start is when the recorder was made: the start of its cumulative
+	// series.
+	start time.Time
+
+	classes [numProtocols][len(statusClasses)]atomic.Int64
+	latency latencyCounts // request latency (to the response), for windows
+	infer   inferCounts   // time in the model, for mlgate.inference.duration
+
+	byClass  [numProtocols][len(statusClasses)]attribute.Set // mlgate.requests's attributes
+	duration attribute.Set                                   // mlgate.inference.duration's
 	rejected [numRejectReasons][]metric.AddOption
+
+	win windows
 }
+
+// recorderKey identifies a RequestRecorder.
+type recorderKey struct{ route, target, model, version string }
+
+// UnknownRoute is the route attribute of scoring requests that name no
+// configured route: the name a client sent never becomes a label.
+const UnknownRoute = "(unknown)"
 
 // NewRequestRecorder returns the recorder for requests on route (mlgate's
 // route name) answered by target (the target's alias, or its model URI
 // when it has no alias) with version modelVersion of model modelName, by
-// every protocol. The http.route of its MLflow requests is the route's
-// canonical path, /routes/<route>/invocations, also when they reached the
-// default route through /invocations; that of its Open Inference Protocol
-// REST requests /v2/models/<route>/infer. The attribute values must come
-// from configuration and the registry, never from request data.
+// every protocol, with a reference the caller gives back with Release.
+// Requests refused before a target was chosen go to the route's recorder
+// with empty target, model and version. The http.route of its MLflow
+// requests is the route's canonical path, /routes/<route>/invocations,
+// also when they reached the default route through /invocations (for
+// UnknownRoute the template /routes/{route}/invocations); that of its Open
+// Inference Protocol REST requests /v2/models/<route>/infer. The attribute
+// values must come from configuration and the registry, never from request
+// data. It takes a lock: call it when a version is deployed, not per
+// request.
 func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersion string) *RequestRecorder {
-	rec := &RequestRecorder{ins: ins}
-	rec.http[ProtocolMLflow] = ins.HTTPRoute("/routes/" + route + "/invocations")
-	rec.http[ProtocolV2REST] = ins.HTTPRoute("/v2/models/" + route + "/infer")
+	key := recorderKey{route, target, modelName, modelVersion}
+	mlflowPath, v2Path := "/routes/"+route+"/invocations", "/v2/models/"+route+"/infer"
+	if route == UnknownRoute {
+		mlflowPath, v2Path = "/routes/{route}/invocations", "/v2/models/{model}/infer"
+	}
+	mlflowRoute, v2Route := ins.HTTPRoute(mlflowPath), ins.HTTPRoute(v2Path)
+	ins.mu.Lock()
+	defer ins.mu.Unlock()
+	if rec := ins.recorders[key]; rec != nil {
+		rec.refs++
+		return rec
+	}
+	rec := &RequestRecorder{ins: ins, key: key, refs: 1, start: ins.now()}
+	rec.http[ProtocolMLflow], rec.http[ProtocolV2REST] = mlflowRoute, v2Route
 	for p, protocol := range protocolNames {
 		for i, class := range statusClasses {
-			set := attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
+			rec.byClass[p][i] = attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
 				keyModelName.String(modelName), keyModelVersion.String(modelVersion),
 				keyStatusClass.String(class), keyProtocol.String(protocol))
-			rec.byClass[p][i] = []metric.AddOption{metric.WithAttributeSet(set)}
 		}
 	}
-	set := attribute.NewSet(keyRoute.String(route),
+	rec.duration = attribute.NewSet(keyRoute.String(route),
 		keyModelName.String(modelName), keyModelVersion.String(modelVersion))
-	rec.duration = []metric.RecordOption{metric.WithAttributeSet(set)}
 	for i, reason := range rejectNames {
 		set := attribute.NewSet(keyRoute.String(route), keyReason.String(reason))
 		rec.rejected[i] = []metric.AddOption{metric.WithAttributeSet(set)}
 	}
+	ins.recorders[key] = rec
 	return rec
+}
+
+// Release gives back the reference NewRequestRecorder returned. The last
+// one retires the recorder: its series leave /metrics at the next
+// collection, and its windows stay readable (Instruments.Retired) for 15
+// minutes. Done may still be called on it afterwards (a request that
+// started before the version was retired); those requests are counted in
+// its windows only.
+func (r *RequestRecorder) Release() {
+	ins := r.ins
+	ins.mu.Lock()
+	defer ins.mu.Unlock()
+	switch r.refs--; {
+	case r.refs == 0:
+		delete(ins.recorders, r.key)
+		r.retiredAt = ins.now()
+		ins.retired = append(ins.retired, r)
+		ins.pruneRetired(r.retiredAt)
+	case r.refs < 0:
+		panic("telemetry: RequestRecorder released more often than made")
+	}
 }
 
 // Done records one answered MLflow scoring request; it is DoneVia with
@@ -123,20 +188,22 @@ func (r *RequestRecorder) Done(ctx context.Context, statusCode int, method strin
 	r.DoneVia(ctx, ProtocolMLflow, statusCode, method, total, inference)
 }
 
-// DoneVia records one request answered by protocol p: mlgate.requests by
-// status class (of the HTTP status the answer has, or for gRPC the one its
-// code stands for), mlgate.inference.duration (inference, the time spent
-// in the model; not recorded when it is zero or less, i.e. the request
-// never reached the model) and, over HTTP, http.server.request.duration by
-// method and status code. It does not allocate once the route has seen the
-// (method, status code) pair.
+// DoneVia records one request answered by protocol p: its status class (of
+// the HTTP status the answer has, or for gRPC the one its code stands for),
+// its latency (total, from the request's start to its response), the time
+// it spent in the model (inference; not recorded when zero or less, i.e.
+// the request never reached the model) and, over HTTP,
+// http.server.request.duration by method and status code. The recorder's
+// own counts take one atomic add each; it does not allocate once the route
+// has seen the (method, status code) pair.
 func (r *RequestRecorder) DoneVia(ctx context.Context, p Protocol, statusCode int, method string, total, inference time.Duration) {
 	if p < 0 || p >= numProtocols {
 		p = ProtocolMLflow
 	}
-	r.ins.requests.Add(ctx, 1, r.byClass[p][statusClassIndex(statusCode)]...)
+	r.classes[p][statusClassIndex(statusCode)].Add(1)
+	r.latency.record(total)
 	if inference > 0 {
-		r.ins.inferDuration.Record(ctx, inference.Seconds(), r.duration...)
+		r.infer.record(inference)
 	}
 	if h := r.http[p]; h != nil {
 		h.record(ctx, method, statusCode, total.Seconds())
@@ -161,8 +228,8 @@ func (r *RequestRecorder) Rejected(ctx context.Context, reason RejectReason) {
 // concurrent use.
 type HTTPRoute struct {
 	ins   *Instruments
-	route attribute.KeyValue
-	mu    sync.Mutex // serialises building statusTables
+	route attribute.KeyValue // invalid for a request no route matched
+	mu    sync.Mutex         // serialises building statusTables
 	// byMethod holds, per method, the options by status code (index
 	// code-100; the last slot is codes outside 100–599, recorded without
 	// a status code).
@@ -174,15 +241,21 @@ const numStatusSlots = 501
 type statusTable [numStatusSlots]atomic.Pointer[[]metric.RecordOption]
 
 // HTTPRoute returns the recorder for http.route path, the same one for
-// the same path; recorders are kept as long as ins. Call it when routes
-// are set up, not per request: it takes a lock.
+// the same path; recorders are kept as long as ins. An empty path records
+// without http.route, for requests no route matched (unknown paths): as
+// the semantic conventions say, what the client sent never becomes a
+// label. Call it when routes are set up, not per request: it takes a
+// lock.
 func (ins *Instruments) HTTPRoute(path string) *HTTPRoute {
 	ins.mu.Lock()
 	defer ins.mu.Unlock()
 	if h, ok := ins.httpRoutes[path]; ok {
 		return h
 	}
-	h := &HTTPRoute{ins: ins, route: semconv.HTTPRouteKey.String(path)}
+	h := &HTTPRoute{ins: ins}
+	if path != "" {
+		h.route = semconv.HTTPRouteKey.String(path)
+	}
 	ins.httpRoutes[path] = h
 	return h
 }
@@ -220,7 +293,10 @@ func (h *HTTPRoute) options(m, statusCode int) []metric.RecordOption {
 	if opts := tab[slot].Load(); opts != nil {
 		return *opts
 	}
-	kvs := []attribute.KeyValue{semconvMethod(methodNames[m]), h.route}
+	kvs := []attribute.KeyValue{semconvMethod(methodNames[m])}
+	if h.route.Valid() {
+		kvs = append(kvs, h.route)
+	}
 	if slot != numStatusSlots-1 {
 		kvs = append(kvs, semconv.HTTPResponseStatusCodeKey.Int(statusCode))
 	}

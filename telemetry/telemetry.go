@@ -35,6 +35,8 @@ type Telemetry struct {
 	sdkTP   *sdktrace.TracerProvider // nil when tracing is off
 	tp      trace.TracerProvider
 	mp      *sdkmetric.MeterProvider
+	// meters is mp with the producer of the series Instruments keeps.
+	meters  *meterProvider
 	prop    propagation.TextMapPropagator
 	reg     *prometheus.Registry
 	metrics http.Handler
@@ -95,8 +97,10 @@ func (t *Telemetry) startMetrics(res *resource.Resource, log *slog.Logger) error
 	if err := t.reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return fmt.Errorf("metrics: process collector: %w", err)
 	}
+	prod := &producer{}
 	exp, err := otelprom.New(
 		otelprom.WithRegisterer(t.reg),
+		otelprom.WithProducer(prod),
 		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
 		otelprom.WithoutScopeInfo(),
 	)
@@ -104,6 +108,7 @@ func (t *Telemetry) startMetrics(res *resource.Resource, log *slog.Logger) error
 		return fmt.Errorf("metrics: prometheus exporter: %w", err)
 	}
 	t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
+	t.meters = &meterProvider{MeterProvider: t.mp, producer: prod}
 	t.metrics = promhttp.HandlerFor(t.reg, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{log},
 		ErrorHandling: promhttp.ContinueOnError,
@@ -122,7 +127,9 @@ func (t *Telemetry) startTracing(ctx context.Context, ts traceSettings, res *res
 	if err != nil {
 		return fmt.Errorf("traces: otlp exporter for %s: %w", ts.endpoint, err)
 	}
-	t.sdkTP = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	// Registry checks that changed nothing are dropped before the batcher.
+	t.sdkTP = sdktrace.NewTracerProvider(
+		sdktrace.WithSpanProcessor(newQuietChecks(sdktrace.NewBatchSpanProcessor(exp))), sdktrace.WithResource(res))
 	t.tp, t.tracing = t.sdkTP, true
 	return nil
 }
@@ -136,8 +143,9 @@ func (t *Telemetry) TracingEnabled() bool { return t.tracing }
 func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tp }
 
 // MeterProvider returns the SDK meter provider whose measurements
-// MetricsHandler serves. Pass it to NewInstruments once.
-func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
+// MetricsHandler serves. Pass it to NewInstruments once: the series the
+// Instruments keep themselves then reach MetricsHandler too.
+func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.meters }
 
 // Propagator returns the W3C TraceContext and Baggage propagator, the one
 // New also installs globally.

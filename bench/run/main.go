@@ -172,7 +172,7 @@ func runAll(ctx context.Context, opts options, args []string, logf func(string, 
 
 	logf("phases %s, servers %s, clients %s; estimated %s of load and go test, plus start-up and compilation",
 		strings.Join(opts.phases, ", "), strings.Join(opts.servers, ", "), strings.Join(opts.clients, ", "),
-		p.estimate(opts.servers, opts.clients, opts.phases, opts.baselineBin != "", opts.goTest).Round(time.Second))
+		p.estimate(opts.servers, opts.clients, opts.phases, opts.extraMlgates(), opts.goTest).Round(time.Second))
 	h := &harness{opts: opts, plan: p, logf: logf, suite: suite, rows: rows, payload: map[int]loadtest.Payload{}, bench: bench, rounds: rounds}
 	if err := h.runSuite(ctx); err != nil {
 		return err

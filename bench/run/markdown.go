@@ -168,6 +168,7 @@ var serverBlurbs = map[string]string{
 	serverMlgate:   "mlgate, serving `models:/churn-gbm@champion` (route churn, the default) from a copy of the example registry with mlp256 and widemlp added",
 	serverNaive:    "naive baseline: net/http, encoding/json, a new ONNX Runtime tensor per request (`bench/naive`)",
 	serverBaseline: "a second mlgate binary (`-baseline-bin`), the before of a change, with the same configuration",
+	serverStatus:   "bin/mlgate again, with its status page open (`-status-page`): a poller reads `/admin/status` every 2 s during each run, as the page does",
 }
 
 func (r *renderer) servers() {
@@ -257,6 +258,12 @@ func (r *renderer) headline() {
 			row{"mlgate / baseline throughput", serverMlgate, serverBaseline, throughput},
 			row{"mlgate / baseline server CPU per request", serverMlgate, serverBaseline, cpu})
 	}
+	if s.ranServer(serverStatus) {
+		rows = append(rows,
+			row{"status page open / closed throughput", serverStatus, serverMlgate, throughput},
+			row{"status page open / closed server CPU per request", serverStatus, serverMlgate, cpu},
+			row{"status page open / closed p99 latency", serverStatus, serverMlgate, p99})
+	}
 	for _, rw := range rows {
 		r.p("| %s |", rw.what)
 		for _, client := range clients {
@@ -283,6 +290,9 @@ func (s *Suite) roundServerNames() []string {
 	out := slices.Clone(allServers)
 	if s.ranServer(serverBaseline) {
 		out = append(out, serverBaseline)
+	}
+	if s.ranServer(serverStatus) {
+		out = append(out, serverStatus)
 	}
 	return out
 }

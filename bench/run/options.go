@@ -29,6 +29,8 @@ type options struct {
 	// two binaries differ by, whose result goes to levers.json.
 	baselineBin string
 	lever       string
+	// statusPage adds serverStatus to the headline rounds.
+	statusPage bool
 	// pgo is the file the pgo phase writes its merged profile to; "" when
 	// the phase does not run.
 	pgo    string
@@ -42,6 +44,19 @@ type options struct {
 	duration     time.Duration
 	readyTimeout time.Duration
 	render       bool
+}
+
+// extraMlgates counts the mlgate processes the headline rounds run besides
+// bin/mlgate: the baseline, and the one with the status page open.
+func (o options) extraMlgates() int {
+	n := 0
+	if o.baselineBin != "" {
+		n++
+	}
+	if o.statusPage {
+		n++
+	}
+	return n
 }
 
 // plan returns the plan the options select.
@@ -73,6 +88,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.baselineBin, "baseline-bin", "", "a second mlgate binary to run in the headline rounds next to bin/mlgate, for a before and after in the same run")
 	fs.StringVar(&o.lever, "lever", "", "with -baseline-bin: the change the two binaries differ by, one of "+strings.Join(leverKeys(), ", ")+
 		"; the result is recorded in <results>/levers.json")
+	fs.BoolVar(&o.statusPage, "status-page", false, "also run mlgate in the headline rounds with its status page open (a poller reading /admin/status every "+
+		statusPollInterval.String()+", as the page does), to measure what an open page costs")
 	fs.StringVar(&o.pgo, "pgo", "", "write a merged CPU profile of mlgate under load to this file (for PGO: cmd/mlgate/default.pgo); adds the pgo phase")
 	fs.IntVar(&o.rounds, "rounds", 0, "override the number of interleaved rounds (six give benchstat a 95% confidence interval)")
 	fs.StringVar(&before, "before", "", "an earlier suite.json to compare mlgate's ratios with, or \"none\" (default "+defaultBefore+" when it exists)")
@@ -107,6 +124,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.warmup < 0 || o.duration < 0 || o.readyTimeout <= 0 || o.rounds < 0 {
 		return o, errors.New("-warmup, -duration and -rounds must be >= 0 and -ready-timeout > 0")
+	}
+	if o.statusPage && !slices.Contains(o.servers, serverMlgate) {
+		return o, errors.New("-status-page needs mlgate among -servers")
 	}
 	if o.baselineBin != "" {
 		if _, err := os.Stat(o.baselineBin); err != nil {

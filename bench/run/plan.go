@@ -286,17 +286,18 @@ type runCounts struct {
 	protocolRuns int
 }
 
-// runs counts the load runs for the given servers (with a baseline
-// mlgate when baseline is set) and phases; each headline round runs once
+// runs counts the load runs for the given servers (with extra more mlgate
+// processes in the headline rounds: the baseline, the one with the status
+// page open) and phases; each headline round runs once
 // per client. The batching, threads
 // and pgo phases run only with mlgate.
-func (p plan) runs(servers, phases []string, baseline bool) runCounts {
+func (p plan) runs(servers, phases []string, extra int) runCounts {
 	var n runCounts
 	withMlgate := slices.Contains(servers, serverMlgate)
 	if slices.Contains(phases, phaseHeadline) {
 		roundServers := len(servers)
-		if baseline && withMlgate {
-			roundServers++
+		if withMlgate {
+			roundServers += extra
 		}
 		n.roundRuns = p.rounds * roundServers
 		n.closed = len(p.sweepConns) * len(servers)
@@ -338,8 +339,8 @@ func (p plan) runs(servers, phases []string, baseline bool) runCounts {
 
 // estimate is how long the load runs and go test take, without server
 // start-up and compilation.
-func (p plan) estimate(servers, clients, phases []string, baseline, goTest bool) time.Duration {
-	n := p.runs(servers, phases, baseline)
+func (p plan) estimate(servers, clients, phases []string, extra int, goTest bool) time.Duration {
+	n := p.runs(servers, phases, extra)
 	round := time.Duration(0)
 	for _, c := range clients {
 		switch c {

@@ -22,7 +22,7 @@ func TestPlanBudget(t *testing.T) {
 		if err := tt.p.validate(); err != nil {
 			t.Errorf("%s plan: %v", tt.name, err)
 		}
-		if got := tt.p.estimate(allServers, allClients, defaultPhases, false, true); got > tt.budget {
+		if got := tt.p.estimate(allServers, allClients, defaultPhases, 0, true); got > tt.budget {
 			t.Errorf("%s plan: estimated %s; want at most %s", tt.name, got, tt.budget)
 		}
 	}
@@ -39,27 +39,27 @@ func TestPlanRuns(t *testing.T) {
 	const protocols = 4 * 2 * 6
 	tests := []struct {
 		servers, phases []string
-		baseline        bool
+		extra           int
 		want            runCounts
 	}{
-		{allServers, defaultPhases, false, runCounts{roundRuns: 6 * 3, closed: 3*3 + 2*2, open: 5 * 2,
+		{allServers, defaultPhases, 0, runCounts{roundRuns: 6 * 3, closed: 3*3 + 2*2, open: 5 * 2,
 			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads, protocolRuns: protocols}},
-		{allServers, defaultPhases, true, runCounts{roundRuns: 6 * 4, closed: 3*3 + 2*2, open: 5 * 2,
+		{allServers, defaultPhases, 1, runCounts{roundRuns: 6 * 4, closed: 3*3 + 2*2, open: 5 * 2,
 			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads, protocolRuns: protocols}},
-		{[]string{serverCeiling}, defaultPhases, true, runCounts{roundRuns: 6, closed: 3}},
-		{[]string{serverCeiling, serverNaive}, defaultPhases, false, runCounts{roundRuns: 6 * 2, closed: 3*2 + 2, open: 5}},
-		{allServers, []string{phaseBatching}, false, runCounts{batchRuns: batchRuns, phaseRuns: batchPhaseRuns}},
-		{[]string{serverMlgate}, []string{phaseHeadline, phaseThreads}, false, runCounts{roundRuns: 6, closed: 3 + 2, open: 5, phaseRuns: threads, protocolRuns: protocols}},
-		{allServers, []string{phasePGO}, false, runCounts{pgoRuns: pgoLoads}},
+		{[]string{serverCeiling}, defaultPhases, 1, runCounts{roundRuns: 6, closed: 3}},
+		{[]string{serverCeiling, serverNaive}, defaultPhases, 0, runCounts{roundRuns: 6 * 2, closed: 3*2 + 2, open: 5}},
+		{allServers, []string{phaseBatching}, 0, runCounts{batchRuns: batchRuns, phaseRuns: batchPhaseRuns}},
+		{[]string{serverMlgate}, []string{phaseHeadline, phaseThreads}, 0, runCounts{roundRuns: 6, closed: 3 + 2, open: 5, phaseRuns: threads, protocolRuns: protocols}},
+		{allServers, []string{phasePGO}, 0, runCounts{pgoRuns: pgoLoads}},
 	}
 	for _, tt := range tests {
-		if got := p.runs(tt.servers, tt.phases, tt.baseline); got != tt.want {
-			t.Errorf("runs(%v, %v, baseline %v): got %+v; want %+v", tt.servers, tt.phases, tt.baseline, got, tt.want)
+		if got := p.runs(tt.servers, tt.phases, tt.extra); got != tt.want {
+			t.Errorf("runs(%v, %v, %d extra): got %+v; want %+v", tt.servers, tt.phases, tt.extra, got, tt.want)
 		}
 	}
 	// wrk adds a pass per round run, loadtest runs them in-process.
-	one := p.estimate([]string{serverCeiling}, []string{clientLoadtest}, []string{phaseHeadline}, false, false)
-	two := p.estimate([]string{serverCeiling}, allClients, []string{phaseHeadline}, false, false)
+	one := p.estimate([]string{serverCeiling}, []string{clientLoadtest}, []string{phaseHeadline}, 0, false)
+	two := p.estimate([]string{serverCeiling}, allClients, []string{phaseHeadline}, 0, false)
 	if two <= one {
 		t.Errorf("estimate with both clients %s; want more than with loadtest alone, %s", two, one)
 	}

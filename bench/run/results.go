@@ -19,6 +19,10 @@ const (
 	// headline rounds run next to bin/mlgate, for a before and after of
 	// one change in the same run.
 	serverBaseline = "mlgate-baseline"
+	// serverStatus is bin/mlgate again, with its status page open during
+	// each run (-status-page): a poller reads GET /admin/status as the
+	// page does, so that the rounds show what an open page costs.
+	serverStatus = "mlgate-status"
 )
 
 // allServers lists every server -servers can name.
@@ -251,6 +255,10 @@ type RunResult struct {
 	// the run, warmup included, from mlgate's model counters in GET
 	// /admin/models; 0 when unknown.
 	MeanBatch float64 `json:"mean_batch,omitempty"`
+	// StatusPolls counts the status page's reads of /admin/status during
+	// a run of serverStatus, StatusPollErrors those that failed.
+	StatusPolls      int `json:"status_polls,omitempty"`
+	StatusPollErrors int `json:"status_poll_errors,omitempty"`
 	// Connections is the closed loop's connection count.
 	Connections int `json:"connections,omitempty"`
 	// Rows is the number of rows per request.

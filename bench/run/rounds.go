@@ -45,6 +45,9 @@ func (h *harness) roundServers() []string {
 	if h.opts.baselineBin != "" && slices.Contains(out, serverMlgate) {
 		out = append(out, serverBaseline)
 	}
+	if h.opts.statusPage && slices.Contains(out, serverMlgate) {
+		out = append(out, serverStatus)
+	}
 	return out
 }
 
@@ -288,7 +291,7 @@ type ratioValue struct {
 // req/s-ratio 1.31 cpu-ratio".
 func (s *Suite) ratioLines() []ratioLine {
 	var out []ratioLine
-	pairs := [][2]string{{serverMlgate, serverCeiling}, {serverMlgate, serverNaive}, {serverMlgate, serverBaseline}}
+	pairs := [][2]string{{serverMlgate, serverCeiling}, {serverMlgate, serverNaive}, {serverMlgate, serverBaseline}, {serverStatus, serverMlgate}}
 	for _, client := range allClients {
 		for _, pr := range pairs {
 			a, b := s.roundRuns(client, pr[0]), s.roundRuns(client, pr[1])

@@ -143,7 +143,7 @@ func (h *harness) runHeadline(ctx context.Context) (err error) {
 		if err := checkAnswer(ctx, p.url); err != nil {
 			return fmt.Errorf("server %s answers wrongly, not measuring it: %w", spec.name, err)
 		}
-		if spec.name == serverMlgate || spec.name == serverBaseline {
+		if spec.name == serverMlgate || spec.name == serverBaseline || spec.name == serverStatus {
 			if err := h.checkMlgate(ctx, spec.name, p.url); err != nil {
 				return err
 			}
@@ -209,7 +209,7 @@ func (h *harness) serverSpecs() []serverSpec {
 	for _, n := range h.roundServers() {
 		bin := filepath.Join(h.opts.binDir, n)
 		switch n {
-		case serverMlgate:
+		case serverMlgate, serverStatus:
 			out = append(out, serverSpec{n, h.mlgateArgv("--pprof", "--grpc-listen", grpcAddrPlaceholder)})
 		case serverBaseline:
 			argv := h.mlgateArgv("--pprof")
@@ -463,7 +463,17 @@ func (h *harness) measure(ctx context.Context, run RunResult, benchName string, 
 	pid := p.cmd.Process.Pid
 	cpu0, cpuOK := cpuTime(pid)
 	mark := func() { cpu0, cpuOK = cpuTime(pid) }
+	var page *statusPoller
+	if run.Server == serverStatus {
+		page = startStatusPoller(ctx, p.url)
+	}
 	o, err := do(ctx, p, mark)
+	if page != nil {
+		run.StatusPolls, run.StatusPollErrors = page.stop()
+		if run.StatusPollErrors > 0 {
+			h.problem("%s: %d of the status page's %d reads of /admin/status failed.", run.ID, run.StatusPollErrors, run.StatusPolls)
+		}
+	}
 	if prof != nil {
 		h.suite.Profiles = append(h.suite.Profiles, <-prof)
 	}

@@ -70,6 +70,7 @@ type Config struct {
 	WebhookAllowUnsigned bool          `yaml:"webhook_allow_unsigned"`
 	AdminToken           string        `yaml:"admin_token"`
 	Pprof                bool          `yaml:"pprof"`
+	StatusEvents         int           `yaml:"status_events"`
 	DrainDelay           time.Duration `yaml:"drain_delay"`
 	ShutdownTimeout      time.Duration `yaml:"shutdown_timeout"`
 
@@ -219,6 +220,7 @@ func defaultConfig() Config {
 		OnMissing:       "keep",
 		MaxAttempts:     5,
 		ModelCacheBytes: 1 << 30,
+		StatusEvents:    1000,
 		DrainDelay:      5 * time.Second,
 		ShutdownTimeout: 30 * time.Second,
 		Inference:       InferenceConfig{Batching: "busy"},
@@ -320,6 +322,8 @@ var serveSettings = []setting{
 		str(func(c *Config) *string { return &c.AdminToken })},
 	{"pprof", env("PPROF"), "serve Go runtime profiles at /debug/pprof/ on the admin listener, guarded like /admin/* (default false)",
 		boolean(func(c *Config) *bool { return &c.Pprof })},
+	{"status-events", env("STATUS_EVENTS"), "events (alias moves, loads, swaps, retirements, failures) the status page's timeline keeps in memory (default 1000)",
+		integer(func(c *Config) *int { return &c.StatusEvents })},
 	{"drain-delay", env("DRAIN_DELAY"), "on SIGTERM, time between reporting not ready and closing the listener (default 5s)",
 		dur(func(c *Config) *time.Duration { return &c.DrainDelay })},
 	{"shutdown-timeout", env("SHUTDOWN_TIMEOUT"), "on SIGTERM, time allowed for in-flight requests to finish (default 30s)",
@@ -491,6 +495,9 @@ func (c *Config) validateFollowing(bad bad) {
 	}
 	if c.ModelCacheBytes < 0 {
 		bad("model-cache-bytes", "%d: must not be negative", c.ModelCacheBytes)
+	}
+	if c.StatusEvents < 1 || c.StatusEvents > 100_000 {
+		bad("status-events", "%d: want 1 to 100000", c.StatusEvents)
 	}
 	if c.DrainDelay < 0 {
 		bad("drain-delay", "%s: must not be negative", c.DrainDelay)

@@ -355,6 +355,8 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "models:/churn-gbm@champion", "--batching", "eager"}, nil, "batching"},
 		{[]string{"--tracking-uri", "ftp://x", "--model", "models:/churn-gbm@champion"}, nil, "tracking-uri"},
 		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "churn-gbm"}, nil, "model"},
+		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "models:/churn-gbm@champion", "--status-events", "0"}, nil, "status-events"},
+		{[]string{"--tracking-uri", "sqlite:///x.db", "--model", "models:/churn-gbm@champion", "--status-events", "100001"}, nil, "status-events"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

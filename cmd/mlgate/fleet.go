@@ -40,6 +40,11 @@ type fleet struct {
 
 	mu  sync.Mutex // serialises changes; guards cur
 	cur *lineup
+
+	provsMu sync.Mutex
+	// provs holds the provenance of each loaded version by cache key, for
+	// the status page's list of loaded versions.
+	provs map[string]serve.Provenance
 }
 
 var _ resolver.Deployer = (*fleet)(nil)
@@ -70,31 +75,32 @@ type loadedVersion struct {
 }
 
 func newFleet(server *serve.Server, models *infer.Cache, log *slog.Logger, ins *telemetry.Instruments, tracer trace.Tracer) *fleet {
-	return &fleet{server: server, models: models, log: log, ins: ins, tracer: tracer}
+	return &fleet{server: server, models: models, log: log, ins: ins, tracer: tracer, provs: map[string]serve.Provenance{}}
 }
 
 // start publishes the first lineup: routes whose URIs have no version yet.
 func (f *fleet) start(routes []routeSpec, defaultRoute string, configs map[resolver.URI]infer.Config) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.publish(&lineup{routes: routes, defaultRoute: defaultRoute, configs: configs})
+	return f.publish(&lineup{routes: routes, defaultRoute: defaultRoute, configs: configs}, "start")
 }
 
 // publish makes next what mlgate serves: it compiles next's serving state,
-// which checks it whole, swaps it in, tells the loaded-model cache which
-// versions it holds, and records next as current. When it fails nothing
-// has changed. It is the only place the serving state changes; called
-// with f.mu held.
-func (f *fleet) publish(next *lineup) error {
+// which checks it whole, swaps it in (the timeline records the swaps and
+// withdrawals with why), tells the loaded-model cache which versions it
+// holds, and records next as current. When it fails nothing has changed. It is the only place the serving state changes; called with
+// f.mu held.
+func (f *fleet) publish(next *lineup, why string) error {
 	snap, err := f.server.Compile(specsOf(next.routes), next.defaultRoute, next.deployments())
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}
-	if err := f.server.Publish(snap); err != nil {
+	if err := f.server.PublishBecause(snap, why); err != nil {
 		return err
 	}
 	f.models.Hold(next.held())
 	f.cur = next
+	f.forgetUnloaded()
 	return nil
 }
 
@@ -195,7 +201,11 @@ func (f *fleet) Deploy(ctx context.Context, u resolver.URI, res *resolver.Resolu
 	if _, ok := f.cur.configs[u]; !ok {
 		err = fmt.Errorf("model %s: no route uses it any more", u)
 	} else {
-		err = f.publish(f.cur.withVersion(u, v))
+		why := "new version from the registry"
+		if f.cur.versions[u] == nil {
+			why = "first version"
+		}
+		err = f.publish(f.cur.withVersion(u, v), why)
 	}
 	if err != nil && fresh {
 		f.models.Discard(v.key)
@@ -211,7 +221,7 @@ func (f *fleet) Withdraw(u resolver.URI, reason error) {
 	if f.cur.versions[u] == nil {
 		return
 	}
-	if err := f.publish(f.cur.withoutVersion(u)); err != nil {
+	if err := f.publish(f.cur.withoutVersion(u), "vanished from the registry: "+reason.Error()); err != nil {
 		f.log.Error("cannot withdraw a model", "uri", u.String(), "reason", reason, "err", err)
 	}
 }
@@ -226,7 +236,7 @@ func (f *fleet) Stand(u resolver.URI, st resolver.Standing) {
 	if _, used := f.cur.configs[u]; !used || prev == st {
 		return
 	}
-	if err := f.publish(f.cur.withStanding(u, st)); err != nil {
+	if err := f.publish(f.cur.withStanding(u, st), "the registry names version "+st.Version+" ("+string(st.Status)+")"); err != nil {
 		f.log.Error("cannot publish what the registry names for a model", "uri", u.String(), "serving_status", st.Status, "err", err)
 		return
 	}
@@ -284,12 +294,19 @@ func (f *fleet) load(ctx context.Context, u resolver.URI, res *resolver.Resoluti
 		info := m.Info()
 		f.log.Info("model version loaded", "key", key, "took", time.Since(start), "bytes", m.Bytes(),
 			"batching", info.Batching, "workers", info.Workers, "workers_choice", info.Calibration.Choice)
+		f.recordLoad(u, res, info)
 		return m, nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	return &loadedVersion{key: key, model: m, prov: provenance(u, res, m.MLmodel(), f.tags)}, fresh, nil
+	v := &loadedVersion{key: key, model: m, prov: provenance(u, res, m.MLmodel(), f.tags)}
+	if !fresh {
+		f.server.RecordEvent(serve.Event{Kind: serve.EventLoad, URI: u.String(), Version: res.Version,
+			Reason: "already loaded: taken from the loaded-model cache"})
+	}
+	f.remember(key, v.prov)
+	return v, fresh, nil
 }
 
 // provenance builds the response headers' values for u serving res, with
@@ -299,6 +316,7 @@ func provenance(u resolver.URI, res *resolver.Resolution, ml *signature.MLmodel,
 	p := serve.Provenance{
 		Name: res.Name, Version: res.Version, Alias: u.Alias,
 		RunID: res.RunID, GitCommit: res.GitCommit, ModelID: res.ModelID, DataVersion: res.DataVersion,
+		ExperimentID: res.ExperimentID,
 	}
 	for _, t := range tags {
 		if v, ok := res.RunTags[t]; ok {

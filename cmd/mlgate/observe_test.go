@@ -241,3 +241,88 @@ func TestMetricsAfterKnownRequests(t *testing.T) {
 		t.Errorf("shadow label disagreement %v; want v3 and v4 to disagree", got)
 	}
 }
+
+// TestRetiredVersionLeavesMetrics moves champion from version 1 to 2:
+// once version 1 is retired (its serving state released), its
+// mlgate_requests_total and mlgate_inference_duration_seconds series are
+// gone from /metrics, so series do not pile up with every deploy.
+func TestRetiredVersionLeavesMetrics(t *testing.T) {
+	fake := fakemlflow.New(t)
+	mg := startApp(t, testConfig(t, fake.URL(), championRoute))
+	url := mg.url + "/invocations"
+	if v := servedVersion(t, url); v != "1" {
+		t.Fatalf("serving version %s; want 1", v)
+	}
+	has := func(fams map[string]*dto.MetricFamily, name, version string) bool {
+		for _, m := range fams[name].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "model_version" && l.GetValue() == version {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	fams := scrapeMetrics(t, mg.url)
+	if !has(fams, "mlgate_requests_total", "1") || !has(fams, "mlgate_inference_duration_seconds", "1") {
+		t.Fatal("no series of version 1 while it serves")
+	}
+	fake.SetAlias("churn-gbm", "champion", "2")
+	waitFor(t, "champion to serve version 2", func() bool { return servedVersion(t, url) == "2" })
+	fams = scrapeMetrics(t, mg.url)
+	for _, name := range []string{"mlgate_requests_total", "mlgate_inference_duration_seconds"} {
+		if has(fams, name, "1") {
+			t.Errorf("%s still has version 1's series after it was retired", name)
+		}
+		if !has(fams, name, "2") {
+			t.Errorf("%s has no series of version 2, which serves", name)
+		}
+	}
+}
+
+// TestChecksThatChangeNothingAreNotTraced polls the registry every 50 ms
+// with tracing on: the checks that found the version already serving
+// export nothing, while the one that found the alias moved exports its
+// whole trace (the registry call and the update under it).
+func TestChecksThatChangeNothingAreNotTraced(t *testing.T) {
+	recv := otlpreceiver.Start(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recv.Endpoint())
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+	fake := fakemlflow.New(t)
+	mg := startApp(t, testConfig(t, fake.URL(), championRoute))
+	waitFor(t, "20 registry checks", func() bool { return target(t, adminModels(t, mg.adminURL), "churn").Follow.Checks >= 20 })
+	fake.SetAlias("churn-gbm", "champion", "2")
+	spans := recv.WaitFor(t, func(ss []otlpreceiver.Span) bool {
+		for _, s := range ss {
+			if s.Name == "mlgate.check" && fmt.Sprint(s.Attributes["mlgate.check.outcome"]) == "moved" {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second)
+	checks := target(t, adminModels(t, mg.adminURL), "churn").Follow.Checks
+	var exported []otlpreceiver.Span
+	byID := map[trace.SpanID]otlpreceiver.Span{}
+	for _, s := range spans {
+		byID[s.SpanID] = s
+		if s.Name == "mlgate.check" {
+			exported = append(exported, s)
+		}
+	}
+	for _, s := range exported {
+		if fmt.Sprint(s.Attributes["mlgate.check.changed"]) != "true" {
+			t.Errorf("a check that changed nothing was exported: %v", s.Attributes)
+		}
+	}
+	t.Logf("%d checks, %d exported", checks, len(exported))
+	for _, s := range spans {
+		if s.Kind == trace.SpanKindClient && !s.ParentSpanID.IsValid() {
+			t.Errorf("registry call %s is a trace of its own; want it under a check or an update", s.Name)
+		}
+		if s.Name == "mlgate.update" && fmt.Sprint(s.Attributes["mlgate.update.reason"]) == "moved" {
+			if p, ok := byID[s.ParentSpanID]; !ok || p.Name != "mlgate.check" {
+				t.Errorf("the update of the move is not under its check")
+			}
+		}
+	}
+}

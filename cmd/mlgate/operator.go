@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/mlgate/mlgate/infer"
@@ -18,6 +20,7 @@ type operator struct {
 	watcher *resolver.Watcher
 	hooks   *resolver.WebhookReceiver
 	models  *infer.Cache
+	fleet   *fleet
 	log     *slog.Logger
 	reload  func(context.Context) error
 }
@@ -78,4 +81,18 @@ func (o *operator) Process() map[string]any {
 		"live_sessions": infer.LiveSessions(),
 		"model_cache":   o.models.Stats(),
 	}
+}
+
+func (o *operator) Loaded() []serve.LoadedModel {
+	var out []serve.LoadedModel
+	for _, v := range o.models.Versions() {
+		info := v.Model.Info()
+		p := o.fleet.provenanceOf(v.Key)
+		out = append(out, serve.LoadedModel{Name: p.Name, Version: p.Version, Bytes: v.Model.Bytes(), Refs: v.Model.Refs(),
+			Serving: v.Held, Batching: info.Batching, Workers: info.Workers})
+	}
+	slices.SortFunc(out, func(a, b serve.LoadedModel) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(len(a.Version), len(b.Version)), cmp.Compare(a.Version, b.Version))
+	})
+	return out
 }

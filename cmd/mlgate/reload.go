@@ -33,16 +33,22 @@ func (a *app) reload(ctx context.Context) error {
 	}
 	cfg, proposed, err := a.readReload()
 	if err != nil {
+		a.reloadEvent(err, nil)
 		return err
 	}
 	st, err := a.fleet.stage(ctx, proposed, a.watcher)
 	if err != nil {
-		return fmt.Errorf("new configuration: %w", err)
+		err = fmt.Errorf("new configuration: %w", err)
+		a.reloadEvent(err, nil)
+		return err
 	}
 	removed, err := a.fleet.commit(st)
 	if err != nil {
-		return fmt.Errorf("new configuration: %w", err)
+		err = fmt.Errorf("new configuration: %w", err)
+		a.reloadEvent(err, nil)
+		return err
 	}
+	a.reloadEvent(nil, proposed)
 	for _, s := range st.added {
 		a.watcher.Follow(s.uri, s.prep)
 	}
@@ -181,7 +187,7 @@ func (f *fleet) commit(st *staged) ([]resolver.URI, error) {
 		next.versions[s.uri] = s.v
 	}
 	prev := f.cur
-	if err := f.publish(&next); err != nil {
+	if err := f.publish(&next, "configuration reloaded"); err != nil {
 		st.abandon(f)
 		return nil, err
 	}

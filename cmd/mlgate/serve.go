@@ -176,9 +176,9 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	onMissing, _ := resolver.ParseMissingPolicy(cfg.OnMissing)
 	a.watcher = resolver.NewWatcher(a.resolver, a.fleet, resolver.WatchConfig{
 		PollInterval: cfg.PollInterval, MaxAttempts: cfg.MaxAttempts,
-		OnMissing: onMissing, Logger: log, Tracer: tracer,
+		OnMissing: onMissing, Logger: log, Tracer: tracer, Events: a.fleet.watchEvent,
 	})
-	op.watcher, op.models, op.reload = a.watcher, a.models, a.reload
+	op.watcher, op.models, op.fleet, op.reload = a.watcher, a.models, a.fleet, a.reload
 	if a.observers, err = telemetry.RegisterObservers(ins, sources(a.server, a.models, a.watcher)); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
@@ -267,6 +267,7 @@ func (a *app) newServer(op *operator, ins *telemetry.Instruments, tracer trace.T
 		Instruments: ins, MetricsHandler: a.tel.MetricsHandler(), Tracer: tracer, Propagator: a.tel.Propagator(),
 		Throttle:       telemetry.NewThrottle(a.log, time.Second, ins.LogSuppressed()),
 		ProvenanceTags: cfg.Provenance.Tags,
+		StatusEvents:   cfg.StatusEvents, TrackingUI: serve.TrackingUI(cfg.TrackingURI),
 	}
 	networkConfig(cfg, &scfg)
 	a.maxConns = scfg.MaxConns
