@@ -3,13 +3,11 @@ package serve
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/valyala/fasthttp"
 
 	"github.com/mlgate/mlgate/internal/testutil"
 	"github.com/mlgate/mlgate/signature"
@@ -85,9 +83,7 @@ func BenchmarkShadowOverhead(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				h := hdrhistogram.New(1, 10_000_000, 3)
-				var req fasthttp.Request
-				ctx := &fasthttp.RequestCtx{}
-				ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+				ctx := requestCtx()
 				for pb.Next() {
 					setRequest(ctx, "/invocations", "application/json", benchRow)
 					ctx.Response.Reset()
