@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,8 +53,8 @@ func statusClassIndex(code int) int {
 type RequestRecorder struct {
 	ins      *Instruments
 	http     *HTTPRoute
-	byClass  [len(statusClasses)][]metric.AddOption
-	duration []metric.RecordOption
+	byClass  [len(statusClasses)]*counter
+	duration *histogram
 	rejected [numRejectReasons][]metric.AddOption
 }
 
@@ -65,18 +64,19 @@ type RequestRecorder struct {
 // Its requests' http.route is the route's canonical path,
 // /routes/<route>/invocations, also when they reached the default route
 // through /invocations. The attribute values must come from
-// configuration and the registry, never from request data.
+// configuration and the registry, never from request data. Recorders with
+// the same attributes share their series.
 func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersion string) *RequestRecorder {
 	rec := &RequestRecorder{ins: ins, http: ins.HTTPRoute("/routes/" + route + "/invocations")}
 	for i, class := range statusClasses {
 		set := attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
 			keyModelName.String(modelName), keyModelVersion.String(modelVersion),
 			keyStatusClass.String(class))
-		rec.byClass[i] = []metric.AddOption{metric.WithAttributeSet(set)}
+		rec.byClass[i] = ins.reqs.counter(&ins.reqs.requests, set)
 	}
 	set := attribute.NewSet(keyRoute.String(route),
 		keyModelName.String(modelName), keyModelVersion.String(modelVersion))
-	rec.duration = []metric.RecordOption{metric.WithAttributeSet(set)}
+	rec.duration = ins.reqs.histogram(&ins.reqs.infer, set)
 	for i, reason := range rejectNames {
 		set := attribute.NewSet(keyRoute.String(route), keyReason.String(reason))
 		rec.rejected[i] = []metric.AddOption{metric.WithAttributeSet(set)}
@@ -85,18 +85,17 @@ func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersio
 }
 
 // Done records one answered request: mlgate.requests by status class,
-// mlgate.inference.duration (inference,
-// the time spent in the model; not recorded when it is zero or less,
-// i.e. the request never reached the model) and
-// http.server.request.duration by method and status code. It does not
-// allocate once the route has seen the (method, status code) pair.
+// mlgate.inference.duration (inference, the time spent in the model; not
+// recorded when it is zero or less, i.e. the request never reached the
+// model) and http.server.request.duration by method and status code. It
+// costs a few atomic operations and does not allocate once the route has
+// seen the (method, status code) pair.
 func (r *RequestRecorder) Done(ctx context.Context, statusCode int, method string, total, inference time.Duration) {
-	r.ins.requests.Add(ctx, 1, r.byClass[statusClassIndex(statusCode)]...)
-	secs := total.Seconds()
+	r.byClass[statusClassIndex(statusCode)].n.Add(1)
 	if inference > 0 {
-		r.ins.inferDuration.Record(ctx, inference.Seconds(), r.duration...)
+		r.duration.record(inference)
 	}
-	r.http.record(ctx, method, statusCode, secs)
+	r.http.record(method, statusCode, total)
 }
 
 // Rejected counts one request refused for reason on the recorder's route.
@@ -118,8 +117,7 @@ func (r *RequestRecorder) Rejected(ctx context.Context, reason RejectReason) {
 type HTTPRoute struct {
 	ins   *Instruments
 	route attribute.KeyValue
-	mu    sync.Mutex // serialises building statusTables
-	// byMethod holds, per method, the options by status code (index
+	// byMethod holds, per method, the series by status code (index
 	// code-100; the last slot is codes outside 100–599, recorded without
 	// a status code).
 	byMethod [numMethods]atomic.Pointer[statusTable]
@@ -127,7 +125,7 @@ type HTTPRoute struct {
 
 const numStatusSlots = 501
 
-type statusTable [numStatusSlots]atomic.Pointer[[]metric.RecordOption]
+type statusTable [numStatusSlots]atomic.Pointer[histogram]
 
 // HTTPRoute returns the recorder for http.route path, the same one for
 // the same path; recorders are kept as long as ins. Call it when routes
@@ -146,43 +144,43 @@ func (ins *Instruments) HTTPRoute(path string) *HTTPRoute {
 // Record records one request on the route with method and statusCode that
 // took d. It does not allocate once the (method, status code) pair has
 // been seen.
-func (h *HTTPRoute) Record(ctx context.Context, method string, statusCode int, d time.Duration) {
-	h.record(ctx, method, statusCode, d.Seconds())
+func (h *HTTPRoute) Record(_ context.Context, method string, statusCode int, d time.Duration) {
+	h.record(method, statusCode, d)
 }
 
-func (h *HTTPRoute) record(ctx context.Context, method string, statusCode int, secs float64) {
-	h.ins.httpDuration.Record(ctx, secs, h.options(methodIndex(method), statusCode)...)
+func (h *HTTPRoute) record(method string, statusCode int, d time.Duration) {
+	h.series(methodIndex(method), statusCode).record(d)
 }
 
-// options returns the prepared options for (method, statusCode), building
-// them on first use.
-func (h *HTTPRoute) options(m, statusCode int) []metric.RecordOption {
+// series returns the histogram of (method, statusCode), making it on
+// first use.
+func (h *HTTPRoute) series(m, statusCode int) *histogram {
 	slot := statusCode - 100
 	if statusCode < 100 || statusCode > 599 {
 		slot = numStatusSlots - 1
 	}
 	tab := h.byMethod[m].Load()
 	if tab != nil {
-		if opts := tab[slot].Load(); opts != nil {
-			return *opts
+		if hist := tab[slot].Load(); hist != nil {
+			return hist
 		}
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.ins.mu.Lock()
+	defer h.ins.mu.Unlock()
 	if tab = h.byMethod[m].Load(); tab == nil {
 		tab = new(statusTable)
 		h.byMethod[m].Store(tab)
 	}
-	if opts := tab[slot].Load(); opts != nil {
-		return *opts
+	if hist := tab[slot].Load(); hist != nil {
+		return hist
 	}
 	kvs := []attribute.KeyValue{semconvMethod(methodNames[m]), h.route}
 	if slot != numStatusSlots-1 {
 		kvs = append(kvs, semconv.HTTPResponseStatusCodeKey.Int(statusCode))
 	}
-	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
-	tab[slot].Store(&opts)
-	return opts
+	hist := h.ins.reqs.histogram(&h.ins.reqs.http, attribute.NewSet(kvs...))
+	tab[slot].Store(hist)
+	return hist
 }
 
 // HTTP methods known to the semantic conventions; any other is "_OTHER".
