@@ -2,6 +2,7 @@ package serve
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -80,7 +81,7 @@ func (s *Server) enter(ctx *fasthttp.RequestCtx, r *route) (telemetry.RejectReas
 			"route %s: %d requests in flight and %d waiting (the limits); retry later", r.name, s.cfg.MaxInflight, s.cfg.MaxQueue), "")
 		return telemetry.RejectQueue, false
 	}
-	dc := startDeadline(s.cfg.QueueTimeout)
+	dc := startDeadline(time.Now(), s.cfg.QueueTimeout)
 	defer dc.stop()
 	select {
 	case a.slots <- struct{}{}:

@@ -25,11 +25,13 @@ func BenchmarkHandler(b *testing.B) {
 			body := `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [` + rowsOf(rows, `[37, 36.0, 1306.52, 1]`) + `]}}`
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
+			cpu := startCPU()
 			for b.Loop() {
 				setRequest(ctx, "/invocations", "application/json", body)
 				ctx.Response.Reset()
 				s.Handler(ctx)
 			}
+			cpu.report(b)
 			if ctx.Response.StatusCode() != 200 {
 				b.Fatalf("status %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
 			}

@@ -44,8 +44,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 			"%s %s: use POST", ctx.Method(), ctx.Path()), "")
 		return
 	}
-	start := time.Now()
-	dc := startDeadline(s.cfg.RequestTimeout)
+	dc := startDeadline(requestStart(ctx), s.cfg.RequestTimeout)
 	defer dc.stop()
 	if reason, ok := s.enter(ctx, r); !ok {
 		s.rejected(ctx, r, reason)
@@ -63,7 +62,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 	s.serveInvocation(ctx, dc, snap, r, rs, &tg, &infer)
 	status := ctx.Response.StatusCode()
 	if tg != nil && tg.rec != nil {
-		tg.rec.Done(ctx, status, "POST", time.Since(start), infer)
+		tg.rec.Done(ctx, status, "POST", dc.elapsed(), infer)
 	}
 	rs.end(status)
 }
@@ -103,9 +102,9 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 		return
 	}
 
-	var shadowStart time.Time
+	var measured time.Duration
 	if r.shadow != nil {
-		shadowStart = time.Now() // the primary's latency, compared with the shadow's
+		measured = dc.elapsed() // the primary's latency from here is compared with the shadow's
 	}
 	plan := d.model.Plan()
 	sp := rs.child("validate")
@@ -131,9 +130,9 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 	}
 
 	sp = rs.child("infer")
-	inferStart := time.Now()
+	inferStart := dc.elapsed()
 	out, err := predict(dc, d.model, b, buf.b[:0])
-	*inferTime = time.Since(inferStart)
+	*inferTime = dc.elapsed() - inferStart
 	endChild(sp, err)
 	if err != nil {
 		status, _, _ := classify(err, d.errorTag)
@@ -147,10 +146,20 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 	if sh := r.shadow; sh != nil && rand.Float64() < sh.sample {
 		sh.stats.sampled.Add(1)
 		s.offerShadow(&shadowJob{
-			snap: snap, route: r, format: format, latency: since(shadowStart),
+			snap: snap, route: r, format: format, latency: dc.elapsed() - measured,
 			body: bytes.Clone(ctx.PostBody()), primary: bytes.Clone(out),
 		})
 	}
+}
+
+// requestStart returns when fasthttp finished reading the request and
+// called the handler (a clock reading it takes anyway), or now for a
+// context that fasthttp's server did not fill in.
+func requestStart(ctx *fasthttp.RequestCtx) time.Time {
+	if t := ctx.Time(); !t.IsZero() {
+		return t
+	}
+	return time.Now()
 }
 
 // predict runs b through m and appends MLflow's scoring response,

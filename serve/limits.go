@@ -127,7 +127,7 @@ func (s *Server) admitBytes(ctx *fasthttp.RequestCtx, r *route, need int64) (res
 	g.waiting++
 	g.mu.Unlock()
 
-	dc := startDeadline(s.cfg.QueueTimeout)
+	dc := startDeadline(time.Now(), s.cfg.QueueTimeout)
 	select {
 	case <-w.ready:
 	case <-dc.Done():

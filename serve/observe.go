@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -152,14 +151,6 @@ func statusKey(status int) string {
 		return "4xx"
 	}
 	return "other"
-}
-
-// since returns the time from start, or zero when start is zero.
-func since(start time.Time) time.Duration {
-	if start.IsZero() {
-		return 0
-	}
-	return time.Since(start)
 }
 
 // logContext is the context request logs carry: the span's, so that
