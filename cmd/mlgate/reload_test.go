@@ -220,6 +220,7 @@ func TestDeployAfterRemoval(t *testing.T) {
 	fake := fakemlflow.New(t)
 	v3 := RouteConfig{Name: "v3", Model: "models:/churn-gbm/3"}
 	cfg := testConfig(t, fake.URL(), championRoute, v3)
+	cfg.PollInterval = time.Hour // no check moves /admin/models's registry figures meanwhile
 	mg := startApp(t, cfg)
 	u, err := resolver.ParseURI(v3.Model)
 	if err != nil {

@@ -164,11 +164,12 @@ func testOnly(target string, allowed ...string) rule {
 
 // rules are mlgate's import rules (DEVELOPERS.md).
 // bench/naive, a baseline nothing imports, calls ONNX Runtime directly on
-// purpose: it measures what mlgate adds.
+// purpose: it measures what mlgate adds; bench/modelcost's tests time bare
+// ONNX Runtime calls on the benchmark models.
 var rules = []rule{
 	pure("signature"),
 	pure("telemetry"),
-	onlyIn(ort, "infer", "bench/naive"),
+	onlyIn(ort, "infer", "bench/naive", "bench/modelcost"),
 	noDeps("serve", "resolver", "infer", ort),
 	noDeps("resolver", "serve", "infer"),
 	noDeps("loadtest", "serve", "infer"),
@@ -226,7 +227,7 @@ func TestImportRulesCatchViolations(t *testing.T) {
 	for _, want := range []string{
 		"signature imports no mlgate package: signature imports " + m("telemetry") + " (signature -> telemetry)",
 		"serve imports none of resolver, infer, " + ort + ": serve imports " + m("infer") + " (serve -> serve/codec -> infer)",
-		ort + " is imported only in infer, bench/naive: cmd/mlgate imports " + ort,
+		ort + " is imported only in infer, bench/naive, bench/modelcost: cmd/mlgate imports " + ort,
 		fast + " is imported only in serve, loadtest, bench: cmd/mlgate imports " + fast,
 		"internal/fakemlflow is imported only by tests and bench: cmd/mlgate imports " + m("internal/fakemlflow"),
 	} {
