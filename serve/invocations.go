@@ -192,6 +192,9 @@ func (s *Server) decodeError(ctx *fasthttp.RequestCtx, err error, tag string) {
 // charset parameter. For anything else it returns 0 and the scoring
 // server's 415 message.
 func mediaFormat(ct []byte) (signature.Format, string) {
+	if string(ct) == "application/json" {
+		return signature.FormatJSON, ""
+	}
 	media, params, _ := bytes.Cut(ct, []byte{';'})
 	media = bytes.TrimSpace(media)
 	var f signature.Format
