@@ -23,7 +23,7 @@ export MLGATE_MINIO_BIN ?= $(MINIO_BIN)
 export MLGATE_TOOLS_DIR := $(TOOLS_DIR)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime tools deps clean
+.PHONY: all build run test test-short vet fmt-check bench pgo fuzz onnxruntime tools deps image image-digests clean
 
 all: build
 
@@ -88,6 +88,36 @@ pgo: build
 
 fuzz: $(ORT_LIB) deps
 	./scripts/fuzz.sh
+
+# The container image (Dockerfile) for linux/amd64 and linux/arm64, with
+# docker buildx. IMAGE_PUSH=true pushes it to IMAGE; otherwise the result
+# stays in the builder's cache, since a multi-platform image cannot be loaded
+# into the classic Docker image store (for a local one:
+# IMAGE_PLATFORMS=linux/amd64 IMAGE_OUTPUT=--load). IMAGE_GOPROXY and
+# IMAGE_NPM_REGISTRY point the build at a Go module proxy and an npm
+# registry mirror.
+IMAGE ?= mlgate:$(VERSION)
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_PUSH ?= false
+IMAGE_OUTPUT ?= $(if $(filter true,$(IMAGE_PUSH)),--push,)
+IMAGE_GOPROXY ?= https://proxy.golang.org,direct
+IMAGE_NPM_REGISTRY ?= https://registry.npmjs.org/
+
+image:
+	docker buildx build --platform $(IMAGE_PLATFORMS) \
+		--build-arg VERSION=$(VERSION) \
+		--build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null || echo unknown) \
+		--build-arg GOPROXY=$(IMAGE_GOPROXY) \
+		--build-arg NPM_CONFIG_REGISTRY=$(IMAGE_NPM_REGISTRY) \
+		$(IMAGE_OUTPUT) -t $(IMAGE) .
+
+# Prints, for each base image the Dockerfile pins (ARG *_IMAGE=name:tag@sha256:...),
+# the digest its tag points at now, from the registry: the values to refresh
+# those lines with.
+image-digests:
+	@sed -n 's/^ARG [A-Z_]*_IMAGE=\([^@]*\)@sha256:.*/\1/p' Dockerfile | while read -r ref; do \
+		printf '%s@%s\n' "$$ref" "$$(docker buildx imagetools inspect "$$ref" --format '{{json .Manifest.Digest}}' | tr -d '"')"; \
+	done
 
 clean:
 	rm -rf bin

@@ -47,6 +47,12 @@ type CacheConfig struct {
 	// RateWindow is the period the minimum rate is measured over. Zero
 	// means DefaultRateWindow.
 	RateWindow time.Duration
+	// MaxBytes is the disk budget of the cached versions: after each
+	// download the least recently used versions are removed until the
+	// cache fits, except the last good version of every URI (the saved
+	// resolutions) and the one just downloaded. Zero means
+	// DefaultCacheMaxBytes; negative means no budget.
+	MaxBytes int64
 }
 
 func (c CacheConfig) withDefaults() (CacheConfig, error) {
@@ -74,6 +80,9 @@ func (c CacheConfig) withDefaults() (CacheConfig, error) {
 	}
 	if c.RateWindow == 0 {
 		c.RateWindow = DefaultRateWindow
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultCacheMaxBytes
 	}
 	return c, nil
 }
@@ -193,6 +202,7 @@ func (c *Cache) Lookup(res *Resolution) (string, bool) {
 func (c *Cache) Fetch(ctx context.Context, res *Resolution, store ArtifactStore) (string, error) {
 	dir := c.Dir(res)
 	if isDir(dir) {
+		touch(dir)
 		return dir, nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -271,8 +281,10 @@ func (c *Cache) download(ctx context.Context, res *Resolution, store ArtifactSto
 	}
 	tmp = ""
 	syncDir(filepath.Dir(dir))
+	touch(dir)
 	c.log.Info("model artifacts downloaded", "model", res.String(), "from", store.String(),
 		"dir", dir, "files", files, "bytes", bytes, "duration", time.Since(start))
+	c.prune(dir)
 	return nil
 }
 

@@ -387,3 +387,59 @@ func TestResolutionKey(t *testing.T) {
 		t.Errorf("dirs: %s %s %s", cache.Dir(a), cache.Dir(&b), cache.Dir(lm))
 	}
 }
+
+// TestCachePrunesToBudget: past CacheMaxBytes, each download removes the
+// least recently used versions, never the last good version a saved
+// resolution names, nor the version just downloaded.
+func TestCachePrunesToBudget(t *testing.T) {
+	s := fakemlflow.New(t)
+	size := map[string]int64{}
+	scratch := newResolver(t, Config{TrackingURI: s.URL(), CacheMaxBytes: -1})
+	for _, v := range []string{"1", "2", "3", "4"} {
+		res, err := fetchVersion(t, scratch, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, _ := scratch.Cache().Lookup(res)
+		size[v] = treeBytes(dir)
+	}
+	budget := size["1"] + max(size["3"], size["4"]) + 1
+	r := newResolver(t, Config{TrackingURI: s.URL(), CacheMaxBytes: budget})
+	present := func() map[string]bool {
+		out := map[string]bool{}
+		for _, v := range []string{"1", "2", "3", "4"} {
+			res, err := r.Resolve(context.Background(), mustURI(t, "models:/churn-gbm/"+v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, out[v] = r.Cache().Lookup(res)
+		}
+		return out
+	}
+	v1, err := fetchVersion(t, r, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remember(v1); err != nil { // v1 is what some URI serves
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		fetch string
+		want  map[string]bool
+	}{
+		{"2", map[string]bool{"1": true, "2": true}},
+		{"3", map[string]bool{"1": true, "3": true}}, // over budget: v2 goes, v1 is saved
+		{"4", map[string]bool{"1": true, "4": true}}, // v3 goes
+	} {
+		if _, err := fetchVersion(t, r, step.fetch); err != nil {
+			t.Fatal(err)
+		}
+		got := present()
+		for _, v := range []string{"1", "2", "3", "4"} {
+			if got[v] != step.want[v] {
+				t.Errorf("after fetching v%s (budget %d, sizes %v): cached %v; want %v", step.fetch, budget, size, got, step.want)
+				break
+			}
+		}
+	}
+}

@@ -92,6 +92,10 @@ type Config struct {
 	// MaxModelBytes caps the bytes of one version's artifacts, as listed
 	// and as received. Zero means DefaultMaxModelBytes.
 	MaxModelBytes int64
+	// CacheMaxBytes is the disk budget of CacheDir's versions (see
+	// CacheConfig.MaxBytes). Zero means DefaultCacheMaxBytes; negative
+	// means no budget.
+	CacheMaxBytes int64
 	// DownloadTimeout bounds the download of one version's artifacts (and
 	// one ReadFile). Zero means DefaultDownloadTimeout.
 	DownloadTimeout time.Duration

@@ -49,7 +49,7 @@ func New(cfg Config) (_ *Resolver, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cache, err := OpenCache(CacheConfig{Root: cfg.CacheDir, Logger: cfg.Logger, MaxModelBytes: cfg.MaxModelBytes,
+	cache, err := OpenCache(CacheConfig{Root: cfg.CacheDir, Logger: cfg.Logger, MaxModelBytes: cfg.MaxModelBytes, MaxBytes: cfg.CacheMaxBytes,
 		DownloadTimeout: cfg.DownloadTimeout, MinDownloadRate: cfg.MinDownloadRate, RateWindow: cfg.RateWindow})
 	if err != nil {
 		return nil, fmt.Errorf("resolver config: CacheDir: %w", err)

@@ -40,12 +40,14 @@ type Config struct {
 	CacheDir        string        `yaml:"cache_dir"`
 	ONNXRuntimeLib  string        `yaml:"onnxruntime_lib"`
 	Model           string        `yaml:"model"`
+	ModelName       string        `yaml:"model_name"`
 	DefaultRoute    string        `yaml:"default_route"`
 	RequestTimeout  time.Duration `yaml:"request_timeout"`
 	RegistryTimeout time.Duration `yaml:"registry_timeout"`
 	DownloadTimeout time.Duration `yaml:"download_timeout"`
 	MinDownloadRate int64         `yaml:"min_download_rate"`
 	MaxModelBytes   int64         `yaml:"max_model_bytes"`
+	CacheMaxBytes   int64         `yaml:"cache_max_bytes"`
 	MaxBodyBytes    int           `yaml:"max_body_bytes"`
 	Limits          RequestLimits `yaml:",inline"`
 	MaxInflight     int           `yaml:"max_inflight"`
@@ -234,6 +236,8 @@ var serveSettings = []setting{
 
 	{"model", env("MODEL"), "serve this models:/ URI as the only route (instead of routes in --config)",
 		str(func(c *Config) *string { return &c.Model })},
+	{"model-name", env("MODEL_NAME"), "name of the route --model serves, as in /routes/<name>/invocations and /v2/models/<name> (default \"default\")",
+		str(func(c *Config) *string { return &c.ModelName })},
 	{"tracking-uri", []string{"MLGATE_TRACKING_URI", "MLFLOW_TRACKING_URI"},
 		"MLflow tracking server (http(s)://host:port) or local store (sqlite:///path/mlflow.db)",
 		str(func(c *Config) *string { return &c.TrackingURI })},
@@ -257,6 +261,8 @@ var serveSettings = []setting{
 		int64s(func(c *Config) *int64 { return &c.MinDownloadRate })},
 	{"max-model-bytes", env("MAX_MODEL_BYTES"), "largest model version downloaded, all files together (default 4294967296)",
 		int64s(func(c *Config) *int64 { return &c.MaxModelBytes })},
+	{"cache-max-bytes", env("CACHE_MAX_BYTES"), "disk budget of --cache-dir: least recently used versions are removed beyond it, never the last good version of a served URI; -1 for no budget (default 10737418240)",
+		int64s(func(c *Config) *int64 { return &c.CacheMaxBytes })},
 	{"artifacts-allowed-hosts", env("ARTIFACTS_ALLOWED_HOSTS"), "comma-separated hosts besides the tracking server that artifacts may come from, never with its credentials (default none)",
 		list(func(c *Config) *[]string { return &c.Artifacts.AllowedHosts })},
 	{"artifacts-allowed-roots", env("ARTIFACTS_ALLOWED_ROOTS"), "comma-separated local directories file: artifact locations may be read from (default the artifacts root and the cache dir)",
@@ -403,6 +409,9 @@ func (c *Config) validateServed(bad bad) {
 	}
 	if c.Model == "" && len(c.Routes) == 0 {
 		bad("model", "nothing to serve: give --model models:/name@alias or routes in --config")
+	}
+	if c.ModelName != "" && c.Model == "" {
+		bad("model-name", "%q names the route of --model, which is not set", c.ModelName)
 	}
 }
 

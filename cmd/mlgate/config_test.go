@@ -211,3 +211,23 @@ routes:
 		t.Errorf("negative route limits: %v", err)
 	}
 }
+
+// TestModelName: --model-name names the route --model serves; without
+// --model it is refused, naming the setting.
+func TestModelName(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.TrackingURI, cfg.Model, cfg.ModelName = "sqlite:///x.db", "models:/churn-gbm@champion", "churn-gbm"
+	routes, err := parseRoutes(cfg)
+	if err != nil || len(routes) != 1 || routes[0].Name != "churn-gbm" {
+		t.Fatalf("routes %+v, %v; want one route named churn-gbm", routes, err)
+	}
+	cfg.ModelName = ""
+	if routes, err := parseRoutes(cfg); err != nil || routes[0].Name != "default" {
+		t.Errorf("without --model-name: routes %+v, %v; want the route named default", routes, err)
+	}
+	cfg.Model, cfg.ModelName = "", "churn-gbm"
+	cfg.Routes = []RouteConfig{{Name: "churn", Model: "models:/churn-gbm@champion"}}
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "model-name") {
+		t.Errorf("--model-name without --model: %v; want an error naming model-name", err)
+	}
+}

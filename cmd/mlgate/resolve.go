@@ -221,6 +221,7 @@ func resolverConfig(cfg Config, getenv func(string) string) (resolver.Config, er
 	rc.TrackingURI, rc.RegistryURI = cfg.TrackingURI, cfg.RegistryURI
 	rc.ArtifactsRoot, rc.CacheDir, rc.Timeout = cfg.ArtifactsRoot, cfg.CacheDir, cfg.RegistryTimeout
 	rc.DownloadTimeout, rc.MinDownloadRate, rc.MaxModelBytes = cfg.DownloadTimeout, cfg.MinDownloadRate, cfg.MaxModelBytes
+	rc.CacheMaxBytes = cfg.CacheMaxBytes
 	rc.AllowedHosts, rc.AllowedRoots = cfg.Artifacts.AllowedHosts, cfg.Artifacts.AllowedRoots
 	rc.S3.Anonymous = cfg.S3.Anonymous
 	rc.UserAgent = "mlgate/" + version

@@ -23,7 +23,11 @@ type routeSpec struct {
 func parseRoutes(cfg Config) ([]routeSpec, error) {
 	routes := cfg.Routes
 	if cfg.Model != "" {
-		routes = []RouteConfig{{Name: "default", Model: cfg.Model}}
+		name := cfg.ModelName
+		if name == "" {
+			name = "default"
+		}
+		routes = []RouteConfig{{Name: name, Model: cfg.Model}}
 	}
 	out := make([]routeSpec, 0, len(routes))
 	for i, r := range routes {
