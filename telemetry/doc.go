@@ -39,12 +39,7 @@
 // Prometheus text format. Names are translated the Prometheus way: dots
 // become underscores, the unit is appended ("s" as _seconds, "By" as
 // _bytes, "1" as _ratio; units in braces are dropped) and counters end in
-// _total. The three instruments recorded on every request
-// (http.server.request.duration, mlgate.requests and
-// mlgate.inference.duration) are aggregated by mlgate itself with atomic
-// counters and handed to the exporter as a producer, with the same names,
-// units, buckets and cumulative temporality; they carry no exemplars. The
-// series mlgate's instruments produce are:
+// _total. The series mlgate's instruments produce are:
 //
 //	http_server_request_duration_seconds_{bucket,sum,count}  http_request_method, http_response_status_code, http_route
 //	http_server_active_requests                               http_request_method, url_scheme

@@ -33,7 +33,7 @@ const (
 
 // latencyBuckets are the bucket boundaries, in seconds, of the request and
 // inference duration histograms: 50µs to 10s, about three per decade.
-var latencyBuckets = [...]float64{
+var latencyBuckets = []float64{
 	0.00005, 0.0001, 0.00025, 0.0005,
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -51,9 +51,9 @@ var loadBuckets = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 1
 type Instruments struct {
 	meter metric.Meter
 
-	// reqs aggregates mlgate.requests, mlgate.inference.duration and
-	// http.server.request.duration.
-	reqs          *requestMetrics
+	httpDuration  metric.Float64Histogram
+	requests      metric.Int64Counter
+	inferDuration metric.Float64Histogram
 	rejected      metric.Int64Counter
 	loadDuration  metric.Float64Histogram
 	logSuppressed metric.Int64Counter
@@ -67,22 +67,12 @@ type Instruments struct {
 // NewInstruments creates mlgate's instruments on mp (nil means a no-op
 // provider). Call it once per MeterProvider: instruments created twice
 // on one provider would report the same series twice.
-//
-// The instruments recorded per request (mlgate.requests,
-// mlgate.inference.duration, http.server.request.duration) are aggregated
-// by the Instruments themselves, not by mp's SDK, and exported by the
-// readers of the Telemetry whose MeterProvider mp is; with another
-// provider they are counted but not exported.
 func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
-	reqs := newRequestMetrics()
-	if p, ok := mp.(*meterProvider); ok {
-		reqs = p.reqs
-	}
 	if mp == nil {
 		mp = noop.NewMeterProvider()
 	}
 	m := mp.Meter(meterName)
-	ins := &Instruments{meter: m, reqs: reqs, httpRoutes: map[string]*HTTPRoute{}}
+	ins := &Instruments{meter: m, httpRoutes: map[string]*HTTPRoute{}}
 	var errs []error
 	check := func(err error) {
 		if err != nil {
@@ -91,6 +81,20 @@ func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 	}
 	var err error
 
+	ins.httpDuration, err = m.Float64Histogram("http.server.request.duration",
+		metric.WithUnit("s"),
+		metric.WithDescription("Duration of HTTP server requests."),
+		metric.WithExplicitBucketBoundaries(latencyBuckets...))
+	check(err)
+	ins.requests, err = m.Int64Counter("mlgate.requests",
+		metric.WithUnit("{request}"),
+		metric.WithDescription("Scoring requests answered, by route, target, model version and status class."))
+	check(err)
+	ins.inferDuration, err = m.Float64Histogram("mlgate.inference.duration",
+		metric.WithUnit("s"),
+		metric.WithDescription("Time spent in the model (queueing, batching and ONNX Runtime), by route and model version."),
+		metric.WithExplicitBucketBoundaries(latencyBuckets...))
+	check(err)
 	ins.rejected, err = m.Int64Counter("mlgate.admission.rejected",
 		metric.WithUnit("{request}"),
 		metric.WithDescription("Scoring requests refused because a limit was reached, by route and reason (concurrency or queue)."))

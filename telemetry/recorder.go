@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,8 +54,8 @@ func statusClassIndex(code int) int {
 type RequestRecorder struct {
 	ins      *Instruments
 	http     *HTTPRoute
-	byClass  [len(statusClasses)]*counter
-	duration *histogram
+	byClass  [len(statusClasses)][]metric.AddOption
+	duration []metric.RecordOption
 	rejected [numRejectReasons][]metric.AddOption
 }
 
@@ -64,19 +65,18 @@ type RequestRecorder struct {
 // Its requests' http.route is the route's canonical path,
 // /routes/<route>/invocations, also when they reached the default route
 // through /invocations. The attribute values must come from
-// configuration and the registry, never from request data. Recorders with
-// the same attributes share their series.
+// configuration and the registry, never from request data.
 func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersion string) *RequestRecorder {
 	rec := &RequestRecorder{ins: ins, http: ins.HTTPRoute("/routes/" + route + "/invocations")}
 	for i, class := range statusClasses {
 		set := attribute.NewSet(keyRoute.String(route), keyTarget.String(target),
 			keyModelName.String(modelName), keyModelVersion.String(modelVersion),
 			keyStatusClass.String(class))
-		rec.byClass[i] = ins.reqs.counter(&ins.reqs.requests, set)
+		rec.byClass[i] = []metric.AddOption{metric.WithAttributeSet(set)}
 	}
 	set := attribute.NewSet(keyRoute.String(route),
 		keyModelName.String(modelName), keyModelVersion.String(modelVersion))
-	rec.duration = ins.reqs.histogram(&ins.reqs.infer, set)
+	rec.duration = []metric.RecordOption{metric.WithAttributeSet(set)}
 	for i, reason := range rejectNames {
 		set := attribute.NewSet(keyRoute.String(route), keyReason.String(reason))
 		rec.rejected[i] = []metric.AddOption{metric.WithAttributeSet(set)}
@@ -85,17 +85,18 @@ func (ins *Instruments) NewRequestRecorder(route, target, modelName, modelVersio
 }
 
 // Done records one answered request: mlgate.requests by status class,
-// mlgate.inference.duration (inference, the time spent in the model; not
-// recorded when it is zero or less, i.e. the request never reached the
-// model) and http.server.request.duration by method and status code. It
-// costs a few atomic operations and does not allocate once the route has
-// seen the (method, status code) pair.
+// mlgate.inference.duration (inference,
+// the time spent in the model; not recorded when it is zero or less,
+// i.e. the request never reached the model) and
+// http.server.request.duration by method and status code. It does not
+// allocate once the route has seen the (method, status code) pair.
 func (r *RequestRecorder) Done(ctx context.Context, statusCode int, method string, total, inference time.Duration) {
-	r.byClass[statusClassIndex(statusCode)].n.Add(1)
+	r.ins.requests.Add(ctx, 1, r.byClass[statusClassIndex(statusCode)]...)
+	secs := total.Seconds()
 	if inference > 0 {
-		r.duration.record(inference)
+		r.ins.inferDuration.Record(ctx, inference.Seconds(), r.duration...)
 	}
-	r.http.record(method, statusCode, total)
+	r.http.record(ctx, method, statusCode, secs)
 }
 
 // Rejected counts one request refused for reason on the recorder's route.
@@ -117,7 +118,8 @@ func (r *RequestRecorder) Rejected(ctx context.Context, reason RejectReason) {
 type HTTPRoute struct {
 	ins   *Instruments
 	route attribute.KeyValue
-	// byMethod holds, per method, the series by status code (index
+	mu    sync.Mutex // serialises building statusTables
+	// byMethod holds, per method, the options by status code (index
 	// code-100; the last slot is codes outside 100–599, recorded without
 	// a status code).
 	byMethod [numMethods]atomic.Pointer[statusTable]
@@ -125,7 +127,7 @@ type HTTPRoute struct {
 
 const numStatusSlots = 501
 
-type statusTable [numStatusSlots]atomic.Pointer[histogram]
+type statusTable [numStatusSlots]atomic.Pointer[[]metric.RecordOption]
 
 // HTTPRoute returns the recorder for http.route path, the same one for
 // the same path; recorders are kept as long as ins. Call it when routes
@@ -144,43 +146,43 @@ func (ins *Instruments) HTTPRoute(path string) *HTTPRoute {
 // Record records one request on the route with method and statusCode that
 // took d. It does not allocate once the (method, status code) pair has
 // been seen.
-func (h *HTTPRoute) Record(_ context.Context, method string, statusCode int, d time.Duration) {
-	h.record(method, statusCode, d)
+func (h *HTTPRoute) Record(ctx context.Context, method string, statusCode int, d time.Duration) {
+	h.record(ctx, method, statusCode, d.Seconds())
 }
 
-func (h *HTTPRoute) record(method string, statusCode int, d time.Duration) {
-	h.series(methodIndex(method), statusCode).record(d)
+func (h *HTTPRoute) record(ctx context.Context, method string, statusCode int, secs float64) {
+	h.ins.httpDuration.Record(ctx, secs, h.options(methodIndex(method), statusCode)...)
 }
 
-// series returns the histogram of (method, statusCode), making it on
-// first use.
-func (h *HTTPRoute) series(m, statusCode int) *histogram {
+// options returns the prepared options for (method, statusCode), building
+// them on first use.
+func (h *HTTPRoute) options(m, statusCode int) []metric.RecordOption {
 	slot := statusCode - 100
 	if statusCode < 100 || statusCode > 599 {
 		slot = numStatusSlots - 1
 	}
 	tab := h.byMethod[m].Load()
 	if tab != nil {
-		if hist := tab[slot].Load(); hist != nil {
-			return hist
+		if opts := tab[slot].Load(); opts != nil {
+			return *opts
 		}
 	}
-	h.ins.mu.Lock()
-	defer h.ins.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if tab = h.byMethod[m].Load(); tab == nil {
 		tab = new(statusTable)
 		h.byMethod[m].Store(tab)
 	}
-	if hist := tab[slot].Load(); hist != nil {
-		return hist
+	if opts := tab[slot].Load(); opts != nil {
+		return *opts
 	}
 	kvs := []attribute.KeyValue{semconvMethod(methodNames[m]), h.route}
 	if slot != numStatusSlots-1 {
 		kvs = append(kvs, semconv.HTTPResponseStatusCodeKey.Int(statusCode))
 	}
-	hist := h.ins.reqs.histogram(&h.ins.reqs.http, attribute.NewSet(kvs...))
-	tab[slot].Store(hist)
-	return hist
+	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+	tab[slot].Store(&opts)
+	return opts
 }
 
 // HTTP methods known to the semantic conventions; any other is "_OTHER".

@@ -35,7 +35,6 @@ type Telemetry struct {
 	sdkTP   *sdktrace.TracerProvider // nil when tracing is off
 	tp      trace.TracerProvider
 	mp      *sdkmetric.MeterProvider
-	reqs    *requestMetrics
 	prop    propagation.TextMapPropagator
 	reg     *prometheus.Registry
 	metrics http.Handler
@@ -96,10 +95,8 @@ func (t *Telemetry) startMetrics(res *resource.Resource, log *slog.Logger) error
 	if err := t.reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return fmt.Errorf("metrics: process collector: %w", err)
 	}
-	t.reqs = newRequestMetrics()
 	exp, err := otelprom.New(
 		otelprom.WithRegisterer(t.reg),
-		otelprom.WithProducer(t.reqs),
 		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
 		otelprom.WithoutScopeInfo(),
 	)
@@ -140,15 +137,7 @@ func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tp }
 
 // MeterProvider returns the SDK meter provider whose measurements
 // MetricsHandler serves. Pass it to NewInstruments once.
-func (t *Telemetry) MeterProvider() metric.MeterProvider { return &meterProvider{t.mp, t.reqs} }
-
-// meterProvider is Telemetry's SDK meter provider together with the
-// aggregates of the per-request instruments its reader exports, which
-// NewInstruments records into.
-type meterProvider struct {
-	*sdkmetric.MeterProvider
-	reqs *requestMetrics
-}
+func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
 
 // Propagator returns the W3C TraceContext and Baggage propagator, the one
 // New also installs globally.
