@@ -98,11 +98,13 @@ test-short: $(ORT_LIB) tools chromium deps
 	$(GO) test -short -count=1 ./...
 
 # `make bench BENCH_FLAGS='-baseline-bin old/mlgate -lever body-once'` passes
-# flags to the harness (./scripts/bench.sh -h lists them).
+# flags to the harness (./scripts/bench.sh -h lists them). Its last phase
+# rewrites cmd/mlgate/default.pgo, the profile the next build is optimised
+# with, from mlgate under the benchmark loads.
 BENCH_FLAGS ?=
 
 bench: build
-	./scripts/bench.sh $(BENCH_FLAGS)
+	./scripts/bench.sh -pgo cmd/mlgate/default.pgo $(BENCH_FLAGS)
 
 # Profiles mlgate under the benchmark loads and writes the merged profile to
 # cmd/mlgate/default.pgo, which `go build` then uses (-pgo=auto). Its

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -79,7 +80,7 @@ func (s *Server) enter(r *route) (telemetry.RejectReason, error) {
 		return telemetry.RejectQueue, errorf(fasthttp.StatusTooManyRequests, codeRequestLimitExceeded,
 			"route %s: %d requests in flight and %d waiting (the limits); retry later", r.name, s.cfg.MaxInflight, s.cfg.MaxQueue)
 	}
-	dc := startDeadline(s.cfg.QueueTimeout)
+	dc := startDeadline(time.Now(), s.cfg.QueueTimeout)
 	defer dc.stop()
 	select {
 	case a.slots <- struct{}{}:

@@ -32,11 +32,39 @@ func inMemoryWith(tb testing.TB, cfg Config, version int, uri string) (*Server, 
 	m := loadModel(tb, testutil.RecordedModel(tb, "churn-gbm", version))
 	publish(tb, s, []RouteSpec{{Name: "churn", Targets: []TargetSpec{{URI: uri, Alias: "champion"}}}}, served(map[string]Model{uri: m}))
 	tb.Cleanup(s.Close)
-	var req fasthttp.Request
-	ctx := &fasthttp.RequestCtx{}
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
-	return s, ctx
+	return s, requestCtx()
 }
+
+// requestCtx returns a request context for driving Handler in memory, set
+// up as fasthttp's server sets up a connection's with mlgate's settings
+// (ReduceMemoryUsage off): the request and the response keep their body
+// buffers from one request to the next. A context made by
+// RequestCtx.Init instead hands both buffers back to fasthttp's byte-buffer
+// pools after every request, which mlgate's server does not do; those pools
+// recalibrate every 42,000 returns and drop buffers larger than most they
+// have seen, so after many small bodies each larger one allocated its
+// buffers again: allocations of the benchmark, not of the server.
+func requestCtx() *fasthttp.RequestCtx {
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init2(addrConn{}, discardLogger{}, false)
+	return ctx
+}
+
+// addrConn is the connection of an in-memory request: it has addresses
+// and nothing else.
+type addrConn struct{ net.Conn }
+
+var (
+	inMemoryLocal  = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	inMemoryRemote = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+)
+
+func (addrConn) LocalAddr() net.Addr  { return inMemoryLocal }
+func (addrConn) RemoteAddr() net.Addr { return inMemoryRemote }
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
 
 func setRequest(ctx *fasthttp.RequestCtx, path, contentType, body string) {
 	ctx.Request.Reset()

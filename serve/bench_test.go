@@ -3,13 +3,11 @@ package serve
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/valyala/fasthttp"
 
 	"github.com/mlgate/mlgate/internal/testutil"
 	"github.com/mlgate/mlgate/signature"
@@ -27,11 +25,13 @@ func BenchmarkHandler(b *testing.B) {
 			body := `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [` + rowsOf(rows, `[37, 36.0, 1306.52, 1]`) + `]}}`
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
+			cpu := startCPU()
 			for b.Loop() {
 				setRequest(ctx, "/invocations", "application/json", body)
 				ctx.Response.Reset()
 				s.Handler(ctx)
 			}
+			cpu.report(b)
 			if ctx.Response.StatusCode() != 200 {
 				b.Fatalf("status %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
 			}
@@ -85,9 +85,7 @@ func BenchmarkShadowOverhead(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				h := hdrhistogram.New(1, 10_000_000, 3)
-				var req fasthttp.Request
-				ctx := &fasthttp.RequestCtx{}
-				ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+				ctx := requestCtx()
 				for pb.Next() {
 					setRequest(ctx, "/invocations", "application/json", benchRow)
 					ctx.Response.Reset()

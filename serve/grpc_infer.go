@@ -60,7 +60,7 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *oip.ModelInferRequest
 		s.refusedRPC(ctx, s.unknownRec, err, start)
 		return nil, grpcError(err, "")
 	}
-	dc := startDeadline(s.cfg.RequestTimeout)
+	dc := startDeadline(start, s.cfg.RequestTimeout)
 	defer dc.stop()
 	if reason, err := s.enter(r); err != nil {
 		_ = grpc.SetHeader(ctx, r.grpcHeader)
@@ -97,7 +97,7 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *oip.ModelInferRequest
 		rec = tg.rec
 	}
 	if rec != nil {
-		rec.DoneVia(ctx, telemetry.ProtocolV2GRPC, httpStatus, "POST", time.Since(start), infer)
+		rec.DoneVia(ctx, telemetry.ProtocolV2GRPC, httpStatus, "POST", dc.elapsed(), infer)
 	}
 	rs.endRPC(httpStatus)
 	return resp, err
@@ -130,9 +130,9 @@ func (s *Server) modelInfer(ctx context.Context, dc *deadlineCtx, snap *Snapshot
 	rs.model(d)
 
 	sampled := req.ModelVersion == "" && r.shadow != nil && rand.Float64() < r.shadow.sample
-	var shadowStart time.Time
+	var measured time.Duration
 	if sampled {
-		shadowStart = time.Now()
+		measured = dc.elapsed() // the primary's latency from here is compared with the shadow's
 	}
 	plan := d.model.Plan()
 	for k, p := range req.Parameters {
@@ -179,7 +179,7 @@ func (s *Server) modelInfer(ctx context.Context, dc *deadlineCtx, snap *Snapshot
 			return resp, nil
 		}
 		s.offerShadow(&shadowJob{
-			snap: snap, route: r, latency: since(shadowStart), primary: primary,
+			snap: snap, route: r, latency: dc.elapsed() - measured, primary: primary,
 			in: input{format: signature.FormatInfer, tensors: append([]signature.Tensor(nil), sc.tensors...)},
 		})
 	}

@@ -55,8 +55,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 		s.refused(ctx, r.routeRec)
 		return
 	}
-	start := time.Now()
-	dc := startDeadline(s.cfg.RequestTimeout)
+	dc := startDeadline(requestStart(ctx), s.cfg.RequestTimeout)
 	defer dc.stop()
 	if reason, err := s.enter(r); err != nil {
 		writeError(ctx, err, "")
@@ -80,7 +79,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 		rec = tg.rec
 	}
 	if rec != nil {
-		rec.Done(ctx, status, "POST", time.Since(start), infer)
+		rec.Done(ctx, status, "POST", dc.elapsed(), infer)
 	}
 	rs.end(status)
 }
@@ -114,9 +113,9 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 		return
 	}
 
-	var shadowStart time.Time
+	var measured time.Duration
 	if r.shadow != nil {
-		shadowStart = time.Now() // the primary's latency, compared with the shadow's
+		measured = dc.elapsed() // the primary's latency from here is compared with the shadow's
 	}
 	var sc scored
 	defer s.done(&sc)
@@ -138,7 +137,7 @@ func (s *Server) serveInvocation(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap
 		sh.stats.sampled.Add(1)
 		s.offerShadow(&shadowJob{
 			snap: snap, route: r, in: input{format: format, body: bytes.Clone(ctx.PostBody())},
-			latency: since(shadowStart), primary: bytes.Clone(out),
+			latency: dc.elapsed() - measured, primary: bytes.Clone(out),
 		})
 	}
 }
@@ -171,6 +170,16 @@ func stampUnserved(h *fasthttp.ResponseHeader, tg *target) {
 	}
 }
 
+// requestStart returns when fasthttp finished reading the request and
+// called the handler (a clock reading it takes anyway), or now for a
+// context that fasthttp's server did not fill in.
+func requestStart(ctx *fasthttp.RequestCtx) time.Time {
+	if t := ctx.Time(); !t.IsZero() {
+		return t
+	}
+	return time.Now()
+}
+
 // predict runs b through m and appends MLflow's scoring response,
 // {"predictions": ...}, written with enc, to dst.
 func predict(ctx context.Context, m Model, b *signature.Batch, enc signature.Encoding, dst []byte) ([]byte, error) {
@@ -191,6 +200,9 @@ func predict(ctx context.Context, m Model, b *signature.Batch, enc signature.Enc
 // charset parameter. For anything else it returns 0 and the scoring
 // server's 415 message.
 func mediaFormat(ct []byte) (signature.Format, string) {
+	if string(ct) == "application/json" {
+		return signature.FormatJSON, ""
+	}
 	media, params, _ := bytes.Cut(ct, []byte{';'})
 	media = bytes.TrimSpace(media)
 	var f signature.Format

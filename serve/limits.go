@@ -126,7 +126,7 @@ func (s *Server) admitBytes(r *route, need int64) (reservation, error) {
 	g.waiting++
 	g.mu.Unlock()
 
-	dc := startDeadline(s.cfg.QueueTimeout)
+	dc := startDeadline(time.Now(), s.cfg.QueueTimeout)
 	select {
 	case <-w.ready:
 	case <-dc.Done():

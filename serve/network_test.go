@@ -308,6 +308,50 @@ func TestSlowHeaders(t *testing.T) {
 	writers.Wait()
 }
 
+// TestBodyTimeouts stalls in the middle of a request's body: a body of at
+// most 64 KiB must arrive within the header timeout (408), a larger one has
+// the body timeout of its own and is served when the rest comes after the
+// header timeout has passed.
+func TestBodyTimeouts(t *testing.T) {
+	ns := startNet(t, Config{ReadHeaderTimeout: 100 * time.Millisecond, ReadTimeout: time.Hour, IdleTimeout: time.Hour})
+	// send writes the headers and half the body; then, unless rest is
+	// false, waits ten header timeouts and writes the rest.
+	send := func(body string, rest bool) (*http.Response, error) {
+		c, err := net.Dial("tcp", ns.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		head := "POST /invocations HTTP/1.1\r\nHost: mlgate\r\nContent-Type: application/json\r\n" +
+			"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+		half := len(body) / 2
+		if _, err := c.Write([]byte(head + body[:half])); err != nil {
+			t.Fatal(err)
+		}
+		if rest {
+			time.Sleep(time.Second)
+			if _, err := c.Write([]byte(body[half:])); err != nil {
+				return nil, err
+			}
+		}
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+		}
+		return resp, err
+	}
+	if resp, err := send(benchRow, false); err != nil || resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("small body stalled: %v, %v; want 408 at the header timeout", resp, err)
+	}
+	// 16,384 rows of churn-gbm: about 400 KB.
+	large := `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "total_charges", "contract_months"], "data": [` +
+		rowsOf(16384, `[37, 36.0, 1306.52, 1]`) + `]}}`
+	if resp, err := send(large, true); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("large body stalled past the header timeout, within the body timeout: %v, %v; want 200", resp, err)
+	}
+}
+
 // TestConnectionLimits opens connections up to the limits: the next one is
 // answered 503 and closed at once, a client address over its own limit is
 // refused while another address is served, and a released slot is used

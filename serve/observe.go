@@ -162,14 +162,6 @@ func statusKey(status int) string {
 	return "other"
 }
 
-// since returns the time from start, or zero when start is zero.
-func since(start time.Time) time.Duration {
-	if start.IsZero() {
-		return 0
-	}
-	return time.Since(start)
-}
-
 // logContext is the context request logs carry: the span's, so that
 // records get the trace id, else ctx itself.
 func (rs requestSpan) logContext(ctx context.Context) context.Context {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -121,7 +120,7 @@ func BenchmarkGRPCLoopback(b *testing.B) {
 	req := v1GRPC(64)
 	b.ReportAllocs()
 	b.SetParallelism(16)
-	cpu0 := processCPU()
+	cpu := startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := client.ModelInfer(context.Background(), req); err != nil {
@@ -130,14 +129,7 @@ func BenchmarkGRPCLoopback(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-// processCPU is the process's user and system CPU time in nanoseconds.
-func processCPU() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	cpu.report(b)
 }
 
 func serveGRPCBench(b *testing.B, s *Server) string {

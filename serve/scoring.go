@@ -99,9 +99,9 @@ func (s *Server) run(base context.Context, dc *deadlineCtx, r *route, d *deploym
 		return err
 	}
 	sp = rs.child("infer")
-	start := time.Now()
+	inferStart := dc.elapsed()
 	sc.pred, err = d.model.Predict(dc, sc.batch)
-	sc.inferTime = time.Since(start)
+	sc.inferTime = dc.elapsed() - inferStart
 	endChild(sp, err)
 	if err != nil {
 		status, _, _ := classify(err, d.errorTag)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mlgate/mlgate/infer"
 	"github.com/mlgate/mlgate/internal/testutil"
+	"github.com/mlgate/mlgate/signature"
 )
 
 func TestMain(m *testing.M) {
@@ -415,5 +416,23 @@ func TestModelErrorsByBehaviour(t *testing.T) {
 	}
 	if got := ts.Status().Routes[0].Targets[0].Model; !reflect.DeepEqual(got, map[string]string{"kind": "fake"}) {
 		t.Errorf("status model %v; want what the model describes", got)
+	}
+}
+
+func TestMediaFormat(t *testing.T) {
+	for ct, want := range map[string]signature.Format{
+		"application/json":                  signature.FormatJSON,
+		"Application/JSON":                  signature.FormatJSON,
+		" application/json ; charset=UTF-8": signature.FormatJSON,
+		"application/json; charset=utf8":    signature.FormatJSON,
+		"text/csv":                          signature.FormatCSV,
+		"text/csv; charset=\"utf-8\"":       signature.FormatCSV,
+		"application/json; charset=latin1":  0,
+		"application/jsonx":                 0,
+		"":                                  0,
+	} {
+		if got, msg := mediaFormat([]byte(ct)); got != want || (want == 0) != (msg != "") {
+			t.Errorf("mediaFormat(%q) = %v, %q; want %v", ct, got, msg, want)
+		}
 	}
 }

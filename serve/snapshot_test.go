@@ -2,7 +2,6 @@ package serve
 
 import (
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +13,7 @@ const oneRow = `{"dataframe_split": {"columns": ["tenure", "monthly_charges", "t
 
 // newRequest returns a request context for driving Handler in memory.
 func newRequest(path, body string) *fasthttp.RequestCtx {
-	var req fasthttp.Request
-	ctx := &fasthttp.RequestCtx{}
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+	ctx := requestCtx()
 	setRequest(ctx, path, "application/json", body)
 	return ctx
 }

@@ -43,8 +43,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, versi
 		s.refusedVia(ctx, r.routeRec, telemetry.ProtocolV2REST)
 		return
 	}
-	start := time.Now()
-	dc := startDeadline(s.cfg.RequestTimeout)
+	dc := startDeadline(requestStart(ctx), s.cfg.RequestTimeout)
 	defer dc.stop()
 	if reason, err := s.enter(r); err != nil {
 		writeInferError(ctx, err, "")
@@ -68,7 +67,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, versi
 		rec = tg.rec
 	}
 	if rec != nil {
-		rec.DoneVia(ctx, telemetry.ProtocolV2REST, status, "POST", time.Since(start), infer)
+		rec.DoneVia(ctx, telemetry.ProtocolV2REST, status, "POST", dc.elapsed(), infer)
 	}
 	rs.end(status)
 }
@@ -111,9 +110,9 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Sna
 	stampProvenance(&ctx.Response.Header, d)
 
 	sampled := version == nil && r.shadow != nil && rand.Float64() < r.shadow.sample
-	var shadowStart time.Time
+	var measured time.Duration
 	if sampled {
-		shadowStart = time.Now()
+		measured = dc.elapsed() // the primary's latency from here is compared with the shadow's
 	}
 	var sc scored
 	defer s.done(&sc)
@@ -156,7 +155,7 @@ func (s *Server) serveInfer(ctx *fasthttp.RequestCtx, dc *deadlineCtx, snap *Sna
 			return
 		}
 		s.offerShadow(&shadowJob{
-			snap: snap, route: r, latency: since(shadowStart), primary: primary,
+			snap: snap, route: r, latency: dc.elapsed() - measured, primary: primary,
 			in: input{format: signature.FormatInfer, body: bytes.Clone(ctx.PostBody()), header: in.header},
 		})
 	}

@@ -61,6 +61,9 @@ type BaselineInfo struct {
 	Version string `json:"version"`
 	// Lever names the change it lacks; "" when -lever was not given.
 	Lever string `json:"lever,omitempty"`
+	// After is what `bin/mlgate version` printed: the binary with the
+	// change, which -bin may have taken from another checkout.
+	After string `json:"after,omitempty"`
 }
 
 // LeverResult is one lever's before (the baseline binary) and after
@@ -69,9 +72,10 @@ type LeverResult struct {
 	Lever   string    `json:"lever"`
 	Started time.Time `json:"started"`
 	Quick   bool      `json:"quick,omitempty"`
-	// Commit is the checkout bin/mlgate was built from; Baseline the
-	// baseline binary's version.
+	// Commit is the checkout the harness ran from; After the version of
+	// bin/mlgate (with the change) and Baseline the baseline binary's.
 	Commit   string        `json:"commit"`
+	After    string        `json:"after,omitempty"`
 	Baseline string        `json:"baseline"`
 	Clients  []LeverClient `json:"clients"`
 }
@@ -135,7 +139,8 @@ func (s *Suite) leverResult(lever string) *LeverResult {
 	if s.Baseline == nil {
 		return nil
 	}
-	r := &LeverResult{Lever: lever, Started: s.Started, Quick: s.Quick, Commit: s.Machine.Commit, Baseline: s.Baseline.Version}
+	r := &LeverResult{Lever: lever, Started: s.Started, Quick: s.Quick, Commit: s.Machine.Commit,
+		After: s.Baseline.After, Baseline: s.Baseline.Version}
 	for _, c := range allClients {
 		before, after := s.headlineRun(c, serverBaseline), s.headlineRun(c, serverMlgate)
 		if before == nil || after == nil {
@@ -194,7 +199,11 @@ func (r *renderer) leverTable() {
 			continue
 		}
 		l := s.Levers[i]
-		when := fmt.Sprintf("%s, `%s` vs %s", l.Started.UTC().Format("2006-01-02"), l.Commit, mdCell(l.Baseline))
+		after := "`" + l.Commit + "`"
+		if l.After != "" {
+			after = mdCell(l.After)
+		}
+		when := fmt.Sprintf("%s, %s vs %s", l.Started.UTC().Format("2006-01-02"), after, mdCell(l.Baseline))
 		if l.Quick {
 			when += " (smoke run)"
 		}

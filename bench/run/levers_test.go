@@ -45,6 +45,15 @@ func TestLeverResult(t *testing.T) {
 	if cannedSuite().leverResult("body-once") != nil {
 		t.Error("a suite without a baseline: got a lever result")
 	}
+	// bin/mlgate taken from another checkout (-bin): the row names both
+	// binaries' versions.
+	s.Baseline.After = "mlgate v0.9.1"
+	r = s.leverResult("body-once")
+	s.Levers = []LeverResult{*r}
+	if md, want := renderMarkdown(s, "bench/results", ""), "mlgate v0.9.1 vs mlgate v0.9.0-3-gabc1234"; r.After != "mlgate v0.9.1" || !strings.Contains(md, want) {
+		t.Errorf("after %q; want the row to say %q", r.After, want)
+	}
+	s.Levers, s.Baseline.After = nil, ""
 
 	md := renderMarkdown(s, "bench/results", "")
 	for _, want := range []string{

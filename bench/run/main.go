@@ -149,7 +149,8 @@ func runAll(ctx context.Context, opts options, args []string, logf func(string, 
 	}
 	if opts.baselineBin != "" {
 		suite.Baseline = &BaselineInfo{Command: displayCommand([]string{opts.baselineBin}, opts.repo),
-			Version: binaryVersion(ctx, opts.baselineBin), Lever: opts.lever}
+			Version: binaryVersion(ctx, opts.baselineBin), Lever: opts.lever,
+			After: binaryVersion(ctx, filepath.Join(opts.binDir, serverMlgate))}
 	}
 	label := runLabel(suite)
 	benchPath := filepath.Join(opts.results, benchFile)
