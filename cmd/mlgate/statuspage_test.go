@@ -247,6 +247,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 	// What the feed says, the page must show.
 	_, feed := statusFeed(t, mg.adminURL, 0)
 	canary := feed.Routes[1]
+	for _, tg := range feed.Routes[0].Targets {
+		if tg.Serving == nil {
+			continue
+		}
+		want := tg.Serving.DataVersion
+		if want == "" {
+			want = "not logged"
+		}
+		sel := `[data-route="churn"] tr[data-target="` + tg.Alias + `"] .prov dd:nth-of-type(3)`
+		b.waitDOM(t, "the data version of "+tg.Alias, `document.querySelector('`+sel+`')?.textContent.startsWith("`+want+`")`)
+	}
 	for _, tg := range canary.Targets {
 		w := tg.AllVersions[0]
 		sel := `[data-route="churn-canary"] tr[data-target="` + tg.Alias + `"] .observed`

@@ -178,6 +178,7 @@ function targetRow(route, t, w, now) {
     el("td", { "data-label": "Provenance", class: "prov" }, s ? el("dl", {},
       el("dt", { text: "run" }), el("dd", {}, runCell(s, id + "-run")),
       el("dt", { text: "commit" }), el("dd", {}, s.git_commit ? copyable(s.git_commit, id + "-commit") : el("span", { class: "muted", text: "not logged" })),
+      el("dt", { text: "data" }), el("dd", {}, s.data_version ? copyable(s.data_version, id + "-data") : el("span", { class: "muted", text: "not logged" })),
       el("dt", { text: "model" }), el("dd", {}, s.model_id ? el("code", { text: s.model_id }) : el("span", { class: "muted", text: "–" }))) : "–"),
     el("td", { "data-label": "Serving since" }, s ? el("time", { datetime: s.loaded_since, title: s.loaded_since, text: ago(s.loaded_since, now) }) : "–"),
     el("td", { "data-label": "Split", class: "split-cell" }, el("span", { class: "configured", text: pct(t.configured_share) + " configured" }), el("br"),
