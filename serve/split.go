@@ -53,7 +53,11 @@ func (r *route) pick(ctx *fasthttp.RequestCtx, in *input, key *[]byte) (*target,
 // choose picks the target whose alias is override when it is not empty
 // (an alias no target has is an error naming the route's aliases), else
 // by the hash of a non-empty sticky key, else at random, in each case by
-// weight.
+// weight. A target drawn by weight that no version serves yet (its first
+// load is running, failed or was given up) passes its request to the
+// targets that are serving, in proportion to their weights, so that a
+// canary whose challenger never loaded does not fail its share; only an
+// override names a target that is not serving.
 func (r *route) choose(override, key []byte) (*target, error) {
 	if len(override) > 0 && !r.noOverride {
 		for i := range r.targets {
@@ -74,7 +78,41 @@ func (r *route) choose(override, key []byte) (*target, error) {
 	if u < 0 {
 		u = rand.Float64()
 	}
-	return &r.targets[r.index(u)], nil
+	tg := &r.targets[r.index(u)]
+	if tg.d == nil {
+		if alt := r.servingAt(u); alt != nil {
+			return alt, nil
+		}
+	}
+	return tg, nil
+}
+
+// servingAt maps u in [0,1) over the weights of the targets a version
+// serves; nil when none with a weight does.
+func (r *route) servingAt(u float64) *target {
+	var total float64
+	for i := range r.targets {
+		if r.targets[i].d != nil {
+			total += r.targets[i].weight
+		}
+	}
+	if total <= 0 {
+		return nil
+	}
+	x := u * total
+	var last *target
+	for i := range r.targets {
+		tg := &r.targets[i]
+		if tg.d == nil || tg.weight <= 0 {
+			continue
+		}
+		if x < tg.weight {
+			return tg
+		}
+		x -= tg.weight
+		last = tg
+	}
+	return last // u*total rounded past the last boundary
 }
 
 // serving returns the target of r that serves version: a target whose
