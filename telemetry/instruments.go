@@ -56,11 +56,13 @@ var loadBuckets = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 1
 // which never forget an attribute set: they are handed to the reader by
 // Producer at each collection, and a version's series go when it is
 // retired (see RequestRecorder.Release and RecordModelLoad).
+// http.server.request.duration is kept the same way, for the cost of
+// recording (atomic adds rather than the SDK's lookup under a lock); its
+// series are never dropped.
 type Instruments struct {
 	meter metric.Meter
 	now   func() time.Time
 
-	httpDuration  metric.Float64Histogram
 	rejected      metric.Int64Counter
 	logSuppressed metric.Int64Counter
 
@@ -74,6 +76,9 @@ type Instruments struct {
 	retired   []*RequestRecorder
 	// loads are the model load durations kept (see RecordModelLoad).
 	loads []*loadSeries
+	// httpSeries are the series of http.server.request.duration, in the
+	// order they were first recorded.
+	httpSeries []*httpSeries
 }
 
 // NewInstruments creates mlgate's instruments on mp (nil means a no-op
@@ -100,11 +105,6 @@ func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 	}
 	var err error
 
-	ins.httpDuration, err = m.Float64Histogram("http.server.request.duration",
-		metric.WithUnit("s"),
-		metric.WithDescription("Duration of HTTP server requests."),
-		metric.WithExplicitBucketBoundaries(latencyBuckets[:]...))
-	check(err)
 	ins.rejected, err = m.Int64Counter("mlgate.admission.rejected",
 		metric.WithUnit("{request}"),
 		metric.WithDescription("Scoring requests refused because a limit was reached, by route and reason (concurrency or queue)."))

@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -206,7 +205,7 @@ func (r *RequestRecorder) DoneVia(ctx context.Context, p Protocol, statusCode in
 		r.infer.record(inference)
 	}
 	if h := r.http[p]; h != nil {
-		h.record(ctx, method, statusCode, total.Seconds())
+		h.record(method, statusCode, total)
 	}
 }
 
@@ -229,8 +228,7 @@ func (r *RequestRecorder) Rejected(ctx context.Context, reason RejectReason) {
 type HTTPRoute struct {
 	ins   *Instruments
 	route attribute.KeyValue // invalid for a request no route matched
-	mu    sync.Mutex         // serialises building statusTables
-	// byMethod holds, per method, the options by status code (index
+	// byMethod holds, per method, the series by status code (index
 	// code-100; the last slot is codes outside 100–599, recorded without
 	// a status code).
 	byMethod [numMethods]atomic.Pointer[statusTable]
@@ -238,7 +236,17 @@ type HTTPRoute struct {
 
 const numStatusSlots = 501
 
-type statusTable [numStatusSlots]atomic.Pointer[[]metric.RecordOption]
+type statusTable [numStatusSlots]atomic.Pointer[httpSeries]
+
+// httpSeries is one attribute set of http.server.request.duration, kept
+// by Instruments (like mlgate.inference.duration) so that recording is a
+// few atomic adds rather than the SDK's attribute lookup under a lock.
+// Its series lives as long as Instruments.
+type httpSeries struct {
+	attrs attribute.Set
+	start time.Time
+	c     inferCounts
+}
 
 // HTTPRoute returns the recorder for http.route path, the same one for
 // the same path; recorders are kept as long as ins. An empty path records
@@ -263,35 +271,36 @@ func (ins *Instruments) HTTPRoute(path string) *HTTPRoute {
 // Record records one request on the route with method and statusCode that
 // took d. It does not allocate once the (method, status code) pair has
 // been seen.
-func (h *HTTPRoute) Record(ctx context.Context, method string, statusCode int, d time.Duration) {
-	h.record(ctx, method, statusCode, d.Seconds())
+func (h *HTTPRoute) Record(_ context.Context, method string, statusCode int, d time.Duration) {
+	h.record(method, statusCode, d)
 }
 
-func (h *HTTPRoute) record(ctx context.Context, method string, statusCode int, secs float64) {
-	h.ins.httpDuration.Record(ctx, secs, h.options(methodIndex(method), statusCode)...)
+func (h *HTTPRoute) record(method string, statusCode int, d time.Duration) {
+	h.series(methodIndex(method), statusCode).c.record(d)
 }
 
-// options returns the prepared options for (method, statusCode), building
-// them on first use.
-func (h *HTTPRoute) options(m, statusCode int) []metric.RecordOption {
+// series returns the series of (method, statusCode), making it on first
+// use.
+func (h *HTTPRoute) series(m, statusCode int) *httpSeries {
 	slot := statusCode - 100
 	if statusCode < 100 || statusCode > 599 {
 		slot = numStatusSlots - 1
 	}
 	tab := h.byMethod[m].Load()
 	if tab != nil {
-		if opts := tab[slot].Load(); opts != nil {
-			return *opts
+		if sr := tab[slot].Load(); sr != nil {
+			return sr
 		}
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	ins := h.ins
+	ins.mu.Lock()
+	defer ins.mu.Unlock()
 	if tab = h.byMethod[m].Load(); tab == nil {
 		tab = new(statusTable)
 		h.byMethod[m].Store(tab)
 	}
-	if opts := tab[slot].Load(); opts != nil {
-		return *opts
+	if sr := tab[slot].Load(); sr != nil {
+		return sr
 	}
 	kvs := []attribute.KeyValue{semconvMethod(methodNames[m])}
 	if h.route.Valid() {
@@ -300,9 +309,10 @@ func (h *HTTPRoute) options(m, statusCode int) []metric.RecordOption {
 	if slot != numStatusSlots-1 {
 		kvs = append(kvs, semconv.HTTPResponseStatusCodeKey.Int(statusCode))
 	}
-	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
-	tab[slot].Store(&opts)
-	return opts
+	sr := &httpSeries{attrs: attribute.NewSet(kvs...), start: ins.now()}
+	ins.httpSeries = append(ins.httpSeries, sr)
+	tab[slot].Store(sr)
+	return sr
 }
 
 // HTTP methods known to the semantic conventions; any other is "_OTHER".

@@ -19,6 +19,8 @@ const (
 	requestsDescription = "Scoring requests answered, by route, target, model version, status class and protocol. " +
 		"Requests that name no route have route=\"(unknown)\"; those refused before a target was chosen have no target, model or version."
 	inferName        = "mlgate.inference.duration"
+	httpName         = "http.server.request.duration"
+	httpDescription  = "Duration of HTTP server requests."
 	inferDescription = "Time spent in the model (queueing, batching and ONNX Runtime), by route and model version."
 	loadName         = "mlgate.model.load.duration"
 	loadDescription  = "Time to load and warm up a model version, by outcome (ok or error)."
@@ -124,6 +126,10 @@ func (ins *Instruments) collect(now time.Time) []metricdata.Metrics {
 		out = append(out, metricdata.Metrics{Name: inferName, Description: inferDescription, Unit: "s",
 			Data: metricdata.Histogram[float64]{DataPoints: infer, Temporality: metricdata.CumulativeTemporality}})
 	}
+	if h := ins.collectHTTP(now); len(h) > 0 {
+		out = append(out, metricdata.Metrics{Name: httpName, Description: httpDescription, Unit: "s",
+			Data: metricdata.Histogram[float64]{DataPoints: h, Temporality: metricdata.CumulativeTemporality}})
+	}
 	ins.pruneLoads()
 	if len(ins.loads) > 0 {
 		loads := make([]metricdata.HistogramDataPoint[float64], 0, len(ins.loads))
@@ -133,6 +139,26 @@ func (ins *Instruments) collect(now time.Time) []metricdata.Metrics {
 		}
 		out = append(out, metricdata.Metrics{Name: loadName, Description: loadDescription, Unit: "s",
 			Data: metricdata.Histogram[float64]{DataPoints: loads, Temporality: metricdata.CumulativeTemporality}})
+	}
+	return out
+}
+
+// collectHTTP reads the http.server.request.duration series recorded at
+// least once. Called with ins.mu held.
+func (ins *Instruments) collectHTTP(now time.Time) []metricdata.HistogramDataPoint[float64] {
+	var out []metricdata.HistogramDataPoint[float64]
+	for _, sr := range ins.httpSeries {
+		counts := make([]uint64, len(sr.c.buckets))
+		var total uint64
+		for i := range sr.c.buckets {
+			counts[i] = uint64(sr.c.buckets[i].Load())
+			total += counts[i]
+		}
+		if total == 0 {
+			continue
+		}
+		out = append(out, metricdata.HistogramDataPoint[float64]{Attributes: sr.attrs, StartTime: sr.start, Time: now,
+			Count: total, Bounds: latencyBuckets[:], BucketCounts: counts, Sum: time.Duration(sr.c.sumNs.Load()).Seconds()})
 	}
 	return out
 }
