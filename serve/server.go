@@ -274,6 +274,9 @@ type Server struct {
 	admin   *fasthttp.Server // the admin listener's
 	metrics fasthttp.RequestHandler
 	live    atomic.Pointer[Snapshot]
+	// adminLoopback is the admin listener's address when it is on a
+	// loopback address, for the main listener's /status redirect.
+	adminLoopback atomic.Pointer[string]
 	// serverMetadata is the body of GET /v2.
 	serverMetadata []byte
 	// grpc serves the Open Inference Protocol over gRPC (ServeGRPC), and
@@ -405,6 +408,9 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) ServeAdmin(ln net.Listener) error {
 	if err := s.checkAdminAddr(ln.Addr()); err != nil {
 		return err
+	}
+	if a := ln.Addr().String(); IsLoopback(a) {
+		s.adminLoopback.Store(&a)
 	}
 	return s.serve(s.admin, ln, listenerConfig{name: "admin", maxConns: adminMaxConns}, true)
 }
@@ -575,6 +581,8 @@ func (s *Server) serveMain(ctx *fasthttp.RequestCtx) *telemetry.HTTPRoute {
 		if s.adminEndpoint(ctx) {
 			return s.adminHTTPRoute(path)
 		}
+	} else if s.statusRedirect(ctx, path) {
+		return s.httpRoute(statusPagePath)
 	} else if bytes.HasPrefix(path, []byte("/admin/")) || bytes.HasPrefix(path, []byte("/debug/pprof/")) ||
 		string(path) == statusPagePath || bytes.HasPrefix(path, []byte(statusPagePath+"/")) {
 		writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
@@ -584,6 +592,29 @@ func (s *Server) serveMain(ctx *fasthttp.RequestCtx) *telemetry.HTTPRoute {
 	writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
 		"no endpoint %s %s", ctx.Method(), path), "")
 	return s.httpRoute("")
+}
+
+// statusRedirect answers GET /status on the main listener with a
+// redirect (307) to the status page on the admin listener, when both the
+// connection and the admin listener are on this host's loopback: a
+// browser that can reach one can reach the other, and nothing about the
+// admin listener is told to another host. It reports whether it answered.
+func (s *Server) statusRedirect(ctx *fasthttp.RequestCtx, path []byte) bool {
+	if string(path) != statusPagePath || !(ctx.IsGet() || ctx.IsHead()) {
+		return false
+	}
+	admin := s.adminLoopback.Load()
+	if admin == nil || !IsLoopback(ctx.LocalAddr().String()) || !IsLoopback(ctx.RemoteAddr().String()) {
+		return false
+	}
+	scheme := "http://"
+	if s.tls != nil {
+		scheme = "https://"
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderLocation, scheme+*admin+statusPagePath)
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetStatusCode(fasthttp.StatusTemporaryRedirect)
+	return true
 }
 
 // score serves a scoring request on the route named name (the default

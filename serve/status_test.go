@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -124,9 +125,26 @@ func TestStatusEndpoints(t *testing.T) {
 		if r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("Referrer-Policy") != "no-referrer" {
 			t.Errorf("GET %s: headers %v", path, r.header)
 		}
+		if path == "/status" {
+			continue // redirected: below
+		}
 		if r := do(t, "GET", main+path, ""); r.status != 404 || !strings.Contains(string(r.body), "admin listener") {
 			t.Errorf("GET %s on the main listener: %d %s; want 404 pointing at the admin listener", path, r.status, r.body)
 		}
+	}
+	// Both listeners on loopback: the main listener's /status sends the
+	// browser to the admin listener's.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(main + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != admin+"/status" {
+		t.Errorf("GET /status on the main listener: %d Location %q; want 307 to %s/status", resp.StatusCode, resp.Header.Get("Location"), admin)
+	}
+	if r := do(t, "GET", main+"/status", ""); r.status != 200 || !strings.Contains(string(r.body), "<html") {
+		t.Errorf("GET /status on the main listener, redirect followed: %d; want the page", r.status)
 	}
 	page := string(do(t, "GET", admin+"/status", "").body)
 	for _, external := range []string{"http://", "https://", "//cdn", "@import"} {
