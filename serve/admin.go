@@ -84,6 +84,10 @@ type RouteStatus struct {
 	MissingValues string         `json:"missing_values"`
 	Targets       []TargetStatus `json:"targets"`
 	Shadow        *ShadowStatus  `json:"shadow,omitempty"`
+	// OnDemand marks a registered model a registry route loaded for a
+	// request; LastUsed is when it was last requested.
+	OnDemand bool      `json:"on_demand,omitempty"`
+	LastUsed time.Time `json:"last_used,omitzero"`
 }
 
 // TargetStatus describes one target of a route: which version it serves,
@@ -124,13 +128,18 @@ func (s *Server) Status() ModelsStatus {
 		return st
 	}
 	defer snap.release()
-	st.DefaultRoute = snap.def.name
+	if snap.def != nil {
+		st.DefaultRoute = snap.def.name
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, spec := range snap.specs {
 		r := snap.routes[spec.Name]
 		rs := RouteStatus{Name: r.name, Sticky: spec.Sticky, Override: !r.noOverride,
-			JSONNonFinite: r.enc.NonFinite.String(), MissingValues: r.limits.MissingValues.String()}
+			JSONNonFinite: r.enc.NonFinite.String(), MissingValues: r.limits.MissingValues.String(), OnDemand: r.onDemand}
+		if r.used != nil {
+			rs.LastUsed = time.Unix(0, r.used.Load())
+		}
 		for i := range r.targets {
 			tg := &r.targets[i]
 			ts := TargetStatus{URI: tg.uri, Alias: spec.Targets[i].Alias, Weight: tg.weight, Swaps: append([]Swap{}, s.history[tg.uri]...)}

@@ -29,6 +29,8 @@ type httpError struct {
 	status int
 	code   string
 	msg    string
+	// retryAfter, when set, is sent as Retry-After (seconds).
+	retryAfter string
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -89,6 +91,15 @@ func overloaded(err error) bool {
 func writeError(ctx *fasthttp.RequestCtx, err error, tag string) {
 	status, code, msg := classify(err, tag)
 	ctx.SetStatusCode(status)
+	setRetryAfter(ctx, err)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(signature.AppendError(nil, code, msg))
+}
+
+// setRetryAfter sends err's Retry-After, when it has one.
+func setRetryAfter(ctx *fasthttp.RequestCtx, err error) {
+	var he *httpError
+	if errors.As(err, &he) && he.retryAfter != "" {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, he.retryAfter)
+	}
 }

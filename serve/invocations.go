@@ -41,13 +41,13 @@ func (buf *responseBuf) put() {
 }
 
 // invocations serves one scoring request on route r of snap (held by the
-// caller), within a deadline that starts now, the request having been
-// read: admit it, choose the target, stamp provenance, check the media
+// caller), within a deadline that starts at start (when the request had
+// been read, or when the model it waited for was loaded): admit it, choose the target, stamp provenance, check the media
 // type, then the shared path (run: measure within the route's limits,
 // admit the memory, decode and validate against the model's signature,
 // run), encode, and record metrics (and a span when tracing is on). It
 // allocates nothing once pools are warm and tracing is off.
-func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route) {
+func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, start time.Time) {
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if !ctx.IsPost() {
 		writeError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest,
@@ -55,7 +55,7 @@ func (s *Server) invocations(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route)
 		s.refused(ctx, r.routeRec)
 		return
 	}
-	dc := startDeadline(requestStart(ctx), s.cfg.RequestTimeout)
+	dc := startDeadline(start, s.cfg.RequestTimeout)
 	defer dc.stop()
 	if reason, err := s.enter(r); err != nil {
 		writeError(ctx, err, "")

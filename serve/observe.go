@@ -175,10 +175,14 @@ func (rs requestSpan) logContext(ctx context.Context) context.Context {
 // that did not reach it (unauthorized).
 const routeTemplate = "/routes/{route}/invocations"
 
+// registryTemplate is the http.route of scoring requests through a
+// registry route that did not reach a model (unauthorized).
+const registryTemplate = "/models/{model}/invocations"
+
 // fixedRoutes are the http.route values of the endpoints other than
 // scoring, which record themselves per route.
 var fixedRoutes = []string{
-	"/invocations", routeTemplate, "/webhooks/mlflow",
+	"/invocations", routeTemplate, registryTemplate, "/webhooks/mlflow",
 	"/ping", "/health", "/ready", "/live", "/version", "/metrics",
 	"/admin/models", "/admin/refresh", "/admin/reload", "/admin/status", "/status",
 	pprofRoute,

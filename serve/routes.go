@@ -6,6 +6,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc/metadata"
 
@@ -37,6 +38,11 @@ type RouteSpec struct {
 	// MissingValues says whether the route's required numeric columns
 	// take null, NaN and the infinities; zero means they are refused.
 	MissingValues signature.MissingValues
+	// OnDemand marks a route a registry route loaded for a request: its
+	// Name is a ModelRef's Key (name@alias or name/version), it has one
+	// target, it is addressed only through the registry route's paths,
+	// and it is never the default route.
+	OnDemand bool
 }
 
 // TargetSpec is one model URI of a route.
@@ -67,8 +73,12 @@ type route struct {
 	stickyHeader []byte
 	stickyColumn string
 	noOverride   bool
-	aliasList    string
-	shadow       *shadowRoute
+	// onDemand marks a registry route's model loaded on demand; used is
+	// when it was last requested, shared by the Snapshots that have it.
+	onDemand  bool
+	used      *atomic.Int64
+	aliasList string
+	shadow    *shadowRoute
 	// limits bounds each request's work, zero fields being the model's
 	// defaults, and says whether it may hold missing values.
 	limits signature.Limits
@@ -120,14 +130,23 @@ type shadowRoute struct {
 // compileRoutes checks specs and builds their routes, without deployments;
 // defaultRoute names the route that serves POST /invocations, empty for the
 // first, and limits resolves a route's request limits.
-func compileRoutes(specs []RouteSpec, defaultRoute string, limits func(Limits) signature.Limits) (map[string]*route, *route, error) {
-	if len(specs) == 0 {
+func compileRoutes(specs []RouteSpec, defaultRoute string, limits func(Limits) signature.Limits, registry bool) (map[string]*route, *route, error) {
+	configured := 0
+	for _, spec := range specs {
+		if !spec.OnDemand {
+			configured++
+		}
+	}
+	if configured == 0 && !registry {
 		return nil, nil, errors.New("routes: at least one route is needed")
 	}
 	routes := make(map[string]*route, len(specs))
 	var def *route
 	for i, spec := range specs {
-		if !routeName.MatchString(spec.Name) {
+		switch {
+		case spec.OnDemand && (!onDemandName.MatchString(spec.Name) || len(spec.Targets) != 1):
+			return nil, nil, fmt.Errorf("on-demand route %q: the name must be <model>@<alias> or <model>/<version>, with one target", spec.Name)
+		case !spec.OnDemand && !routeName.MatchString(spec.Name):
 			return nil, nil, fmt.Errorf("routes[%d]: name %q must match %s", i, spec.Name, routeName)
 		}
 		if _, dup := routes[spec.Name]; dup {
@@ -137,12 +156,13 @@ func compileRoutes(specs []RouteSpec, defaultRoute string, limits func(Limits) s
 		if err != nil {
 			return nil, nil, err
 		}
+		r.onDemand = spec.OnDemand
 		routes[spec.Name] = r
-		if (defaultRoute == "" && i == 0) || spec.Name == defaultRoute {
+		if !spec.OnDemand && (def == nil && defaultRoute == "" || spec.Name == defaultRoute) {
 			def = r
 		}
 	}
-	if def == nil {
+	if def == nil && (defaultRoute != "" || configured > 0) {
 		return nil, nil, fmt.Errorf("default route %q: no route has that name", defaultRoute)
 	}
 	return routes, def, nil

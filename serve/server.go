@@ -91,6 +91,13 @@ type Config struct {
 	// Nil disables refresh and webhooks; /admin/models still shows the
 	// routes.
 	Operator Operator
+	// RegistryRoutes let requests address registered models no route
+	// names (docs/registry-routes.md); OnDemand loads them, a request
+	// waiting at most ColdStartTimeout (zero: 30s) before 503 with
+	// Retry-After.
+	RegistryRoutes   []RegistryRouteSpec
+	OnDemand         OnDemand
+	ColdStartTimeout time.Duration
 	// ShadowQueue bounds the sampled requests waiting for shadow models;
 	// beyond it copies are dropped and counted. Zero means 1024.
 	ShadowQueue int
@@ -180,6 +187,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.ColdStartTimeout == 0 {
+		c.ColdStartTimeout = 30 * time.Second
+	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 30 * time.Second
 	}
@@ -233,6 +243,10 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
+	case c.ColdStartTimeout < 0:
+		return errors.New("cold-start timeout must not be negative")
+	case ValidateRegistryRoutes(c.RegistryRoutes) != nil:
+		return ValidateRegistryRoutes(c.RegistryRoutes)
 	case c.RequestTimeout < 0:
 		return fmt.Errorf("request timeout %s: must be positive", c.RequestTimeout)
 	case c.MaxBodyBytes < 0:
@@ -304,6 +318,13 @@ type Server struct {
 	shutdown  bool
 
 	admit admission
+	// rules are Config.RegistryRoutes; usage says when each on-demand
+	// route was last requested.
+	rules registryRules
+	usage usage
+	// demandHits and demandMisses count registry-route requests that
+	// found their model loaded, and that waited for a load.
+	demandHits, demandMisses atomic.Int64
 	// tags are Config.ProvenanceTags with their headers.
 	tags []tagHeader
 
@@ -337,7 +358,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg.withDefaults(), history: map[string][]Swap{},
 		refreshLimit: newTokenBucket(refreshRate, refreshBurst, nil),
 		stopFiles:    make(chan struct{}), filesStopped: make(chan struct{}), ticksStopped: make(chan struct{}),
-		started: time.Now()}
+		started: time.Now(), rules: registryRules(cfg.RegistryRoutes)}
 	s.events = newEvents(max(s.cfg.StatusEvents, 0))
 	if s.cfg.MaxInflight > 0 {
 		s.admit.slots = make(chan struct{}, s.cfg.MaxInflight)
@@ -577,6 +598,15 @@ func (s *Server) serveMain(ctx *fasthttp.RequestCtx) *telemetry.HTTPRoute {
 		s.score(ctx, name)
 		return nil
 	}
+	if len(s.rules) > 0 {
+		if mp, ok := parseRegistryPath(path); ok {
+			if !s.authorized(ctx) {
+				return s.httpRoute(registryTemplate)
+			}
+			s.scoreRegistry(ctx, mp, false)
+			return nil
+		}
+	}
 	if s.cfg.AdminOnMain {
 		if s.adminEndpoint(ctx) {
 			return s.adminHTTPRoute(path)
@@ -628,8 +658,15 @@ func (s *Server) score(ctx *fasthttp.RequestCtx, name []byte) {
 		return
 	}
 	r := snap.def
+	if r == nil && name == nil {
+		writeError(ctx, errorf(fasthttp.StatusNotFound, codeEndpointNotFound,
+			"no default route: no route is configured; address a registered model as /models/<name>@<alias>/invocations"), "")
+		s.refused(ctx, s.unknownRec)
+		snap.release()
+		return
+	}
 	if name != nil {
-		if r = snap.routes[string(name)]; r == nil {
+		if r = snap.routes[string(name)]; r == nil || r.onDemand {
 			writeError(ctx, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
 				"route %q does not exist", name), "")
 			s.refused(ctx, s.unknownRec)
@@ -637,7 +674,7 @@ func (s *Server) score(ctx *fasthttp.RequestCtx, name []byte) {
 			return
 		}
 	}
-	s.invocations(ctx, snap, r)
+	s.invocations(ctx, snap, r, requestStart(ctx))
 	snap.release()
 }
 

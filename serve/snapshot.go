@@ -71,9 +71,14 @@ type Snapshot struct {
 // URI some route uses. Compile changes nothing: the Snapshot serves only
 // once published, and a Snapshot never published needs no cleanup.
 func (s *Server) Compile(specs []RouteSpec, defaultRoute string, deployments map[string]Deployment) (*Snapshot, error) {
-	routes, def, err := compileRoutes(specs, defaultRoute, s.routeLimits)
+	routes, def, err := compileRoutes(specs, defaultRoute, s.routeLimits, len(s.rules) > 0)
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range routes {
+		if r.onDemand {
+			r.used = s.usage.of(r.name)
+		}
 	}
 	snap := &Snapshot{routes: routes, def: def, specs: specs, deployments: map[string]*deployment{}, standings: map[string]Standing{}}
 	if err := snap.bind(deployments, s.tags); err != nil {
@@ -312,6 +317,7 @@ func (s *Server) PublishBecause(next *Snapshot, why string) error {
 	next.refs.Store(1)
 	next.server = s
 	s.live.Store(next)
+	s.usage.keep(next.routes)
 	s.mu.Unlock()
 	s.reportHealth()
 	if cur != nil {
@@ -407,7 +413,7 @@ func (s *Server) Ready() bool {
 		return false
 	}
 	for _, r := range snap.routes {
-		if !r.ready() {
+		if !r.onDemand && !r.ready() { // models loaded on demand do not decide readiness
 			return false
 		}
 	}
@@ -426,8 +432,10 @@ func sortedURIs(deps map[string]*deployment) []string {
 // routeList names the Snapshot's routes, sorted.
 func (snap *Snapshot) routeList() string {
 	names := make([]string, 0, len(snap.routes))
-	for name := range snap.routes {
-		names = append(names, strconv.Quote(name))
+	for name, r := range snap.routes {
+		if !r.onDemand {
+			names = append(names, strconv.Quote(name))
+		}
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")

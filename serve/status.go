@@ -172,7 +172,9 @@ func (s *Server) Feed(seq int64) StatusFeed {
 		return st
 	}
 	defer snap.release()
-	st.DefaultRoute = snap.def.name
+	if snap.def != nil {
+		st.DefaultRoute = snap.def.name
+	}
 	for _, spec := range snap.specs {
 		st.Routes = append(st.Routes, s.routeFeed(snap.routes[spec.Name], spec, snap.def, now))
 	}

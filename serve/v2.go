@@ -216,6 +216,7 @@ func (s *Server) v2ModelReady(ctx *fasthttp.RequestCtx, r *route, version []byte
 func writeInferError(ctx *fasthttp.RequestCtx, err error, tag string) {
 	status, _, msg := classify(err, tag)
 	ctx.SetStatusCode(status)
+	setRetryAfter(ctx, err)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(signature.AppendInferError(nil, msg))
 }
@@ -283,7 +284,7 @@ func (snap *Snapshot) routeNamed(name []byte) (*route, error) {
 	if snap == nil {
 		return nil, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "no routes configured")
 	}
-	if r := snap.routes[string(name)]; r != nil {
+	if r := snap.routes[string(name)]; r != nil && !r.onDemand {
 		return r, nil
 	}
 	return nil, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,

@@ -18,6 +18,19 @@ import (
 func (s *Server) scoreInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	snap := s.acquire()
 	r, err := snap.routeNamed(model)
+	if err != nil && len(s.rules) > 0 && (snap == nil || snap.routes[string(model)] == nil) {
+		if snap != nil {
+			snap.release()
+		}
+		mp := modelPath{name: model}
+		if versionNumber.Match(version) {
+			mp.version = version
+		} else if version != nil {
+			mp.alias = version
+		}
+		s.scoreRegistry(ctx, mp, true)
+		return
+	}
 	if err != nil {
 		writeInferError(ctx, err, "")
 		s.refusedVia(ctx, s.unknownRec, telemetry.ProtocolV2REST)
@@ -26,7 +39,7 @@ func (s *Server) scoreInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 		}
 		return
 	}
-	s.infer(ctx, snap, r, version)
+	s.infer(ctx, snap, r, version, requestStart(ctx))
 	snap.release()
 }
 
@@ -35,7 +48,7 @@ func (s *Server) scoreInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 // serving version, or the route's policy without one), provenance, the
 // shared path, and the protocol's response, JSON or binary. It allocates
 // nothing once pools are warm and tracing is off.
-func (s *Server) infer(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, version []byte) {
+func (s *Server) infer(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, version []byte, start time.Time) {
 	ctx.Response.Header.SetCanonical(hdrRoute, r.nameHdr)
 	if !ctx.IsPost() {
 		writeInferError(ctx, errorf(fasthttp.StatusMethodNotAllowed, codeBadRequest,
@@ -43,7 +56,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, snap *Snapshot, r *route, versi
 		s.refusedVia(ctx, r.routeRec, telemetry.ProtocolV2REST)
 		return
 	}
-	dc := startDeadline(requestStart(ctx), s.cfg.RequestTimeout)
+	dc := startDeadline(start, s.cfg.RequestTimeout)
 	defer dc.stop()
 	if reason, err := s.enter(r); err != nil {
 		writeInferError(ctx, err, "")

@@ -65,6 +65,7 @@ type Instruments struct {
 
 	rejected      metric.Int64Counter
 	logSuppressed metric.Int64Counter
+	coldStart     metric.Float64Histogram
 
 	obs observables
 
@@ -113,7 +114,12 @@ func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 		metric.WithUnit("{record}"),
 		metric.WithDescription("Log records suppressed by throttling, by throttle key."))
 	check(err)
+	ins.coldStart, err = m.Float64Histogram("mlgate.ondemand.cold_start.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time a request through a registry route waited for its model to load, by outcome (ok, timeout, error)."),
+		metric.WithExplicitBucketBoundaries(coldBuckets...))
+	check(err)
 	check(ins.obs.create(m))
+	check(ins.obs.onDemand.create(m))
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

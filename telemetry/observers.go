@@ -40,6 +40,9 @@ type Sources struct {
 	Targets func() []TargetServing
 	// TargetStatuses are every serving status Targets may report.
 	TargetStatuses []string
+	// OnDemand returns the registry routes' figures; nil without
+	// registry routes.
+	OnDemand func() OnDemandFigures
 }
 
 // TargetServing is the serving status of one target of a route: whether
@@ -109,6 +112,8 @@ type observables struct {
 	shadowLatencyDiff  metric.Float64ObservableGauge
 
 	targetStatus metric.Int64ObservableGauge
+
+	onDemand onDemandObservables
 }
 
 var (
@@ -180,6 +185,7 @@ func RegisterObservers(ins *Instruments, src Sources) (metric.Registration, erro
 		o.active, o.versionsLoaded, o.modelBytes, o.sessions, o.staleness, o.stale, o.swaps, o.reloadFailures,
 		o.shadowSampled, o.shadowDropped, o.shadowErrors, o.shadowCompared,
 		o.shadowDisagreement, o.shadowAbsDiffMean, o.shadowAbsDiffP99, o.shadowLatencyDiff, o.targetStatus,
+		o.onDemand.requests, o.onDemand.loads, o.onDemand.evictions, o.onDemand.models, o.onDemand.bytes, o.onDemand.budget,
 	)
 }
 
@@ -218,6 +224,9 @@ func (o *observables) observe(ob metric.Observer, src Sources) {
 		for _, s := range src.Shadow() {
 			o.observeShadow(ob, s)
 		}
+	}
+	if src.OnDemand != nil {
+		o.onDemand.observe(ob, src.OnDemand())
 	}
 	if src.Targets != nil {
 		for _, t := range src.Targets() {

@@ -79,6 +79,14 @@ type Config struct {
 	Artifacts  ArtifactsConfig  `yaml:"artifacts"`
 	S3         S3Config         `yaml:"s3"`
 	Routes     []RouteConfig    `yaml:"routes"`
+	// RegistryRoutes serve registered models no route names, loaded on
+	// their first request (docs/registry-routes.md), within
+	// MaxLoadedBytes and MaxLoadedModels.
+	RegistryRoutes   []RegistryRouteConfig `yaml:"registry_routes"`
+	MaxLoadedBytes   int64                 `yaml:"max_loaded_bytes"`
+	MaxLoadedModels  int                   `yaml:"max_loaded_models"`
+	ColdStartTimeout time.Duration         `yaml:"cold_start_timeout"`
+	IdleUnload       time.Duration         `yaml:"idle_unload"`
 
 	// path is the config file's path, "" without one.
 	path string
@@ -121,6 +129,16 @@ type RouteConfig struct {
 	// this route; empty keeps them.
 	JSONNonFinite string `yaml:"json_non_finite"`
 	MissingValues string `yaml:"missing_values"`
+}
+
+// RegistryRouteConfig lets requests address registered models by name and
+// alias (or version) without a route: see serve.RegistryRouteSpec.
+type RegistryRouteConfig struct {
+	Allow        []string `yaml:"allow"`
+	Deny         []string `yaml:"deny"`
+	Aliases      []string `yaml:"aliases"`
+	Versions     bool     `yaml:"versions"`
+	DefaultAlias string   `yaml:"default_alias"`
 }
 
 // ProvenanceConfig says which provenance a response carries besides the
@@ -204,26 +222,28 @@ func defaultConfig() Config {
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 
-		CacheDir:        cache,
-		RequestTimeout:  30 * time.Second,
-		RegistryTimeout: 30 * time.Second,
-		MaxBodyBytes:    16 << 20,
-		Limits:          RequestLimits{MaxElements: 1 << 20, MaxInflightBytes: 256 << 20},
-		MaxInflight:     512,
-		MaxQueue:        512,
-		QueueTimeout:    100 * time.Millisecond,
-		LogLevel:        "info",
-		LogFormat:       "json",
-		JSONNonFinite:   "null",
-		MissingValues:   "refuse",
-		PollInterval:    5 * time.Second,
-		OnMissing:       "keep",
-		MaxAttempts:     5,
-		ModelCacheBytes: 1 << 30,
-		StatusEvents:    1000,
-		DrainDelay:      5 * time.Second,
-		ShutdownTimeout: 30 * time.Second,
-		Inference:       InferenceConfig{Batching: "busy"},
+		CacheDir:         cache,
+		RequestTimeout:   30 * time.Second,
+		ColdStartTimeout: 30 * time.Second,
+		IdleUnload:       10 * time.Minute,
+		RegistryTimeout:  30 * time.Second,
+		MaxBodyBytes:     16 << 20,
+		Limits:           RequestLimits{MaxElements: 1 << 20, MaxInflightBytes: 256 << 20},
+		MaxInflight:      512,
+		MaxQueue:         512,
+		QueueTimeout:     100 * time.Millisecond,
+		LogLevel:         "info",
+		LogFormat:        "json",
+		JSONNonFinite:    "null",
+		MissingValues:    "refuse",
+		PollInterval:     5 * time.Second,
+		OnMissing:        "keep",
+		MaxAttempts:      5,
+		ModelCacheBytes:  1 << 30,
+		StatusEvents:     1000,
+		DrainDelay:       5 * time.Second,
+		ShutdownTimeout:  30 * time.Second,
+		Inference:        InferenceConfig{Batching: "busy"},
 	}
 }
 
@@ -322,6 +342,14 @@ var serveSettings = []setting{
 		str(func(c *Config) *string { return &c.AdminToken })},
 	{"pprof", env("PPROF"), "serve Go runtime profiles at /debug/pprof/ on the admin listener, guarded like /admin/* (default false)",
 		boolean(func(c *Config) *bool { return &c.Pprof })},
+	{"max-loaded-bytes", env("MAX_LOADED_BYTES"), "memory budget over every loaded model version, configured or on demand, as measured at load; models loaded on demand are unloaded least recently used first to stay within it (default 0: none)",
+		int64s(func(c *Config) *int64 { return &c.MaxLoadedBytes })},
+	{"max-loaded-models", env("MAX_LOADED_MODELS"), "how many models registry routes keep loaded on demand at once, least recently used unloaded first (default 0: no limit)",
+		integer(func(c *Config) *int { return &c.MaxLoadedModels })},
+	{"cold-start-timeout", env("COLD_START_TIMEOUT"), "how long a request through a registry route waits for its model to load before 503 with Retry-After; the load goes on (default 30s)",
+		dur(func(c *Config) *time.Duration { return &c.ColdStartTimeout })},
+	{"idle-unload", env("IDLE_UNLOAD"), "a model loaded on demand and not requested for this long is unloaded and no longer polled (default 10m)",
+		dur(func(c *Config) *time.Duration { return &c.IdleUnload })},
 	{"status-events", env("STATUS_EVENTS"), "events (alias moves, loads, swaps, retirements, failures) the status page's timeline keeps in memory (default 1000)",
 		integer(func(c *Config) *int { return &c.StatusEvents })},
 	{"drain-delay", env("DRAIN_DELAY"), "on SIGTERM, time between reporting not ready and closing the listener (default 5s)",
@@ -439,9 +467,10 @@ func (c *Config) validateServed(bad bad) {
 	if c.Model != "" && len(c.Routes) > 0 {
 		bad("model", "--model %s and routes in %s both name models; give one or the other", c.Model, c.path)
 	}
-	if c.Model == "" && len(c.Routes) == 0 {
-		bad("model", "nothing to serve: give --model models:/name@alias or routes in --config")
+	if c.Model == "" && len(c.Routes) == 0 && len(c.RegistryRoutes) == 0 {
+		bad("model", "nothing to serve: give --model models:/name@alias, or routes or registry_routes in --config")
 	}
+	c.validateRegistryRoutes(bad)
 	if c.ModelName != "" && c.Model == "" {
 		bad("model-name", "%q names the route of --model, which is not set", c.ModelName)
 	}
@@ -505,6 +534,35 @@ func (c *Config) validateFollowing(bad bad) {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "%s: must be positive", c.ShutdownTimeout)
 	}
+}
+
+// validateRegistryRoutes checks registry_routes and the memory budget.
+func (c *Config) validateRegistryRoutes(bad bad) {
+	if err := serve.ValidateRegistryRoutes(c.registrySpecs()); err != nil {
+		bad("registry_routes", "%v", err)
+	}
+	if c.MaxLoadedBytes < 0 {
+		bad("max-loaded-bytes", "%d: must not be negative", c.MaxLoadedBytes)
+	}
+	if c.MaxLoadedModels < 0 {
+		bad("max-loaded-models", "%d: must not be negative", c.MaxLoadedModels)
+	}
+	if c.ColdStartTimeout <= 0 {
+		bad("cold-start-timeout", "%s: must be positive", c.ColdStartTimeout)
+	}
+	if c.IdleUnload <= 0 {
+		bad("idle-unload", "%s: must be positive", c.IdleUnload)
+	}
+}
+
+// registrySpecs returns registry_routes as serve takes them.
+func (c *Config) registrySpecs() []serve.RegistryRouteSpec {
+	var out []serve.RegistryRouteSpec
+	for _, r := range c.RegistryRoutes {
+		out = append(out, serve.RegistryRouteSpec{Allow: r.Allow, Deny: r.Deny, Aliases: r.Aliases,
+			Versions: r.Versions, DefaultAlias: r.DefaultAlias})
+	}
+	return out
 }
 
 // validateChoices checks the settings that take one of a few words.

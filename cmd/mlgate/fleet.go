@@ -45,6 +45,8 @@ type fleet struct {
 	// provs holds the provenance of each loaded version by cache key, for
 	// the status page's list of loaded versions.
 	provs map[string]serve.Provenance
+	// mem accounts the memory of each loaded version, for the budget.
+	mem ledger
 }
 
 var _ resolver.Deployer = (*fleet)(nil)
@@ -284,7 +286,13 @@ func (f *fleet) load(ctx context.Context, u resolver.URI, res *resolver.Resoluti
 	key := res.Key() + " batching " + batchingKey(cfg)
 	m, fresh, err := f.models.Load(ctx, key, func(ctx context.Context) (*infer.Model, error) {
 		start := time.Now()
+		measured := f.mem.begin()
 		m, err := infer.Load(ctx, dir, cfg)
+		use := measured()
+		if err == nil {
+			use.FileBytes = m.Bytes()
+			f.mem.record(key, use)
+		}
 		if f.ins != nil {
 			f.ins.RecordModelLoad(ctx, res.Name, res.Version, time.Since(start), err)
 		}
@@ -293,6 +301,7 @@ func (f *fleet) load(ctx context.Context, u resolver.URI, res *resolver.Resoluti
 		}
 		info := m.Info()
 		f.log.Info("model version loaded", "key", key, "took", time.Since(start), "bytes", m.Bytes(),
+			"rss_delta_bytes", use.RSSDelta, "rss_measured", use.Measured,
 			"batching", info.Batching, "workers", info.Workers, "workers_choice", info.Calibration.Choice)
 		f.recordLoad(u, res, info)
 		return m, nil

@@ -21,6 +21,7 @@ type operator struct {
 	hooks   *resolver.WebhookReceiver
 	models  *infer.Cache
 	fleet   *fleet
+	demand  *demand // nil without registry routes
 	log     *slog.Logger
 	reload  func(context.Context) error
 }
@@ -76,11 +77,23 @@ func (o *operator) Webhook(id, timestamp, signature string, body []byte) error {
 }
 
 func (o *operator) Process() map[string]any {
-	return map[string]any{
+	p := map[string]any{
 		"onnxruntime":   infer.Version(),
 		"live_sessions": infer.LiveSessions(),
 		"model_cache":   o.models.Stats(),
 	}
+	if o.demand != nil {
+		st := o.demand.status()
+		var mem []map[string]any
+		for _, v := range o.models.Versions() {
+			use, _ := o.fleet.mem.use(v.Key)
+			mem = append(mem, map[string]any{"key": v.Key, "file_bytes": v.Model.Bytes(), "rss_delta_bytes": use.RSSDelta,
+				"rss_measured": use.Measured, "accounted_bytes": o.fleet.mem.accounted(v.Key, v.Model.Bytes())})
+		}
+		st["loaded_memory"] = mem
+		p["registry_routes"] = st
+	}
+	return p
 }
 
 func (o *operator) Loaded() []serve.LoadedModel {

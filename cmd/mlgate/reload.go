@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -186,6 +188,7 @@ func (f *fleet) commit(st *staged) ([]resolver.URI, error) {
 	for _, s := range st.added {
 		next.versions[s.uri] = s.v
 	}
+	f.carryDemand(&next)
 	prev := f.cur
 	if err := f.publish(&next, "configuration reloaded"); err != nil {
 		st.abandon(f)
@@ -199,6 +202,30 @@ func (f *fleet) commit(st *staged) ([]resolver.URI, error) {
 		}
 	}
 	return removed, nil
+}
+
+// carryDemand keeps in next the on-demand routes serving now, with their
+// settings, versions and standings: a reload changes only the configured
+// routes.
+func (f *fleet) carryDemand(next *lineup) {
+	demand := f.cur.onDemand()
+	if len(demand) == 0 {
+		return
+	}
+	next.routes = append(slices.Clip(next.routes), demand...)
+	next.configs = maps.Clone(next.configs)
+	for _, r := range demand {
+		u := r.uris[0]
+		if _, ok := next.configs[u]; !ok {
+			next.configs[u] = f.cur.configs[u]
+		}
+		if v := f.cur.versions[u]; v != nil && next.versions[u] == nil {
+			next.versions[u] = v
+		}
+		if s, ok := f.cur.standings[u]; ok {
+			next.standings[u] = s
+		}
+	}
 }
 
 // release gives back the staged references.

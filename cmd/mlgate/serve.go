@@ -122,6 +122,8 @@ type app struct {
 	server   *serve.Server
 	fleet    *fleet
 	watcher  *resolver.Watcher
+	// demand loads registry routes' models; nil without registry routes.
+	demand *demand
 
 	tel       *telemetry.Telemetry
 	observers metric.Registration
@@ -164,6 +166,16 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 	op := &operator{log: log, hooks: resolver.NewWebhookReceiver(resolver.WebhookConfig{
 		Secret: cfg.WebhookSecret, AllowUnsigned: cfg.WebhookAllowUnsigned,
 	})}
+	if len(cfg.RegistryRoutes) > 0 {
+		icfg, err := inferConfig(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		icfg.Tracer = tracer
+		if a.demand, err = newDemand(cfg, icfg, log); err != nil {
+			return nil, err
+		}
+	}
 	if a.server, err = a.newServer(op, ins, tracer); err != nil {
 		return nil, err
 	}
@@ -179,7 +191,13 @@ func newApp(cfg Config, log *slog.Logger) (_ *app, err error) {
 		OnMissing: onMissing, Logger: log, Tracer: tracer, Events: a.fleet.watchEvent,
 	})
 	op.watcher, op.models, op.fleet, op.reload = a.watcher, a.models, a.fleet, a.reload
-	if a.observers, err = telemetry.RegisterObservers(ins, sources(a.server, a.models, a.watcher)); err != nil {
+	src := sources(a.server, a.models, a.watcher)
+	if d := a.demand; d != nil {
+		d.f, d.w, op.demand = a.fleet, a.watcher, d
+		src.OnDemand = d.figures
+		go d.run()
+	}
+	if a.observers, err = telemetry.RegisterObservers(ins, src); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	return a, nil
@@ -268,6 +286,10 @@ func (a *app) newServer(op *operator, ins *telemetry.Instruments, tracer trace.T
 		Throttle:       telemetry.NewThrottle(a.log, time.Second, ins.LogSuppressed()),
 		ProvenanceTags: cfg.Provenance.Tags,
 		StatusEvents:   cfg.StatusEvents, TrackingUI: serve.TrackingUI(cfg.TrackingURI),
+		RegistryRoutes: cfg.registrySpecs(), ColdStartTimeout: cfg.ColdStartTimeout,
+	}
+	if a.demand != nil {
+		scfg.OnDemand = a.demand
 	}
 	networkConfig(cfg, &scfg)
 	a.maxConns = scfg.MaxConns
@@ -389,6 +411,9 @@ func (a *app) stop(drain time.Duration) int {
 // close releases every part a has, in reverse order of creation; parts
 // not built yet are skipped.
 func (a *app) close() {
+	if a.demand != nil && a.demand.f != nil {
+		a.demand.stop()
+	}
 	if a.watcher != nil {
 		a.watcher.Close()
 	}

@@ -80,6 +80,7 @@ func (f *fleet) forgetUnloaded() {
 			delete(f.provs, k)
 		}
 	}
+	f.mem.forget(func(k string) bool { return cached[k] })
 }
 
 // reloadEvent records a reload: accepted with the routes of next, or
