@@ -55,6 +55,11 @@ type demand struct {
 
 	loads, failures, evictions, idleUnloads atomic.Int64
 
+	// coldMu guards cold, the durations of the last on-demand loads
+	// (resolve, download, load, warm-up, publish), for /admin/models.
+	coldMu sync.Mutex
+	cold   []time.Duration
+
 	// failed remembers, by route key, a load that failed and until when
 	// its requests get the same answer without another attempt: a name
 	// that is not registered, or a version that cannot load, costs the
@@ -106,7 +111,11 @@ func (d *demand) Ensure(ctx context.Context, ref serve.ModelRef) error {
 		return err
 	}
 	ch := d.sf.DoChan(ref.Key(), func() (any, error) {
+		start := time.Now()
 		err := d.add(u, ref.Key())
+		if err == nil {
+			d.recordCold(time.Since(start))
+		}
 		d.remember(ref.Key(), err)
 		return nil, err
 	})
@@ -116,6 +125,32 @@ func (d *demand) Ensure(ctx context.Context, ref serve.ModelRef) error {
 	case <-ctx.Done():
 		return fmt.Errorf("%w: resolving, downloading and loading it took longer than the cold-start timeout; it goes on loading", serve.ErrColdStart)
 	}
+}
+
+// maxColdKept is how many load durations coldStarts summarises.
+const maxColdKept = 1000
+
+// recordCold keeps the duration of a successful on-demand load.
+func (d *demand) recordCold(took time.Duration) {
+	d.coldMu.Lock()
+	defer d.coldMu.Unlock()
+	if len(d.cold) == maxColdKept {
+		d.cold = slices.Delete(d.cold, 0, 1)
+	}
+	d.cold = append(d.cold, took)
+}
+
+// coldStarts summarises the last on-demand loads' durations, in seconds.
+func (d *demand) coldStarts() map[string]any {
+	d.coldMu.Lock()
+	ds := slices.Clone(d.cold)
+	d.coldMu.Unlock()
+	if len(ds) == 0 {
+		return map[string]any{"count": 0}
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 { return ds[min(int(q*float64(len(ds))), len(ds)-1)].Seconds() }
+	return map[string]any{"count": len(ds), "p50_seconds": at(0.5), "p99_seconds": at(0.99), "max_seconds": ds[len(ds)-1].Seconds()}
 }
 
 // recentFailure returns the failure of key's last load while it is
@@ -309,7 +344,7 @@ func (d *demand) status() map[string]any {
 		"loaded_bytes": f.LoadedBytes, "max_loaded_bytes": d.maxBytes, "resident_bytes": residentBytes(),
 		"hits": f.Hits, "misses": f.Misses, "hit_rate": hitRate,
 		"loads": f.Loads, "failures": f.Failures, "evictions": f.Evictions, "idle_unloads": f.IdleUnloads,
-		"idle_unload_seconds": d.idle.Seconds(),
+		"idle_unload_seconds": d.idle.Seconds(), "cold_starts": d.coldStarts(),
 	}
 }
 
