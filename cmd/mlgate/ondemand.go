@@ -48,9 +48,8 @@ type demand struct {
 	done   chan struct{}
 
 	sf singleflight.Group
-	// loadMu lets one on-demand load run at a time: room is made for it
-	// before it loads, so that loads do not overshoot the budget together,
-	// and its resident growth is its own.
+	// loadMu lets one on-demand load make room, load, publish and follow
+	// at a time (see add), and keeps unloads for idleness out of it.
 	loadMu sync.Mutex
 
 	loads, failures, evictions, idleUnloads atomic.Int64
@@ -195,11 +194,12 @@ func (d *demand) remember(key string, err error) {
 // maxRemembered bounds the failures remembered.
 const maxRemembered = 10000
 
-// add loads u and publishes it as the on-demand route key, making room
-// first.
+// add loads u and publishes it as the on-demand route key. Resolving and
+// downloading run beside other loads; making room, loading, publishing
+// and following run one at a time (loadMu), so that loads do not
+// overshoot the budget together and each load's resident growth is its
+// own.
 func (d *demand) add(u resolver.URI, key string) error {
-	d.loadMu.Lock()
-	defer d.loadMu.Unlock()
 	if err := d.base.Err(); err != nil {
 		return fmt.Errorf("%w: mlgate is stopping", serve.ErrColdStart)
 	}
@@ -209,10 +209,20 @@ func (d *demand) add(u resolver.URI, key string) error {
 	ctx, cancel := context.WithTimeout(d.base, onDemandLoadTimeout)
 	defer cancel()
 	var (
-		v     *loadedVersion
-		fresh bool
+		v      *loadedVersion
+		fresh  bool
+		locked bool
 	)
+	defer func() {
+		if locked {
+			d.loadMu.Unlock()
+		}
+	}()
 	p, err := d.w.Prepare(ctx, u, func(ctx context.Context, res *resolver.Resolution, dir string) error {
+		if !locked {
+			d.loadMu.Lock()
+			locked = true
+		}
 		size, err := dirBytes(dir)
 		if err != nil {
 			return err
@@ -246,6 +256,8 @@ func (d *demand) add(u resolver.URI, key string) error {
 		return err
 	}
 	d.loads.Add(1)
+	// Followed before another load may unload it (loadMu), so that an
+	// unload's Unwatch never comes first.
 	d.w.Follow(u, p)
 	return nil
 }
