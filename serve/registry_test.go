@@ -1,8 +1,14 @@
 package serve
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mlgate/mlgate/internal/testutil"
 )
 
 var testRules = registryRules{{Allow: []string{"churn-*", "fraud-*"}, Deny: []string{"*-experimental"},
@@ -96,4 +102,116 @@ func FuzzRegistryPath(f *testing.F) {
 			t.Fatalf("%q: hot-path key %q, matched key %q", path, got, ref.Key())
 		}
 	})
+}
+
+// TestRegistryRouteAllocations: a request to a registry route's model
+// that is loaded allocates nothing, addressed by alias or through the
+// default alias, as on a configured route.
+func TestRegistryRouteAllocations(t *testing.T) {
+	if testutil.RaceEnabled {
+		t.Skip("allocation counts are meaningless under -race; make test runs this test again without it")
+	}
+	s, err := New(Config{RegistryRoutes: testRules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	m := loadModel(t, testutil.RecordedModel(t, "churn-gbm", 1))
+	publish(t, s, []RouteSpec{{Name: "churn-gbm@champion", OnDemand: true, Targets: []TargetSpec{{URI: champion, Alias: "champion"}}}},
+		served(map[string]Model{champion: m}))
+	ctx := requestCtx()
+	for _, path := range []string{"/models/churn-gbm@champion/invocations", "/models/churn-gbm/invocations"} {
+		step := func() {
+			setRequest(ctx, path, "application/json", benchRow)
+			ctx.Response.Reset()
+			s.Handler(ctx)
+			if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.Peek(HeaderRoute)) != "churn-gbm@champion" {
+				t.Fatalf("%s: status %d %s", path, ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+		}
+		step()
+		if n := testing.AllocsPerRun(200, step); n != 0 {
+			t.Errorf("%s: %v allocations per request; want 0", path, n)
+		}
+	}
+	if hits, misses := s.OnDemandRequests(); hits == 0 || misses != 0 {
+		t.Errorf("hits %d, misses %d; want only hits", hits, misses)
+	}
+}
+
+// blockingOnDemand publishes a model's route when release is closed, and
+// answers what fail says for other names.
+type blockingOnDemand struct {
+	s       *Server
+	m       Model
+	release chan struct{}
+	calls   chan ModelRef
+	fail    map[string]error
+}
+
+func (o *blockingOnDemand) Ensure(ctx context.Context, ref ModelRef) error {
+	o.calls <- ref
+	if err := o.fail[ref.Name]; err != nil {
+		return err
+	}
+	select {
+	case <-o.release:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waited %v", ErrColdStart, context.Cause(ctx))
+	}
+	snap, err := o.s.Compile([]RouteSpec{{Name: ref.Key(), OnDemand: true, Targets: []TargetSpec{{URI: ref.URI(), Alias: ref.Alias}}}},
+		"", map[string]Deployment{ref.URI(): {Model: o.m, Provenance: v1Provenance}})
+	if err != nil {
+		return err
+	}
+	return o.s.Publish(snap)
+}
+
+// TestRegistryRouteColdStart: a first request waits for its model at most
+// the cold-start timeout, then gets 503 with Retry-After; once loaded the
+// model answers; a name the registry does not have gets 404, and a model
+// that cannot be served 503 naming why.
+func TestRegistryRouteColdStart(t *testing.T) {
+	od := &blockingOnDemand{release: make(chan struct{}), calls: make(chan ModelRef, 8), fail: map[string]error{
+		"churn-missing": fmt.Errorf("%w: RESOURCE_DOES_NOT_EXIST", ErrNotRegistered),
+		"churn-sk":      errors.New("model has no onnx flavor"),
+	}}
+	s, err := New(Config{RegistryRoutes: testRules, OnDemand: od, ColdStartTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	od.s, od.m = s, loadModel(t, testutil.RecordedModel(t, "churn-gbm", 1))
+	ctx := requestCtx()
+	do := func(path string) (int, string, string) {
+		setRequest(ctx, path, "application/json", benchRow)
+		ctx.Response.Reset()
+		s.Handler(ctx)
+		return ctx.Response.StatusCode(), string(ctx.Response.Header.Peek("Retry-After")), string(ctx.Response.Body())
+	}
+	if status, after, body := do("/models/churn-gbm@champion/invocations"); status != 503 || after == "" || !strings.Contains(body, "still loading") {
+		t.Fatalf("cold start past the timeout: %d Retry-After %q %s; want 503 with Retry-After", status, after, body)
+	}
+	if ref := <-od.calls; ref != (ModelRef{Name: "churn-gbm", Alias: "champion"}) {
+		t.Fatalf("Ensure(%+v)", ref)
+	}
+	close(od.release)
+	if status, _, body := do("/models/churn-gbm@champion/invocations"); status != 200 {
+		t.Fatalf("after the load: %d %s", status, body)
+	}
+	if status, _, body := do("/models/churn-missing@champion/invocations"); status != 404 || !strings.Contains(body, "RESOURCE_DOES_NOT_EXIST") {
+		t.Fatalf("not registered: %d %s; want 404", status, body)
+	}
+	if status, after, body := do("/models/churn-sk@champion/invocations"); status != 503 || after == "" || !strings.Contains(body, "no onnx flavor") {
+		t.Fatalf("cannot be served: %d %q %s; want 503 naming why", status, after, body)
+	}
+	// V2 inference reaches the same model.
+	setRequest(ctx, "/v2/models/churn-gbm/versions/champion/infer", "application/json",
+		`{"inputs":[{"name":"tenure","shape":[1],"datatype":"INT64","data":[37]},{"name":"monthly_charges","shape":[1],"datatype":"FP64","data":[36.0]},`+
+			`{"name":"total_charges","shape":[1],"datatype":"FP64","data":[1306.52]},{"name":"contract_months","shape":[1],"datatype":"INT64","data":[1]}]}`)
+	ctx.Response.Reset()
+	s.Handler(ctx)
+	if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.Peek(HeaderRoute)) != "churn-gbm@champion" {
+		t.Fatalf("V2: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
 }
