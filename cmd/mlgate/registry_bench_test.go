@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ import (
 // iterations run.
 const benchColdModels = 4
 
+// benchRuns counts BenchmarkRegistryRoute's runs.
+var benchRuns atomic.Int64
+
 // benchOneRow is a one-row request the Small fixture (labelprobs) answers.
 const benchOneRow = `{"dataframe_split": {"columns": ["x0", "x1", "x2"], "data": [[0.92, -0.05, 0.41]]}}`
 
@@ -30,8 +34,7 @@ const benchOneRow = `{"dataframe_split": {"columns": ["x0", "x1", "x2"], "data":
 //   - warm/route=configured and warm/route=registry: one-row requests, one
 //     at a time, to the configured route gen (models:/gen-000@champion) and
 //     to the registry route's /models/gen-000@champion/invocations, which
-//     serve the same loaded version; warm-parallel/… the same from
-//     GOMAXPROCS client goroutines. benchstat -col /route compares them.
+//     serve the same loaded version. benchstat -col /route compares them.
 //   - warm-paired: both in turn, the order alternating, reporting each
 //     one's p50 and their ratio (registry over configured), which a busy
 //     machine shifts less than it shifts runs made one after the other.
@@ -75,7 +78,13 @@ func BenchmarkRegistryRoute(b *testing.B) {
 	for _, u := range []string{configured, registry} {
 		c.must(b, u, benchOneRow)
 	}
-	for _, w := range []struct{ name, url string }{{"configured", configured}, {"registry", registry}} {
+	// Which goes first alternates from run to run (-count), so that
+	// neither always has the other's after-effects.
+	warm := []struct{ name, url string }{{"configured", configured}, {"registry", registry}}
+	if benchRuns.Add(1)%2 == 0 {
+		slices.Reverse(warm)
+	}
+	for _, w := range warm {
 		b.Run("warm/route="+w.name, func(b *testing.B) {
 			d := make([]time.Duration, 0, 1<<16)
 			for b.Loop() {
@@ -103,19 +112,6 @@ func BenchmarkRegistryRoute(b *testing.B) {
 		b.ReportMetric(float64(pr)/float64(time.Microsecond), "p50-µs-registry")
 		b.ReportMetric(float64(pr)/float64(pc), "p50-ratio")
 	})
-	for _, w := range []struct{ name, url string }{{"configured", configured}, {"registry", registry}} {
-		b.Run("warm-parallel/route="+w.name, func(b *testing.B) {
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := c.post(w.url, benchOneRow); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
-	}
-
 	// Each kind's models, requested in turn; next is the one to request,
 	// never the one loaded.
 	next := map[string]int{}
