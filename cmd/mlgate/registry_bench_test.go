@@ -150,6 +150,13 @@ func BenchmarkRegistryRoute(b *testing.B) {
 					d = append(d, c.must(b, u, bodies[k.name]))
 				}
 				b.StopTimer()
+				if first {
+					// The last request downloaded its model again.
+					name := fmt.Sprintf("%s-%03d", k.name, (next[k.name]-1)%benchColdModels)
+					if _, err := os.Stat(filepath.Join(cfg.CacheDir, name)); err != nil {
+						b.Fatalf("%s is not back in the download cache: %v", name, err)
+					}
+				}
 				if got := registryFigures(b, r)["loads"] - loads; got != float64(len(d)) {
 					b.Fatalf("%d requests loaded %v models; want a load each", len(d), got)
 				}
