@@ -101,18 +101,47 @@ func (b benchstatTool) run(ctx context.Context, path string, args ...string) (st
 	return strings.TrimRight(string(out), "\n"), nil
 }
 
-// runGoTest runs pkgs' benchmarks count times for benchtime each from repo,
-// writes their output to outPath (relPath relative to the results
-// directory) and summarises them with bs. Failures are recorded in the
-// result, not returned: a package another change has broken must not cost
-// the load test numbers.
-func runGoTest(ctx context.Context, repo, outPath, relPath string, pkgs []string, count int, benchtime string, bs benchstatTool, logf func(string, ...any)) *GoTest {
-	args := []string{"test", "-run", "XXX", "-bench", ".", "-benchmem", "-count=" + strconv.Itoa(count)}
-	if benchtime != "1s" {
-		args = append(args, "-benchtime="+benchtime)
+// goTestStep is one go test -bench run: which benchmarks, how long, and
+// which of their units benchstat summarises.
+type goTestStep struct {
+	pkgs      []string
+	bench     string // the -bench pattern
+	benchmem  bool
+	count     int
+	benchtime string
+	units     string // benchstat's -filter
+}
+
+// hotPathStep and handlerStep are the hot-path and handler benchmarks with
+// the plan's counts and benchtimes.
+func hotPathStep(p plan) goTestStep {
+	return goTestStep{pkgs: goTestPackages, bench: ".", benchmem: true, count: p.goTestCount, benchtime: p.goTestBenchtime, units: benchstatUnits}
+}
+
+func handlerStep(p plan) goTestStep {
+	return goTestStep{pkgs: handlerPackages, bench: ".", benchmem: true, count: p.handlerCount, benchtime: p.handlerBenchtime, units: benchstatUnits}
+}
+
+// args returns go test's arguments for st.
+func (st goTestStep) args() []string {
+	args := []string{"test", "-run", "XXX", "-bench", st.bench}
+	if st.benchmem {
+		args = append(args, "-benchmem")
+	}
+	args = append(args, "-count="+strconv.Itoa(st.count))
+	if st.benchtime != "1s" {
+		args = append(args, "-benchtime="+st.benchtime)
 	}
 	args = append(args, "-timeout=10m")
-	args = append(args, pkgs...)
+	return append(args, st.pkgs...)
+}
+
+// runGoTest runs st's benchmarks from repo, writes their output to outPath
+// (relPath relative to the results directory) and summarises them with
+// bs. Failures are recorded in the result, not returned: a package another
+// change has broken must not cost the load test numbers.
+func runGoTest(ctx context.Context, repo, outPath, relPath string, st goTestStep, bs benchstatTool, logf func(string, ...any)) *GoTest {
+	args := st.args()
 	gt := &GoTest{Command: "go " + strings.Join(args, " "), Output: relPath}
 	logf("running %s", gt.Command)
 	cmd := exec.CommandContext(ctx, "go", args...)
@@ -126,7 +155,7 @@ func runGoTest(ctx context.Context, repo, outPath, relPath string, pkgs []string
 		gt.Failed = fmt.Sprintf("go test: %v; see %s", err, relPath)
 	}
 	gt.Allocs = benchAllocs(out)
-	summary, err := bs.run(ctx, outPath, "-filter", benchstatUnits)
+	summary, err := bs.run(ctx, outPath, "-filter", st.units)
 	if err != nil {
 		gt.NoBenchstat = err.Error()
 		gt.Summary = benchmarkLines(out)
@@ -139,8 +168,26 @@ func runGoTest(ctx context.Context, repo, outPath, relPath string, pkgs []string
 // benchAllocs reads each benchmark's allocs/op from go test output, its
 // name without the GOMAXPROCS suffix, in first-seen order.
 func benchAllocs(out []byte) []BenchAllocs {
-	var order []string
-	vals := map[string][]float64{}
+	var res []BenchAllocs
+	for _, bv := range benchValues(out) {
+		if v := bv.units["allocs/op"]; len(v) > 0 {
+			res = append(res, BenchAllocs{Name: bv.name, Runs: len(v), Max: slices.Max(v), Median: estimate(v).Median})
+		}
+	}
+	return res
+}
+
+// benchValue is one benchmark's values over its runs, by unit.
+type benchValue struct {
+	name  string
+	units map[string][]float64
+}
+
+// benchValues reads every benchmark's values from go test output, by
+// name without the GOMAXPROCS suffix, in first-seen order.
+func benchValues(out []byte) []benchValue {
+	var order []benchValue
+	at := map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -155,25 +202,20 @@ func benchAllocs(out []byte) []BenchAllocs {
 			}
 		}
 		for i := 2; i+1 < len(f); i += 2 {
-			if f[i+1] != "allocs/op" {
-				continue
-			}
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
 				continue
 			}
-			if _, ok := vals[name]; !ok {
-				order = append(order, name)
+			j, ok := at[name]
+			if !ok {
+				j = len(order)
+				at[name] = j
+				order = append(order, benchValue{name: name, units: map[string][]float64{}})
 			}
-			vals[name] = append(vals[name], v)
+			order[j].units[f[i+1]] = append(order[j].units[f[i+1]], v)
 		}
 	}
-	out2 := make([]BenchAllocs, 0, len(order))
-	for _, name := range order {
-		v := vals[name]
-		out2 = append(out2, BenchAllocs{Name: name, Runs: len(v), Max: slices.Max(v), Median: estimate(v).Median})
-	}
-	return out2
+	return order
 }
 
 // benchmarkLines keeps the configuration and result lines of go test

@@ -92,6 +92,7 @@ func cannedSuite() *Suite {
 				{Name: "BenchmarkLoopback/tokens=off", Runs: 6, Max: 26, Median: 26},
 			},
 		},
+		Registry: cannedRegistry(),
 		Calibrations: []ModelCalibration{
 			{Model: churnModel, Instance: "mlgate-batching-busy", OneRowNs: 600, Workers: 2, Choice: "one per core (call is cheap or slow)"},
 			{Model: mlpModel, Instance: "mlgate-batching-busy", OneRowNs: 23000, BatchedPerRowNs: 8000, Workers: 1, Choice: "1 of 2 cores"},

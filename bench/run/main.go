@@ -38,20 +38,22 @@
 //
 // It then runs go tool pprof on the profiles, benchstat on the rounds, and
 // go test -bench on the hot-path packages (signature, infer,
-// bench/modelcost) and, longer, on the handler benchmarks (serve), whose
-// allocations per operation are a goal. The goals (BENCHMARKS.md's
+// bench/modelcost), longer on the handler benchmarks (serve), whose
+// allocations per operation are a goal, and on the registry routes'
+// benchmark (cmd/mlgate's BenchmarkRegistryRoute: warm latency beside a
+// configured route's, cold-start p50 and p99). The goals (BENCHMARKS.md's
 // "Goals") are judged on these figures; a miss does not fail the run.
 //
 // Outputs, under bench/results/: one HTML report per single load run and
 // wrk's output per wrk run (reports/), the servers' logs (logs/), the CPU
 // profiles and their listings, the rounds and their per-round ratios in Go
 // benchmark format (rounds.txt, and appended to bench.txt with every load
-// run), the go test output (gotest.txt, gotest-handler.txt), the latency
-// chart as a self-contained SVG, levers.json (each lever's before and
-// after, updated by -lever), and suite.json, from which the generated
-// section of BENCHMARKS.md (everything below its marker line) is
-// rewritten; it compares mlgate's ratios with an earlier suite.json
-// (-before). The full suite takes about thirteen minutes on two cores;
+// run), the go test output (gotest.txt, gotest-handler.txt,
+// gotest-registry.txt), the latency chart as a self-contained SVG,
+// levers.json (each lever's before and after, updated by -lever), and
+// suite.json, from which the generated section of BENCHMARKS.md
+// (everything below its marker line) is rewritten; it compares mlgate's ratios with an earlier suite.json
+// (-before). The full suite takes about fourteen minutes on two cores;
 // -quick is a smoke run of every phase, about two minutes, that writes
 // under bench/results/quick/ and leaves BENCHMARKS.md alone.
 //
@@ -188,15 +190,18 @@ func runAll(ctx context.Context, opts options, args []string, logf func(string, 
 	}
 	if opts.goTest {
 		suite.GoTest = runGoTest(ctx, opts.repo, filepath.Join(opts.results, goTestFile), goTestFile,
-			goTestPackages, p.goTestCount, p.goTestBenchtime, bs, logf)
+			hotPathStep(p), bs, logf)
 		if ctx.Err() == nil {
 			suite.Handler = runGoTest(ctx, opts.repo, filepath.Join(opts.results, handlerFile), handlerFile,
-				handlerPackages, p.handlerCount, p.handlerBenchtime, bs, logf)
+				handlerStep(p), bs, logf)
+		}
+		if ctx.Err() == nil {
+			suite.Registry = runRegistryBench(ctx, opts.repo, opts.results, registryStep(p), bs, logf)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		for _, gt := range []*GoTest{suite.GoTest, suite.Handler} {
+		for _, gt := range []*GoTest{suite.GoTest, suite.Handler, &suite.Registry.GoTest} {
 			if gt.Failed != "" {
 				logf("warning: %s", gt.Failed)
 			}

@@ -94,6 +94,7 @@ func renderMarkdown(s *Suite, resultsBase, chart string) string {
 	r.pgo()
 	r.mlflow()
 	r.goTest()
+	r.registryBench()
 	r.roundsBenchstat()
 	r.files()
 	return r.b.String()

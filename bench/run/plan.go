@@ -78,7 +78,13 @@ type plan struct {
 	goTestBenchtime  string
 	handlerCount     int
 	handlerBenchtime string
-	// goTestBudget is the time set aside for both go test runs in the
+	// registryCount and registryBenchtime are the registry-route
+	// benchmark's (./cmd/mlgate's BenchmarkRegistryRoute), whose cold
+	// starts take 10 to 50 ms each: at 500ms a run's p99 rests on 10 to
+	// 60 of them.
+	registryCount     int
+	registryBenchtime string
+	// goTestBudget is the time set aside for the go test runs in the
 	// estimate.
 	goTestBudget time.Duration
 
@@ -86,11 +92,11 @@ type plan struct {
 	pgoSeconds int
 }
 
-// fullPlan is `make bench`: about twelve minutes of load and go test on two
-// cores, inside the fifteen-minute budget with room for server start-up and
-// compilation. Single runs of the headline phase have 4 s windows; the
-// rounds have shorter ones but six of them; the batching rounds on
-// churn-gbm, thirty runs a round, are the shortest.
+// fullPlan is `make bench`: about thirteen and a half minutes of load and go
+// test on two cores, inside the fifteen-minute budget with room for server
+// start-up and compilation. Single runs of the headline phase have 4 s
+// windows; the rounds have shorter ones but six of them; the batching
+// rounds on churn-gbm, thirty runs a round, are the shortest.
 func fullPlan() plan {
 	return plan{
 		headlineConns:    32,
@@ -129,7 +135,11 @@ func fullPlan() plan {
 		goTestBenchtime:  "200ms",
 		handlerCount:     6,
 		handlerBenchtime: "2s",
-		goTestBudget:     160 * time.Second,
+		// The registry routes' step ran in about 30 s at 6 × 500ms on
+		// two cores, compiling aside.
+		registryCount:     6,
+		registryBenchtime: "500ms",
+		goTestBudget:      200 * time.Second,
 
 		pgoSeconds: 8,
 	}
@@ -171,11 +181,13 @@ func quickPlan() plan {
 		phaseWarmup:      300 * time.Millisecond,
 		phaseDuration:    time.Second,
 
-		goTestCount:      1,
-		goTestBenchtime:  "100ms",
-		handlerCount:     1,
-		handlerBenchtime: "100ms",
-		goTestBudget:     30 * time.Second,
+		goTestCount:       1,
+		goTestBenchtime:   "100ms",
+		handlerCount:      1,
+		handlerBenchtime:  "100ms",
+		registryCount:     1,
+		registryBenchtime: "100ms",
+		goTestBudget:      36 * time.Second,
 
 		pgoSeconds: 2,
 	}
@@ -368,39 +380,41 @@ func (p plan) estimate(servers, clients, phases []string, extra int, goTest bool
 // info is the plan as the suite records it.
 func (p plan) info() PlanInfo {
 	return PlanInfo{
-		Warmup:           p.warmup.String(),
-		Duration:         p.duration.String(),
-		OpenWarmup:       p.openWarmup.String(),
-		OpenDuration:     p.openDuration.String(),
-		HeadlineConns:    p.headlineConns,
-		Rounds:           p.rounds,
-		RoundWarmup:      p.roundWarmup.String(),
-		RoundDuration:    p.roundDuration.String(),
-		WrkThreads:       p.wrkThreads,
-		SweepConns:       p.sweepConns,
-		BatchRows:        p.batchRows,
-		LoadFractions:    p.loadFractions,
-		MaxInFlight:      p.maxInFlight,
-		ProtocolRows:     p.protocolRows,
-		ProtocolRounds:   p.protocolRounds,
-		ProtocolWarmup:   p.protocolWarmup.String(),
-		ProtocolDuration: p.protocolDuration.String(),
-		BatchingModes:    p.batchingModes,
-		BatchingConns:    p.batchingConns,
-		BatchWarmup:      p.batchWarmup.String(),
-		BatchDuration:    p.batchDuration.String(),
-		MLPConns:         p.mlpConns,
-		WideConns:        p.wideConns,
-		ThreadWorkers:    p.threadWorkers,
-		ThreadIntraOp:    p.threadIntraOp,
-		ThreadMLPConns:   p.threadMLPConns,
-		ThreadChurnConns: p.threadChurnConns,
-		PhaseWarmup:      p.phaseWarmup.String(),
-		PhaseDuration:    p.phaseDuration.String(),
-		ProfileSeconds:   p.profileSeconds(),
-		GoTestCount:      p.goTestCount,
-		GoTestBenchtime:  p.goTestBenchtime,
-		HandlerCount:     p.handlerCount,
-		HandlerBenchtime: p.handlerBenchtime,
+		Warmup:            p.warmup.String(),
+		Duration:          p.duration.String(),
+		OpenWarmup:        p.openWarmup.String(),
+		OpenDuration:      p.openDuration.String(),
+		HeadlineConns:     p.headlineConns,
+		Rounds:            p.rounds,
+		RoundWarmup:       p.roundWarmup.String(),
+		RoundDuration:     p.roundDuration.String(),
+		WrkThreads:        p.wrkThreads,
+		SweepConns:        p.sweepConns,
+		BatchRows:         p.batchRows,
+		LoadFractions:     p.loadFractions,
+		MaxInFlight:       p.maxInFlight,
+		ProtocolRows:      p.protocolRows,
+		ProtocolRounds:    p.protocolRounds,
+		ProtocolWarmup:    p.protocolWarmup.String(),
+		ProtocolDuration:  p.protocolDuration.String(),
+		BatchingModes:     p.batchingModes,
+		BatchingConns:     p.batchingConns,
+		BatchWarmup:       p.batchWarmup.String(),
+		BatchDuration:     p.batchDuration.String(),
+		MLPConns:          p.mlpConns,
+		WideConns:         p.wideConns,
+		ThreadWorkers:     p.threadWorkers,
+		ThreadIntraOp:     p.threadIntraOp,
+		ThreadMLPConns:    p.threadMLPConns,
+		ThreadChurnConns:  p.threadChurnConns,
+		PhaseWarmup:       p.phaseWarmup.String(),
+		PhaseDuration:     p.phaseDuration.String(),
+		ProfileSeconds:    p.profileSeconds(),
+		GoTestCount:       p.goTestCount,
+		GoTestBenchtime:   p.goTestBenchtime,
+		HandlerCount:      p.handlerCount,
+		HandlerBenchtime:  p.handlerBenchtime,
+		RegistryCount:     p.registryCount,
+		RegistryBenchtime: p.registryBenchtime,
 	}
 }

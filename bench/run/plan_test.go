@@ -8,15 +8,16 @@ import (
 
 // TestPlanBudget holds the suite to its time budget on two cores: fifteen
 // minutes for the full suite, about two for -quick, with room left for
-// server start-up and compiling the harness and the Go benchmarks.
+// server start-up and compiling the harness and the Go benchmarks (the
+// registry-route step's 40 s took the full suite past 13 minutes).
 func TestPlanBudget(t *testing.T) {
 	tests := []struct {
 		name   string
 		p      plan
 		budget time.Duration
 	}{
-		{"full", fullPlan(), 13 * time.Minute},
-		{"quick", quickPlan(), 2 * time.Minute},
+		{"full", fullPlan(), 14 * time.Minute},
+		{"quick", quickPlan(), 2*time.Minute + 10*time.Second},
 	}
 	for _, tt := range tests {
 		if err := tt.p.validate(); err != nil {

@@ -107,6 +107,9 @@ type Suite struct {
 	// Handler is the handler benchmarks' go test step, whose allocations
 	// per operation are a goal; nil when it was skipped.
 	Handler *GoTest `json:"handler,omitempty"`
+	// Registry is the registry-route benchmark's go test step; nil when it
+	// was skipped.
+	Registry *RegistryBench `json:"registry,omitempty"`
 	// Benchstat is benchstat's summary of the rounds (rounds.txt); empty
 	// when benchstat could not run.
 	Benchstat string `json:"benchstat,omitempty"`
@@ -173,14 +176,16 @@ type PlanInfo struct {
 	ProfileSeconds int `json:"profile_seconds,omitempty"`
 	// ProtocolRows, ProtocolRounds and the windows are the protocol
 	// rounds'.
-	ProtocolRows     []int  `json:"protocol_rows,omitempty"`
-	ProtocolRounds   int    `json:"protocol_rounds,omitempty"`
-	ProtocolWarmup   string `json:"protocol_warmup,omitempty"`
-	ProtocolDuration string `json:"protocol_duration,omitempty"`
-	GoTestCount      int    `json:"gotest_count"`
-	GoTestBenchtime  string `json:"gotest_benchtime"`
-	HandlerCount     int    `json:"handler_count,omitempty"`
-	HandlerBenchtime string `json:"handler_benchtime,omitempty"`
+	ProtocolRows      []int  `json:"protocol_rows,omitempty"`
+	ProtocolRounds    int    `json:"protocol_rounds,omitempty"`
+	ProtocolWarmup    string `json:"protocol_warmup,omitempty"`
+	ProtocolDuration  string `json:"protocol_duration,omitempty"`
+	GoTestCount       int    `json:"gotest_count"`
+	GoTestBenchtime   string `json:"gotest_benchtime"`
+	HandlerCount      int    `json:"handler_count,omitempty"`
+	HandlerBenchtime  string `json:"handler_benchtime,omitempty"`
+	RegistryCount     int    `json:"registry_count,omitempty"`
+	RegistryBenchtime string `json:"registry_benchtime,omitempty"`
 }
 
 // Machine describes where the suite ran.

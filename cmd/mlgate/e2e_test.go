@@ -35,7 +35,7 @@ type running struct {
 // startApp runs `mlgate serve` with cfg (Listen and AdminListen, and
 // GRPCListen when set, are replaced by free loopback ports) and waits
 // until it is ready.
-func startApp(t *testing.T, cfg Config) *running {
+func startApp(t testing.TB, cfg Config) *running {
 	t.Helper()
 	if err := cfg.validate(); err != nil {
 		t.Fatalf("config: %v", err)
@@ -138,7 +138,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // testConfig is a serve configuration with fast polling and a private cache.
-func testConfig(t *testing.T, trackingURI string, routes ...RouteConfig) Config {
+func testConfig(t testing.TB, trackingURI string, routes ...RouteConfig) Config {
 	cfg := defaultConfig()
 	cfg.TrackingURI = trackingURI
 	cfg.CacheDir = t.TempDir()

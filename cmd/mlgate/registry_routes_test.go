@@ -34,7 +34,7 @@ func smallBody(t *testing.T) string {
 }
 
 // adminModelsRaw returns GET /admin/models as JSON values.
-func adminModelsRaw(t *testing.T, r *running) map[string]any {
+func adminModelsRaw(t testing.TB, r *running) map[string]any {
 	t.Helper()
 	resp, err := http.Get(r.adminURL + "/admin/models")
 	if err != nil {
@@ -49,7 +49,7 @@ func adminModelsRaw(t *testing.T, r *running) map[string]any {
 }
 
 // registryFigures returns /admin/models' process.registry_routes.
-func registryFigures(t *testing.T, r *running) map[string]float64 {
+func registryFigures(t testing.TB, r *running) map[string]float64 {
 	t.Helper()
 	raw := adminModelsRaw(t, r)["process"].(map[string]any)["registry_routes"].(map[string]any)
 	out := map[string]float64{}
