@@ -190,6 +190,7 @@ var fixedRoutes = []string{
 	"/v2/models/{model}", "/v2/models/{model}/ready", "/v2/models/{model}/infer",
 	"/v2/models/{model}/versions/{version}", "/v2/models/{model}/versions/{version}/ready",
 	"/v2/models/{model}/versions/{version}/infer",
+	"/v1/models", "/v1/models/{model}", "/v1/models/{model}:predict",
 }
 
 const pprofRoute = "/debug/pprof/{profile}"

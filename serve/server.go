@@ -588,6 +588,9 @@ func (s *Server) serveMain(ctx *fasthttp.RequestCtx) *telemetry.HTTPRoute {
 	if isV2(path) {
 		return s.v2(ctx, path)
 	}
+	if isV1(path) {
+		return s.v1(ctx, path)
+	}
 	if s.common(ctx, path) {
 		return s.httpRoute(string(path))
 	}

@@ -30,16 +30,16 @@ func TestServingRuntimeFormats(t *testing.T) {
 			t.Errorf("supportedModelFormats %q: want %s", names, want)
 		}
 	}
-	for _, want := range []string{"v2", "grpc-v2"} {
+	// mlgate serves KServe's V1 (/v1/models/<name>:predict, serve/v1.go),
+	// the Open Inference Protocol over REST (v2) and over gRPC (grpc-v2).
+	for _, want := range []string{"v1", "v2", "grpc-v2"} {
 		if !slices.Contains(sr.Spec.ProtocolVersions, want) {
 			t.Errorf("protocolVersions %q: want %s", sr.Spec.ProtocolVersions, want)
 		}
 	}
-	// KServe's V1 is /v1/models/<name>:predict, which mlgate does not
-	// serve; listing it would send V1 clients to 404s.
 	for _, p := range sr.Spec.ProtocolVersions {
-		if p != "v2" && p != "grpc-v2" {
-			t.Errorf("protocolVersions lists %s; mlgate speaks v2 and grpc-v2 (and MLflow's /invocations)", p)
+		if p != "v1" && p != "v2" && p != "grpc-v2" {
+			t.Errorf("protocolVersions lists %s; mlgate speaks v1, v2 and grpc-v2 (and MLflow's /invocations)", p)
 		}
 	}
 	if sr.Spec.MultiModel != nil && *sr.Spec.MultiModel {
