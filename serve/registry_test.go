@@ -199,6 +199,12 @@ func TestRegistryRouteColdStart(t *testing.T) {
 	if status, _, body := do("/models/churn-gbm@champion/invocations"); status != 200 {
 		t.Fatalf("after the load: %d %s", status, body)
 	}
+	if routes := s.Feed(0).Routes; len(routes) != 1 || routes[0].Name != "churn-gbm@champion" || !routes[0].OnDemand {
+		t.Errorf("status feed routes %+v; want churn-gbm@champion marked on demand", routes)
+	}
+	if st := s.Status(); len(st.Routes) != 1 || !st.Routes[0].OnDemand || st.Routes[0].LastUsed.IsZero() || st.DefaultRoute != "" {
+		t.Errorf("/admin/models %+v; want the on-demand route with last_used and no default route", st)
+	}
 	if status, _, body := do("/models/churn-missing@champion/invocations"); status != 404 || !strings.Contains(body, "RESOURCE_DOES_NOT_EXIST") {
 		t.Fatalf("not registered: %d %s; want 404", status, body)
 	}

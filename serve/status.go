@@ -67,6 +67,9 @@ type RouteFeed struct {
 	// chosen (wrong method, admission, unknown alias), per window.
 	Refused []WindowFeed `json:"refused"`
 	Shadow  *ShadowFeed  `json:"shadow,omitempty"`
+	// OnDemand marks a registered model a registry route loaded for a
+	// request (docs/registry-routes.md).
+	OnDemand bool `json:"on_demand,omitempty"`
 }
 
 // TargetFeed is one target of a route in the status feed.
@@ -183,7 +186,7 @@ func (s *Server) Feed(seq int64) StatusFeed {
 
 func (s *Server) routeFeed(r *route, spec RouteSpec, def *route, now time.Time) RouteFeed {
 	rf := RouteFeed{Name: r.name, Default: r == def, Sticky: spec.Sticky, Override: !r.noOverride,
-		Targets: make([]TargetFeed, 0, len(r.targets)), Refused: windowsOf(now, r.routeRec)}
+		Targets: make([]TargetFeed, 0, len(r.targets)), Refused: windowsOf(now, r.routeRec), OnDemand: r.onDemand}
 	for i := range r.targets {
 		tg := &r.targets[i]
 		tf := TargetFeed{URI: tg.uri, Alias: tg.alias, Weight: tg.weight, Windows: windowsOf(now, tg.rec), Retired: []RetiredFeed{}}

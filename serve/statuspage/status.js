@@ -247,7 +247,7 @@ function shadowPanel(route) {
 
 function routeSection(route, w, now) {
   const id = "route-" + slug(route.name);
-  const heading = el("h2", { id: id + "-h" }, "Route ", el("span", { class: "name", text: route.name }), route.default ? badge("default", "info") : null);
+  const heading = el("h2", { id: id + "-h" }, "Route ", el("span", { class: "name", text: route.name }), route.default ? badge("default", "info") : null, route.on_demand ? badge("on demand", "info") : null);
   const notes = [];
   if (route.sticky) notes.push("sticky by " + (route.sticky.header ? "header " + route.sticky.header : "column " + route.sticky.column));
   notes.push(route.override ? "X-Model-Alias override allowed" : "no override");
