@@ -46,6 +46,9 @@ type demand struct {
 	base   context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	// trim asks run to hand freed memory back to the system, after an
+	// unload (infer.TrimMemory).
+	trim chan struct{}
 
 	sf singleflight.Group
 	// loadMu lets one on-demand load make room, load, publish and follow
@@ -53,6 +56,8 @@ type demand struct {
 	loadMu sync.Mutex
 
 	loads, failures, evictions, idleUnloads atomic.Int64
+	// trims counts the C heap trims after unloads.
+	trims atomic.Int64
 
 	// coldMu guards cold, the durations of the last on-demand loads
 	// (resolve, download, load, warm-up, publish), for /admin/models.
@@ -96,7 +101,7 @@ func newDemand(cfg Config, icfg infer.Config, log *slog.Logger) (*demand, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &demand{cfg: icfg, log: log, spec: serve.RouteSpec{NonFinite: nf, MissingValues: mv},
 		maxBytes: cfg.MaxLoadedBytes, maxModels: cfg.MaxLoadedModels, idle: cfg.IdleUnload,
-		base: ctx, cancel: cancel, done: make(chan struct{})}, nil
+		base: ctx, cancel: cancel, done: make(chan struct{}), trim: make(chan struct{}, 1)}, nil
 }
 
 // Ensure loads ref unless it is loaded, sharing the load with concurrent
@@ -281,8 +286,19 @@ func (d *demand) makeRoom(need int64, keep resolver.URI, keepKey string) error {
 	for _, u := range evicted {
 		d.w.Unwatch(u)
 	}
-	d.evictions.Add(int64(len(evicted)))
+	if len(evicted) > 0 {
+		d.evictions.Add(int64(len(evicted)))
+		d.trimSoon()
+	}
 	return err
+}
+
+// trimSoon asks run to trim the C heap.
+func (d *demand) trimSoon() {
+	select {
+	case d.trim <- struct{}{}:
+	default: // one is pending
+	}
 }
 
 // run unloads, every so often, the on-demand models not requested for the
@@ -298,6 +314,11 @@ func (d *demand) run() {
 			return
 		case now := <-t.C:
 			d.unloadIdle(now)
+		case <-d.trim:
+			// The unloaded models' sessions are gone once their last
+			// request ended: usually at once.
+			infer.TrimMemory()
+			d.trims.Add(1)
 		}
 	}
 }
@@ -320,6 +341,7 @@ func (d *demand) unloadIdle(now time.Time) {
 			d.w.Unwatch(*unused)
 		}
 		d.idleUnloads.Add(1)
+		d.trimSoon()
 		d.log.Info("registry route: idle model unloaded", "route", r.Name, "idle", d.idle)
 	}
 }
@@ -356,7 +378,7 @@ func (d *demand) status() map[string]any {
 		"loaded_bytes": f.LoadedBytes, "max_loaded_bytes": d.maxBytes, "resident_bytes": residentBytes(),
 		"hits": f.Hits, "misses": f.Misses, "hit_rate": hitRate,
 		"loads": f.Loads, "failures": f.Failures, "evictions": f.Evictions, "idle_unloads": f.IdleUnloads,
-		"idle_unload_seconds": d.idle.Seconds(), "cold_starts": d.coldStarts(),
+		"idle_unload_seconds": d.idle.Seconds(), "cold_starts": d.coldStarts(), "memory_trims": d.trims.Load(),
 	}
 }
 
