@@ -71,15 +71,7 @@ func timeEstimate(e Estimate, scale float64, unit string) string {
 
 // ratioEstimate writes a ratio over runs: "1.02× (95% CI 0.99–1.04×, 6
 // runs)".
-func ratioEstimate(e Estimate) string {
-	if !e.known() {
-		return "n/a"
-	}
-	if !e.hasCI() {
-		return fmt.Sprintf("%s (%s; too few for a 95%% CI)", fmtRatio(e.Median), plural(e.N, "run"))
-	}
-	return fmt.Sprintf("%s (95%% CI %.2f–%.2f×, %s)", fmtRatio(e.Median), e.Lo, e.Hi, plural(e.N, "run"))
-}
+func ratioEstimate(e Estimate) string { return ratioOver(e, "run") }
 
 // sig3 writes v with three significant digits: "61.2", "9.83", "128".
 func sig3(v float64) string {

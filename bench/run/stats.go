@@ -117,14 +117,17 @@ func (e Estimate) hasCI() bool { return !math.IsNaN(e.Lo) && !math.IsNaN(e.Hi) }
 
 // fmtRatioEstimate writes a ratio estimate: "0.58× (95% CI 0.55–0.60×, 6
 // rounds)", or without the interval when there are too few rounds.
-func fmtRatioEstimate(e Estimate) string {
+func fmtRatioEstimate(e Estimate) string { return ratioOver(e, "round") }
+
+// ratioOver writes a ratio estimate over samples of what (round, run).
+func ratioOver(e Estimate, what string) string {
 	if !e.known() {
 		return "n/a"
 	}
 	if !e.hasCI() {
-		return fmt.Sprintf("%s (%s; too few for a 95%% CI)", fmtRatio(e.Median), plural(e.N, "round"))
+		return fmt.Sprintf("%s (%s; too few for a 95%% CI)", fmtRatio(e.Median), plural(e.N, what))
 	}
-	return fmt.Sprintf("%s (95%% CI %.2f–%.2f×, %s)", fmtRatio(e.Median), e.Lo, e.Hi, plural(e.N, "round"))
+	return fmt.Sprintf("%s (95%% CI %.2f–%.2f×, %s)", fmtRatio(e.Median), e.Lo, e.Hi, plural(e.N, what))
 }
 
 // fmtRateEstimate writes a throughput estimate: "71,234 (70,100–72,900)".
