@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -135,26 +136,17 @@ func parseRegistryPath(p []byte) (modelPath, bool) {
 	}
 	rest := p[len(prefix) : len(p)-len(suffix)]
 	var mp modelPath
-	if i := indexByte(rest, '/'); i >= 0 {
+	if i := bytes.IndexByte(rest, '/'); i >= 0 {
 		mp.name, mp.version = rest[:i], rest[i+1:]
-		if indexByte(mp.version, '/') >= 0 {
+		if bytes.IndexByte(mp.version, '/') >= 0 {
 			return modelPath{}, false
 		}
-	} else if i := indexByte(rest, '@'); i >= 0 {
+	} else if i := bytes.IndexByte(rest, '@'); i >= 0 {
 		mp.name, mp.alias = rest[:i], rest[i+1:]
 	} else {
 		mp.name = rest
 	}
 	return mp, len(mp.name) > 0
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // appendKey appends the on-demand route name mp addresses, with alias
@@ -188,13 +180,7 @@ func (rules registryRules) match(mp modelPath) (ModelRef, error) {
 		return ModelRef{}, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
 			"model name %q: registry routes serve names that match %s", clip(name), registeredName)
 	}
-	var rule *RegistryRouteSpec
-	for i := range rules {
-		if matchAny(rules[i].Allow, name) && !matchAny(rules[i].Deny, name) {
-			rule = &rules[i]
-			break
-		}
-	}
+	rule := rules.rule(name)
 	if rule == nil {
 		return ModelRef{}, errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
 			"model %q is not served here: no registry route allows that name", name)
@@ -229,13 +215,22 @@ func (rules registryRules) match(mp modelPath) (ModelRef, error) {
 	return ref, nil
 }
 
+// rule returns the first rule that allows name (its Allow matches and its
+// Deny does not), nil when none does.
+func (rules registryRules) rule(name string) *RegistryRouteSpec {
+	for i := range rules {
+		if matchAny(rules[i].Allow, name) && !matchAny(rules[i].Deny, name) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
 // defaultAlias is the alias a path without alias or version stands for,
 // "" when no rule gives one.
 func (rules registryRules) defaultAlias(name []byte) string {
-	for i := range rules {
-		if matchAny(rules[i].Allow, string(name)) && !matchAny(rules[i].Deny, string(name)) {
-			return rules[i].DefaultAlias
-		}
+	if r := rules.rule(string(name)); r != nil {
+		return r.DefaultAlias
 	}
 	return ""
 }
@@ -364,9 +359,8 @@ func (s *Server) scoreRegistry(ctx *fasthttp.RequestCtx, mp modelPath, v2 bool) 
 		snap.release()
 	}
 	// Loaded, then evicted for another before this request could use it.
-	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
-	fail(ctx, errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
-		"model %s was unloaded to make room for another before this request could use it; retry", ref.Key()), "")
+	fail(ctx, retryLater(errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
+		"model %s was unloaded to make room for another before this request could use it; retry", ref.Key()), time.Second), "")
 	s.refused(ctx, s.unknownRec)
 }
 
@@ -381,7 +375,10 @@ func (s *Server) serveOnDemand(ctx *fasthttp.RequestCtx, snap *Snapshot, r *rout
 }
 
 // ensure has the owner load ref within the cold-start timeout, and turns
-// its failure into the response's status.
+// its failure into the response's status. Like a route's 503 with no
+// version serving, the answer never carries the loader's error, which
+// names local paths and registry addresses: the logs and /admin/models
+// (process.registry_routes.failures) do.
 func (s *Server) ensure(ref ModelRef) error {
 	od := s.cfg.OnDemand
 	if od == nil {
@@ -403,13 +400,17 @@ func (s *Server) ensure(ref ModelRef) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrNotRegistered):
-		return errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist, "model %s: %v", ref.Key(), err)
-	case errors.Is(err, ErrColdStart), errors.Is(err, ErrNoRoom):
-		return retryLater(errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "model %s: %v", ref.Key(), err),
-			s.cfg.ColdStartTimeout)
+		return errorf(fasthttp.StatusNotFound, codeResourceDoesNotExist,
+			"model %s: the registry has no such registered model, alias or version", ref.Key())
+	case errors.Is(err, ErrColdStart):
+		return retryLater(errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
+			"model %s: still loading after the cold-start timeout (%s); the load goes on", ref.Key(), s.cfg.ColdStartTimeout), s.cfg.ColdStartTimeout)
+	case errors.Is(err, ErrNoRoom):
+		return retryLater(errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
+			"model %s: no room in the memory budget now (what fills it is held by configured routes or by requests)", ref.Key()), s.cfg.ColdStartTimeout)
 	}
-	return retryLater(errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail, "model %s cannot be served: %v", ref.Key(), err),
-		s.cfg.ColdStartTimeout)
+	return retryLater(errorf(fasthttp.StatusServiceUnavailable, codeTemporarilyUnavail,
+		"model %s cannot be served: its version failed to resolve, download or load; GET /admin/models says why", ref.Key()), s.cfg.ColdStartTimeout)
 }
 
 // retryLater makes e carry a Retry-After of about after.

@@ -86,9 +86,6 @@ const (
 
 var _ serve.OnDemand = (*demand)(nil)
 
-// errNoRoom is returned when the budget cannot make room for a model.
-var errNoRoom = serve.ErrNoRoom
-
 func newDemand(cfg Config, icfg infer.Config, log *slog.Logger) (*demand, error) {
 	nf, err := signature.ParseNonFinite(cfg.JSONNonFinite)
 	if err != nil {
@@ -196,6 +193,22 @@ func (d *demand) remember(key string, err error) {
 	d.failed[key] = failure{err: err, until: time.Now().Add(backoff)}
 }
 
+// remembered lists the failed loads answered without a new attempt now,
+// with their errors, for /admin/models (responses do not carry them).
+func (d *demand) remembered() []map[string]any {
+	d.failedMu.Lock()
+	defer d.failedMu.Unlock()
+	now := time.Now()
+	out := []map[string]any{}
+	for key, f := range d.failed {
+		if f.until.After(now) {
+			out = append(out, map[string]any{"route": key, "error": f.err.Error(), "until": f.until})
+		}
+	}
+	slices.SortFunc(out, func(a, b map[string]any) int { return cmp.Compare(a["route"].(string), b["route"].(string)) })
+	return out
+}
+
 // maxRemembered bounds the failures remembered.
 const maxRemembered = 10000
 
@@ -228,7 +241,7 @@ func (d *demand) add(u resolver.URI, key string) error {
 			d.loadMu.Lock()
 			locked = true
 		}
-		size, err := dirBytes(dir)
+		size, err := infer.DirSize(dir)
 		if err != nil {
 			return err
 		}
@@ -355,12 +368,7 @@ func (d *demand) stop() {
 // figures are the registry routes' metrics.
 func (d *demand) figures() telemetry.OnDemandFigures {
 	hits, misses := d.f.server.OnDemandRequests()
-	models := 0
-	for _, r := range d.f.current().routes {
-		if r.OnDemand {
-			models++
-		}
-	}
+	models := len(d.f.current().ownDemand(resolver.URI{}))
 	return telemetry.OnDemandFigures{Hits: hits, Misses: misses, Loads: d.loads.Load(), Failures: d.failures.Load(),
 		Evictions: d.evictions.Load(), IdleUnloads: d.idleUnloads.Load(), Models: int64(models),
 		LoadedBytes: d.f.loadedBytes(), BudgetBytes: d.maxBytes}
@@ -379,6 +387,7 @@ func (d *demand) status() map[string]any {
 		"hits": f.Hits, "misses": f.Misses, "hit_rate": hitRate,
 		"loads": f.Loads, "failures": f.Failures, "evictions": f.Evictions, "idle_unloads": f.IdleUnloads,
 		"idle_unload_seconds": d.idle.Seconds(), "cold_starts": d.coldStarts(), "memory_trims": d.trims.Load(),
+		"failures_remembered": d.remembered(),
 	}
 }
 
@@ -444,7 +453,7 @@ func (f *fleet) dropDemand(key, why string) (unused *resolver.URI, err error) {
 // maxBytes (0: no limit) and one more on-demand model fits maxModels (0: no
 // limit), publishing once. Versions no route serves are dropped from the
 // cache first. It returns the URIs no route uses any more; when the budget
-// cannot be met it unloads nothing and fails with errNoRoom.
+// cannot be met it unloads nothing and fails with serve.ErrNoRoom.
 func (f *fleet) evict(need int64, keep resolver.URI, keepKey string, maxBytes int64, maxModels int, why string) ([]resolver.URI, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -453,7 +462,8 @@ func (f *fleet) evict(need int64, keep resolver.URI, keepKey string, maxBytes in
 	}
 	// Versions no route serves go first: the cache keeps them only for a
 	// quick swap back.
-	bytes, models := f.loadedBytesLocked(), f.demandModels(keep)
+	candidates := f.demandByAge(keep)
+	bytes, models := f.loadedBytesLocked(), len(candidates)
 	if maxBytes > 0 && !fits(bytes, 0) {
 		for _, cv := range f.models.Versions() {
 			if !cv.Held && cv.Key != keepKey {
@@ -468,7 +478,7 @@ func (f *fleet) evict(need int64, keep resolver.URI, keepKey string, maxBytes in
 	next := f.cur
 	var gone []resolver.URI
 	var discard []string
-	for _, r := range f.demandByAge(keep) {
+	for _, r := range candidates {
 		n, u, unused := next.withoutRoute(r.Name)
 		if n == nil {
 			continue
@@ -490,7 +500,7 @@ func (f *fleet) evict(need int64, keep resolver.URI, keepKey string, maxBytes in
 	}
 	if !fits(bytes, models) {
 		return nil, fmt.Errorf("%w: %s loaded of a %s budget, and what remains is held by configured routes or is this model's",
-			errNoRoom, bytesText(f.loadedBytesLocked()), bytesText(maxBytes))
+			serve.ErrNoRoom, bytesText(f.loadedBytesLocked()), bytesText(maxBytes))
 	}
 	if err := f.publish(next, why); err != nil {
 		return nil, err
@@ -505,28 +515,10 @@ func (f *fleet) evict(need int64, keep resolver.URI, keepKey string, maxBytes in
 	return gone, nil
 }
 
-// demandModels counts the on-demand routes that load a model of their own
-// (their URI no configured route uses), keep's excepted. Called with f.mu
-// held.
-func (f *fleet) demandModels(keep resolver.URI) int {
-	n := 0
-	for _, r := range f.cur.routes {
-		if r.OnDemand && r.uris[0] != keep && !f.cur.configured(r.uris[0]) {
-			n++
-		}
-	}
-	return n
-}
-
 // demandByAge lists the on-demand routes that may be unloaded for room,
-// least recently requested first. Called with f.mu held.
+// keep's excepted, least recently requested first. Called with f.mu held.
 func (f *fleet) demandByAge(keep resolver.URI) []routeSpec {
-	var out []routeSpec
-	for _, r := range f.cur.routes {
-		if r.OnDemand && r.uris[0] != keep && !f.cur.configured(r.uris[0]) {
-			out = append(out, r)
-		}
-	}
+	out := f.cur.ownDemand(keep)
 	last := make(map[string]time.Time, len(out))
 	for _, r := range out {
 		last[r.Name] = f.server.LastUsed(r.Name)
@@ -584,6 +576,19 @@ func (l *lineup) withoutRoute(key string) (next *lineup, u resolver.URI, unused 
 	delete(n.versions, u)
 	delete(n.standings, u)
 	return &n, u, true
+}
+
+// ownDemand returns l's on-demand routes that loaded a model of their own
+// (no configured route uses their URI), but keep's: the models loaded on
+// demand, which may be unloaded for room.
+func (l *lineup) ownDemand(keep resolver.URI) []routeSpec {
+	var out []routeSpec
+	for _, r := range l.routes {
+		if r.OnDemand && r.uris[0] != keep && !l.configured(r.uris[0]) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // configured reports whether a configured route uses u.

@@ -109,9 +109,15 @@ func TestRegistryRouteServesRegisteredModels(t *testing.T) {
 	// Registered nowhere: 404 from the registry's answer, then remembered.
 	for range 3 {
 		got := postJSON(t, r.url+"/models/gen-404@champion/invocations", body)
-		if got.status != 404 || !strings.Contains(string(got.body), "gen-404") {
-			t.Fatalf("unregistered: %d %s; want 404", got.status, got.body)
+		if got.status != 404 || !strings.Contains(string(got.body), "gen-404") || strings.Contains(string(got.body), "127.0.0.1") {
+			t.Fatalf("unregistered: %d %s; want 404, without the registry's address", got.status, got.body)
 		}
+	}
+	// Why is in /admin/models, not in the answer.
+	failed := adminModelsRaw(t, r)["process"].(map[string]any)["registry_routes"].(map[string]any)["failures_remembered"].([]any)
+	if len(failed) != 1 || failed[0].(map[string]any)["route"] != "gen-404@champion" ||
+		!strings.Contains(failed[0].(map[string]any)["error"].(string), "not found") {
+		t.Errorf("failures_remembered %v; want gen-404@champion with the registry's answer", failed)
 	}
 	f := registryFigures(t, r)
 	if f["models"] != 3 || f["loads"] != 3 || f["failures"] != 1 {
