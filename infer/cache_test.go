@@ -29,8 +29,8 @@ func TestCacheKeepsHeldVersions(t *testing.T) {
 	l := &loader{calls: map[string]int{}}
 	v1dir, v2dir := testutil.RecordedModel(t, "churn-gbm", 1), testutil.RecordedModel(t, "churn-gbm", 2)
 	mlpDir := testutil.Path(t, "testdata", "models", "mlp256")
-	s1, err1 := dirSize(v1dir)
-	s2, err2 := dirSize(v2dir)
+	s1, err1 := DirSize(v1dir)
+	s2, err2 := DirSize(v2dir)
 	if err := errors.Join(err1, err2); err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func (m *Model) readMLmodel() (string, error) {
 	if !filepath.IsLocal(file) {
 		return "", fmt.Errorf("onnx flavor data %q is not a file inside the model directory", file)
 	}
-	if m.bytes, err = dirSize(m.dir); err != nil {
+	if m.bytes, err = DirSize(m.dir); err != nil {
 		return "", err
 	}
 	return file, nil
@@ -180,7 +180,9 @@ func names(vs []graphValue) []string {
 	return out
 }
 
-func dirSize(dir string) (int64, error) {
+// DirSize is the size of the regular files under dir: what a loaded
+// version is measured by (Model.Bytes) and, before a load, what it will be.
+func DirSize(dir string) (int64, error) {
 	var n int64
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -242,11 +242,12 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if err := ValidateRegistryRoutes(c.RegistryRoutes); err != nil {
+		return err
+	}
 	switch {
 	case c.ColdStartTimeout < 0:
 		return errors.New("cold-start timeout must not be negative")
-	case ValidateRegistryRoutes(c.RegistryRoutes) != nil:
-		return ValidateRegistryRoutes(c.RegistryRoutes)
 	case c.RequestTimeout < 0:
 		return fmt.Errorf("request timeout %s: must be positive", c.RequestTimeout)
 	case c.MaxBodyBytes < 0:

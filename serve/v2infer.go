@@ -18,7 +18,7 @@ import (
 func (s *Server) scoreInfer(ctx *fasthttp.RequestCtx, model, version []byte) {
 	snap := s.acquire()
 	r, err := snap.routeNamed(model)
-	if err != nil && len(s.rules) > 0 && (snap == nil || snap.routes[string(model)] == nil) {
+	if err != nil && len(s.rules) > 0 { // no configured route has that name
 		if snap != nil {
 			snap.release()
 		}

@@ -38,15 +38,14 @@ type onDemandObservables struct {
 }
 
 var (
-	resultHit     = metric.WithAttributeSet(attribute.NewSet(keyResult.String("hit")))
-	resultMiss    = metric.WithAttributeSet(attribute.NewSet(keyResult.String("miss")))
-	outcomeOK     = metric.WithAttributeSet(attribute.NewSet(keyOutcome.String("ok")))
-	outcomeError  = metric.WithAttributeSet(attribute.NewSet(keyOutcome.String("error")))
-	reasonBudget  = metric.WithAttributeSet(attribute.NewSet(keyReason.String("budget")))
-	reasonIdle    = metric.WithAttributeSet(attribute.NewSet(keyReason.String("idle")))
-	keyResult     = attribute.Key("result")
-	coldBuckets   = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
-	keyColdResult = attribute.Key("outcome")
+	resultHit    = metric.WithAttributeSet(attribute.NewSet(keyResult.String("hit")))
+	resultMiss   = metric.WithAttributeSet(attribute.NewSet(keyResult.String("miss")))
+	outcomeOK    = metric.WithAttributeSet(attribute.NewSet(keyOutcome.String("ok")))
+	outcomeError = metric.WithAttributeSet(attribute.NewSet(keyOutcome.String("error")))
+	reasonBudget = metric.WithAttributeSet(attribute.NewSet(keyReason.String("budget")))
+	reasonIdle   = metric.WithAttributeSet(attribute.NewSet(keyReason.String("idle")))
+	keyResult    = attribute.Key("result")
+	coldBuckets  = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 )
 
 func (o *onDemandObservables) create(m metric.Meter) error {
@@ -90,5 +89,5 @@ func (ins *Instruments) RecordColdStart(ctx context.Context, d time.Duration, ou
 	if ins == nil || ins.coldStart == nil {
 		return
 	}
-	ins.coldStart.Record(ctx, d.Seconds(), metric.WithAttributeSet(attribute.NewSet(keyColdResult.String(outcome))))
+	ins.coldStart.Record(ctx, d.Seconds(), metric.WithAttributeSet(attribute.NewSet(keyOutcome.String(outcome))))
 }
