@@ -113,6 +113,9 @@ func (s *Suite) goals() []Goal {
 	halfMeasured := "n/a"
 	if !math.IsNaN(halfP99) {
 		halfMeasured = fmt.Sprintf("%s (open loop at %s req/s)", fmtMicros(half.Summary.P99), fmtRate(half.Rate))
+		if c := s.openRun(serverCeiling, halfSatFraction); !math.IsNaN(p99(c)) {
+			halfMeasured += fmt.Sprintf("; the ceiling at half its saturation: %s", fmtMicros(c.Summary.P99))
+		}
 	}
 	out = append(out, Goal{6, fmt.Sprintf("mlgate p99 ≤ %s at %s of its saturation throughput (open loop, churn-gbm, one row)",
 		fmtMicros(halfSatP99Micros), fmtPercent(halfSatFraction)), clientLoadtest, halfMeasured,

@@ -21,14 +21,18 @@ import (
 // kept in the results directory's levers.json and shown in every later
 // BENCHMARKS.md.
 
-// levers are the changes the table has a row for, in order.
-var levers = []struct{ key, title string }{
-	{"body-once", "Read the body once"},
-	{"inline-idle", "Run on the request goroutine when a worker is idle"},
-	{"telemetry", "Cheaper per-request telemetry"},
-	{"provenance-block", "Pre-rendered provenance header block"},
-	{"pgo", "PGO (cmd/mlgate/default.pgo)"},
-	{"fasthttp", "fasthttp server settings"},
+// levers are the changes the table has a row for, in order. A lever with
+// a note was not measured as a before and after: the note says why.
+var levers = []struct{ key, title, note string }{
+	{"body-once", "Read the body once: decoding reuses the measuring pass (dd773ab)", ""},
+	{"inline-idle", "Run on the request goroutine when a worker is idle", "in place before this issue (fcc18d8, 2026-11-22), with no binary without it; `--batching busy` against `off` below measures what gathering costs"},
+	{"telemetry", "Per-request instruments as atomic counters, exported as a producer (18b22bf)", ""},
+	{"telemetry-duration", "`http.server.request.duration` kept with atomic counts (bb8c5e3)", ""},
+	{"provenance-block", "Pre-rendered provenance header block", "in place before this issue (77ac2f7, 2026-11-22): each deployment's headers are rendered when its Snapshot is compiled"},
+	{"deadline-clock", "Request deadline from fasthttp's clock reading (d29dab9)", ""},
+	{"small-body", "Bodies of at most 64 KiB within the header timeout, without a deadline of their own (06ac400)", ""},
+	{"media-type", "`application/json` taken as sent, without parsing the media type (3518afa)", ""},
+	{"pgo", "PGO (cmd/mlgate/default.pgo)", ""},
 }
 
 // leverKeys are the names -lever accepts.
@@ -38,6 +42,16 @@ func leverKeys() []string {
 		out[i] = l.key
 	}
 	return out
+}
+
+// leverNote is why key has no before and after, "" when it should have.
+func leverNote(key string) string {
+	for _, l := range levers {
+		if l.key == key {
+			return l.note
+		}
+	}
+	return ""
 }
 
 // leverTitle is the table's name for key, "" for an unknown key.
@@ -179,10 +193,13 @@ func (r *renderer) leverTable() {
 	s := r.s
 	r.p("### Before and after, per lever\n\n")
 	r.p("Each row compares two mlgate binaries in the same run: the one without the change\n")
-	r.p("(`-baseline-bin`, before) and `bin/mlgate` with it (after), interleaved in the headline rounds\n")
-	r.p("(%d connections, one row per request). The change is the median of the per-round ratios after /\n", s.Plan.HeadlineConns)
-	r.p("before with its 95%% confidence interval. `./scripts/bench.sh -baseline-bin OLD -lever NAME` fills a\n")
-	r.p("row, which is kept in `%s`.\n\n", leversFile)
+	r.p("(`-baseline-bin`, before) and the one with it (after; `-bin`'s mlgate), interleaved in the headline\n")
+	r.p("rounds (%d connections, one row per request). For a change that is one commit, after is that commit\n", s.Plan.HeadlineConns)
+	r.p("and before its parent, each built from its own checkout, so the pair differs by that change alone.\n")
+	r.p("The change is the median of the per-round ratios after / before with its 95%% confidence interval;\n")
+	r.p("an interval that spans 0 means the run could not tell the two apart. `./scripts/bench.sh\n")
+	r.p("-rounds-only -servers mlgate -baseline-bin OLD -lever NAME` fills a row, which is kept in `%s`\n", leversFile)
+	r.p("(`-render` redraws this page from it); `./scripts/bench-lever.sh LEVER COMMIT` builds the pair and runs it.\n\n")
 	r.p("| lever | measured | req/s before → after (loadtest) | change | req/s before → after (wrk) | change | server CPU per request before → after (loadtest) | change |\n")
 	r.p("|---|---|---:|---:|---:|---:|---:|---:|\n")
 	keys := leverKeys()
@@ -195,7 +212,7 @@ func (r *renderer) leverTable() {
 		title := cmp.Or(leverTitle(key), key)
 		i := slices.IndexFunc(s.Levers, func(x LeverResult) bool { return x.Lever == key })
 		if i < 0 {
-			r.p("| %s | not measured yet | | | | | | |\n", title)
+			r.p("| %s | %s | | | | | | |\n", title, cmp.Or(leverNote(key), "not measured yet"))
 			continue
 		}
 		l := s.Levers[i]

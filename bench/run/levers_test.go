@@ -57,7 +57,7 @@ func TestLeverResult(t *testing.T) {
 
 	md := renderMarkdown(s, "bench/results", "")
 	for _, want := range []string{
-		"The baseline mlgate is `/tmp/old/mlgate` (`mlgate v0.9.0-3-gabc1234`), the before of lever **Read the body once**.",
+		"The baseline mlgate is `/tmp/old/mlgate` (`mlgate v0.9.0-3-gabc1234`), the before of lever **Read the body once: decoding reuses the measuring pass (dd773ab)**.",
 		"| mlgate / baseline throughput | 1.10× (95% CI 1.10–1.10×, 6 rounds) | 1.10× (95% CI 1.10–1.10×, 6 rounds) |",
 		"| loadtest | mlgate-baseline | 25,200 |",
 	} {

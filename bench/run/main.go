@@ -242,6 +242,15 @@ func rerender(opts options) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("%s: %w", suiteFile, err)
 	}
+	// levers.json holds each lever's latest before and after, which may
+	// have been measured after the suite.
+	levers, err := loadLevers(filepath.Join(opts.results, leversFile))
+	if err != nil {
+		return err
+	}
+	if levers != nil {
+		s.Levers = levers
+	}
 	return writeOutputs(opts, &s)
 }
 

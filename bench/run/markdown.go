@@ -357,8 +357,16 @@ func (r *renderer) halfSaturation() {
 	sm := &half.Summary
 	r.p("**p50/p99 at half of mlgate's saturation rate**: %s / %s (open loop at %s req/s, %s of the\n",
 		fmtMicros(sm.P50), fmtMicros(sm.P99), fmtRate(half.Rate), fmtPercent(half.Fraction))
-	r.p("median loadtest throughput above; service time p50/p99 %s / %s); goal 6.\n\n",
+	r.p("median loadtest throughput above; service time p50/p99 %s / %s); goal 6.\n",
 		fmtMicros(sm.ServiceP50), fmtMicros(sm.ServiceP99))
+	if c := r.s.openRun(serverCeiling, halfSatFraction); c != nil && c.Summary.Responses > 0 {
+		cs := &c.Summary
+		r.p("The ceiling, which does no work, at half of its own saturation rate: %s / %s (open loop at %s req/s;\n",
+			fmtMicros(cs.P50), fmtMicros(cs.P99), fmtRate(c.Rate))
+		r.p("service time p50/p99 %s / %s): what this machine allows any server with the load generator beside it.\n",
+			fmtMicros(cs.ServiceP50), fmtMicros(cs.ServiceP99))
+	}
+	r.p("\n")
 }
 
 func (r *renderer) sweep() {

@@ -29,6 +29,9 @@ type options struct {
 	// two binaries differ by, whose result goes to levers.json.
 	baselineBin string
 	lever       string
+	// roundsOnly limits the headline phase to its interleaved rounds, as
+	// a -lever run needs.
+	roundsOnly bool
 	// statusPage adds serverStatus to the headline rounds.
 	statusPage bool
 	// pgo is the file the pgo phase writes its merged profile to; "" when
@@ -65,7 +68,11 @@ func (o options) plan() plan {
 	if o.quick {
 		p = quickPlan()
 	}
-	return p.withWindow(o.warmup, o.duration).withRounds(o.rounds)
+	p = p.withWindow(o.warmup, o.duration).withRounds(o.rounds)
+	if o.roundsOnly {
+		p = p.roundsOnly()
+	}
+	return p
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -88,6 +95,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.baselineBin, "baseline-bin", "", "a second mlgate binary to run in the headline rounds next to bin/mlgate, for a before and after in the same run")
 	fs.StringVar(&o.lever, "lever", "", "with -baseline-bin: the change the two binaries differ by, one of "+strings.Join(leverKeys(), ", ")+
 		"; the result is recorded in <results>/levers.json")
+	fs.BoolVar(&o.roundsOnly, "rounds-only", false, "run only the interleaved rounds of the headline phase (no connection sweep, batch sizes, protocols or open loop): enough for a -lever before and after")
 	fs.BoolVar(&o.statusPage, "status-page", false, "also run mlgate in the headline rounds with its status page open (a poller reading /admin/status every "+
 		statusPollInterval.String()+", as the page does), to measure what an open page costs")
 	fs.StringVar(&o.pgo, "pgo", "", "write a merged CPU profile of mlgate under load to this file (for PGO: cmd/mlgate/default.pgo); adds the pgo phase")

@@ -207,6 +207,13 @@ func (p plan) withWindow(warmup, duration time.Duration) plan {
 	return p
 }
 
+// roundsOnly keeps only the headline phase's interleaved rounds: no
+// connection sweep, no batch sizes, no protocol rounds and no open loop.
+func (p plan) roundsOnly() plan {
+	p.sweepConns, p.batchRows, p.loadFractions, p.protocolRows = nil, []int{1}, nil, nil
+	return p
+}
+
 // withRounds overrides the number of rounds when it is positive.
 func (p plan) withRounds(rounds int) plan {
 	if rounds > 0 {
@@ -323,11 +330,7 @@ func (p plan) runs(servers, phases []string, extra int) runCounts {
 				}
 			}
 		}
-		for _, s := range []string{serverMlgate, serverNaive} {
-			if slices.Contains(servers, s) {
-				n.open += len(p.loadFractions)
-			}
-		}
+		n.open = len(servers) * len(p.loadFractions)
 		if withMlgate {
 			n.protocolRuns = p.protocolRounds * len(p.protocolRows) * len(allProtocols)
 		}

@@ -16,7 +16,7 @@ func TestPlanBudget(t *testing.T) {
 		p      plan
 		budget time.Duration
 	}{
-		{"full", fullPlan(), 14 * time.Minute},
+		{"full", fullPlan(), 15 * time.Minute},
 		{"quick", quickPlan(), 2*time.Minute + 10*time.Second},
 	}
 	for _, tt := range tests {
@@ -43,15 +43,19 @@ func TestPlanRuns(t *testing.T) {
 		extra           int
 		want            runCounts
 	}{
-		{allServers, defaultPhases, 0, runCounts{roundRuns: 6 * 3, closed: 3*3 + 2*2, open: 5 * 2,
+		{allServers, defaultPhases, 0, runCounts{roundRuns: 6 * 3, closed: 3*3 + 2*2, open: 5 * 3,
 			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads, protocolRuns: protocols}},
-		{allServers, defaultPhases, 1, runCounts{roundRuns: 6 * 4, closed: 3*3 + 2*2, open: 5 * 2,
+		{allServers, defaultPhases, 1, runCounts{roundRuns: 6 * 4, closed: 3*3 + 2*2, open: 5 * 3,
 			batchRuns: batchRuns, phaseRuns: batchPhaseRuns + threads, protocolRuns: protocols}},
-		{[]string{serverCeiling}, defaultPhases, 1, runCounts{roundRuns: 6, closed: 3}},
-		{[]string{serverCeiling, serverNaive}, defaultPhases, 0, runCounts{roundRuns: 6 * 2, closed: 3*2 + 2, open: 5}},
+		{[]string{serverCeiling}, defaultPhases, 1, runCounts{roundRuns: 6, closed: 3, open: 5}},
+		{[]string{serverCeiling, serverNaive}, defaultPhases, 0, runCounts{roundRuns: 6 * 2, closed: 3*2 + 2, open: 5 * 2}},
 		{allServers, []string{phaseBatching}, 0, runCounts{batchRuns: batchRuns, phaseRuns: batchPhaseRuns}},
 		{[]string{serverMlgate}, []string{phaseHeadline, phaseThreads}, 0, runCounts{roundRuns: 6, closed: 3 + 2, open: 5, phaseRuns: threads, protocolRuns: protocols}},
 		{allServers, []string{phasePGO}, 0, runCounts{pgoRuns: pgoLoads}},
+	}
+	// A -lever run: the rounds and nothing else of the headline phase.
+	if got, want := p.roundsOnly().runs([]string{serverMlgate}, []string{phaseHeadline}, 1), (runCounts{roundRuns: 6 * 2}); got != want {
+		t.Errorf("rounds only: got %+v; want %+v", got, want)
 	}
 	for _, tt := range tests {
 		if got := p.runs(tt.servers, tt.phases, tt.extra); got != tt.want {
