@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,6 +167,16 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	return rep, nil
 }
 
+// preciseWait is the part of a wait for the next open-loop send slept with
+// preciseSleep rather than on a Go timer, whose wake-up on an idle process
+// can come a millisecond late.
+const preciseWait = 2 * time.Millisecond
+
+// preciseMin is the shortest interval between sends at which the open
+// loop sleeps with preciseSleep: more frequent sends keep the process busy
+// enough for its timers to be on time.
+const preciseMin = 100 * time.Microsecond
+
 // runOpen dispatches the schedule to MaxInFlight workers. A request whose
 // intended time has come waits for a free worker; its latency still counts
 // from the intended time.
@@ -185,10 +196,37 @@ func (r *runner) runOpen() {
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	precise := r.sched.at(1) >= preciseMin
+	if precise {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer tightenTimerSlack()()
+	}
 	i := int64(0)
 dispatch:
 	for ; i < r.plan.total; i++ {
-		if wait := r.sched.at(i) - r.since(); wait > 0 {
+		wait := r.sched.at(i) - r.since()
+		if wait > preciseWait {
+			// A long wait on a timer, which a stop interrupts; the last
+			// stretch on the precise sleep.
+			timer.Reset(wait - preciseWait)
+			select {
+			case <-timer.C:
+			case <-r.stop:
+				break dispatch
+			}
+			wait = r.sched.at(i) - r.since()
+		}
+		switch {
+		case precise && wait > 0:
+			preciseSleep(wait)
+			if r.stopped() {
+				break dispatch
+			}
+		case wait > 0:
+			// Sends this close together keep the process busy, and its
+			// timers on time, while a system call per send (and the
+			// kernel's timer slack) would cost more than the interval.
 			timer.Reset(wait)
 			select {
 			case <-timer.C:
