@@ -206,10 +206,17 @@ func (r *runner) runOpen() {
 dispatch:
 	for ; i < r.plan.total; i++ {
 		wait := r.sched.at(i) - r.since()
-		if wait > preciseWait {
-			// A long wait on a timer, which a stop interrupts; the last
-			// stretch on the precise sleep.
-			timer.Reset(wait - preciseWait)
+		// On a timer, which a stop interrupts: the whole wait when sends
+		// come so close together that they keep the process busy, and its
+		// timers on time (a system call per send, and the kernel's timer
+		// slack, would cost more than the interval); otherwise all but
+		// the last preciseWait, which preciseSleep then sleeps.
+		if !precise && wait > 0 || wait > preciseWait {
+			d := wait
+			if precise {
+				d -= preciseWait
+			}
+			timer.Reset(d)
 			select {
 			case <-timer.C:
 			case <-r.stop:
@@ -217,20 +224,9 @@ dispatch:
 			}
 			wait = r.sched.at(i) - r.since()
 		}
-		switch {
-		case precise && wait > 0:
+		if precise && wait > 0 {
 			preciseSleep(wait)
 			if r.stopped() {
-				break dispatch
-			}
-		case wait > 0:
-			// Sends this close together keep the process busy, and its
-			// timers on time, while a system call per send (and the
-			// kernel's timer slack) would cost more than the interval.
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-r.stop:
 				break dispatch
 			}
 		}
