@@ -323,6 +323,11 @@ func parseEndpoint(raw, route, reqPath string) (endpoint, error) {
 		return endpoint{}, configErr("Path", "%q must be an absolute path without query, and not given with Route", reqPath)
 	}
 	path := strings.TrimRight(u.EscapedPath(), "/")
+	if strings.HasSuffix(path, "/invocations") {
+		// A scoring path given as the base URL would be sent to
+		// .../invocations/invocations and answered 404 every time.
+		return endpoint{}, configErr("URL", "%q ends in a scoring path; give mlgate's base URL, to which the scoring path is added (/invocations, or /routes/NAME/invocations for a route)", raw)
+	}
 	switch {
 	case reqPath != "":
 		path += reqPath

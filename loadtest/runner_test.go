@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -386,6 +387,17 @@ func TestParseEndpointPath(t *testing.T) {
 	for _, bad := range []struct{ route, path string }{{"churn", "/v2/models/churn/infer"}, {"", "v2/models"}, {"", "/v2?x=1"}} {
 		if _, err := parseEndpoint("http://127.0.0.1:8080", bad.route, bad.path); err == nil {
 			t.Errorf("route %q, path %q: no error", bad.route, bad.path)
+		}
+	}
+}
+
+// A scoring URL given as the base URL is refused, naming the field,
+// instead of sending every request to .../invocations/invocations.
+func TestParseEndpointScoringURL(t *testing.T) {
+	for _, raw := range []string{"http://127.0.0.1:8080/invocations", "http://127.0.0.1:8080/routes/churn/invocations/", "https://gw.example/prefix/invocations"} {
+		_, err := parseEndpoint(raw, "", "")
+		if err == nil || !strings.Contains(err.Error(), "URL") || !strings.Contains(err.Error(), "base URL") {
+			t.Errorf("%s: got %v; want an error naming URL and asking for the base URL", raw, err)
 		}
 	}
 }
