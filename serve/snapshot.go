@@ -429,14 +429,27 @@ func sortedURIs(deps map[string]*deployment) []string {
 	return uris
 }
 
-// routeList names the Snapshot's routes, sorted.
-func (snap *Snapshot) routeList() string {
+// configuredNames returns the names of the Snapshot's configured routes
+// (not those loaded on demand), sorted; none for a nil Snapshot.
+func (snap *Snapshot) configuredNames() []string {
+	if snap == nil {
+		return nil
+	}
 	names := make([]string, 0, len(snap.routes))
 	for name, r := range snap.routes {
 		if !r.onDemand {
-			names = append(names, strconv.Quote(name))
+			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
+	return names
+}
+
+// routeList names the Snapshot's configured routes, sorted and quoted.
+func (snap *Snapshot) routeList() string {
+	names := snap.configuredNames()
+	for i, n := range names {
+		names[i] = strconv.Quote(n)
+	}
 	return strings.Join(names, ", ")
 }

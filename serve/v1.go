@@ -2,8 +2,7 @@ package serve
 
 import (
 	"bytes"
-	"slices"
-	"strconv"
+	"encoding/json"
 
 	"github.com/valyala/fasthttp"
 
@@ -15,7 +14,7 @@ import (
 // Inference Protocol.
 //
 //	GET  /v1/models                   {"models": [<route>, ...]}
-//	GET  /v1/models/<route>           {"name": <route>, "ready": bool} (503 while not ready)
+//	GET  /v1/models/<route>           {"name": <route>, "ready": bool} (503 while not ready or draining; V2's model readiness)
 //	POST /v1/models/<route>:predict   {"instances": [...]} or {"inputs": ...} → {"predictions": ...}
 //
 // :predict takes the route's scoring path unchanged: MLflow's scoring
@@ -85,36 +84,23 @@ func (s *Server) v1(ctx *fasthttp.RequestCtx, path []byte) *telemetry.HTTPRoute 
 		writeError(ctx, err, "")
 		return h
 	}
-	ready := r.ready()
-	if !ready {
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-	}
-	ctx.SetContentType("application/json")
-	b := append([]byte(`{"name":`), strconv.Quote(r.name)...)
-	ctx.SetBody(append(append(b, `,"ready":`...), strconv.FormatBool(ready)+"}"...))
+	s.v2ModelReady(ctx, r, nil) // the same answer, draining included
 	return h
 }
 
 // v1List answers GET /v1/models: the configured routes, sorted.
 func (s *Server) v1List(ctx *fasthttp.RequestCtx) {
 	snap := s.acquire()
-	var names []string
+	names := snap.configuredNames()
 	if snap != nil {
-		for name, r := range snap.routes {
-			if !r.onDemand {
-				names = append(names, name)
-			}
-		}
 		snap.release()
 	}
-	slices.Sort(names)
-	b := []byte(`{"models":[`)
-	for i, n := range names {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendQuote(b, n)
+	if names == nil {
+		names = []string{}
 	}
+	body, _ := json.Marshal(struct {
+		Models []string `json:"models"`
+	}{names})
 	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, "]}"...))
+	ctx.SetBody(body)
 }

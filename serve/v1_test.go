@@ -49,4 +49,10 @@ func TestKServeV1(t *testing.T) {
 			t.Errorf("%s %s: %d %s; want %d saying %q", c.method, c.path, status, body, c.status, c.says)
 		}
 	}
+	// Draining, the model is no longer ready: KServe takes the pod out of
+	// rotation, as it does on V2's readiness.
+	s.SetDraining()
+	if status, body := do("GET", "/v1/models/churn", ""); status != 503 || body != `{"name":"churn","ready":false}` {
+		t.Errorf("GET /v1/models/churn while draining: %d %s; want 503 ready false", status, body)
+	}
 }
