@@ -52,8 +52,10 @@
 // gotest-registry.txt), the latency chart as a self-contained SVG,
 // levers.json (each lever's before and after, updated by -lever), and
 // suite.json, from which the generated section of BENCHMARKS.md
-// (everything below its marker line) is rewritten; it compares mlgate's ratios with an earlier suite.json
-// (-before). The full suite takes about fourteen minutes on two cores;
+// (everything below its marker line) is rewritten; it compares mlgate's
+// ratios with an earlier suite.json (-before). The load runs and go test
+// steps take about fourteen minutes on two cores, a whole make bench
+// about twenty; -rounds-only (a -lever run) about two;
 // -quick is a smoke run of every phase, about two minutes, that writes
 // under bench/results/quick/ and leaves BENCHMARKS.md alone.
 //
